@@ -1,0 +1,43 @@
+# canardstack build, run and test entry points. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+DUCKDB_VERSION := v1.5.5
+EXT_VERSION := v$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed
+REPOSITORY := build/repository
+PORT ?= 4318
+
+.PHONY: all release debug venv test run clean
+
+all: release
+
+release:
+	cargo build --release
+	@mkdir -p build/release
+	$(PYTHON) scripts/append_metadata.py target/release/libcanardstack.so build/release/canardstack.duckdb_extension \
+		--extension-version $(EXT_VERSION) --duckdb-version $(DUCKDB_VERSION) --repository $(REPOSITORY)
+
+debug:
+	cargo build
+	@mkdir -p build/debug
+	$(PYTHON) scripts/append_metadata.py target/debug/libcanardstack.so build/debug/canardstack.duckdb_extension \
+		--extension-version $(EXT_VERSION) --duckdb-version $(DUCKDB_VERSION)
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt scripts/install_ducklake.py
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/python scripts/install_ducklake.py > $(VENV)/ducklake_extension_path
+	touch $@
+
+test: release venv
+	bash scripts/test.sh
+
+run: release venv
+	$(VENV)/bin/duckdb -unsigned -cmd "INSTALL canardstack FROM '$(REPOSITORY)'; LOAD canardstack; SELECT canardstack_version() AS canardstack_version;"
+
+clean:
+	cargo clean
+	rm -rf build $(VENV)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test suite against the release build and ends with one summary line.
+# Called by `make test` after the build and the venv exist.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+venv=.venv
+extension=build/release/canardstack.duckdb_extension
+ducklake=$(cat "$venv/ducklake_extension_path")
+log=$(mktemp -d)
+status=0
+
+echo "== cargo test"
+cargo test --release --lib 2>&1 | tee "$log/cargo"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+cargo_summary=$(grep -E '^test result:' "$log/cargo" | tail -1 | sed 's/^test result: //')
+
+echo "== sqllogictest"
+"$venv/bin/python" scripts/sqllogictest.py --extension "$extension" --ducklake-extension "$ducklake" test/sql \
+    2>&1 | tee "$log/sql"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+sql_summary=$(tail -1 "$log/sql")
+
+echo "== pytest (end-to-end)"
+CANARDSTACK_EXTENSION="$PWD/$extension" CANARDSTACK_REPOSITORY="$PWD/build/repository" \
+DUCKLAKE_EXTENSION="$ducklake" "$venv/bin/python" -m pytest -q test/e2e 2>&1 | tee "$log/e2e"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+e2e_summary=$(grep -E '(passed|failed|error)' "$log/e2e" | tail -1 | tr -d '=' | sed 's/^ *//')
+
+rm -rf "$log"
+verdict=$([ "$status" -eq 0 ] && echo PASS || echo FAIL)
+echo "$verdict: cargo test: ${cargo_summary:-no result}; sqllogictest: ${sql_summary:-no result}; e2e: ${e2e_summary:-no result}"
+exit "$status"

@@ -1,0 +1,16 @@
+//! canardstack: an OpenTelemetry backend inside DuckDB.
+//!
+//! The entry point only registers SQL functions; everything they do lives in
+//! plain-Rust modules that are unit-tested without a DuckDB process.
+
+pub mod guard;
+pub mod sql;
+
+use duckdb::Connection;
+use duckdb_loadable_macros::duckdb_entrypoint_c_api;
+use std::error::Error;
+
+#[duckdb_entrypoint_c_api(ext_name = "canardstack", min_duckdb_version = "v1.5.5")]
+pub fn extension_entrypoint(con: Connection) -> Result<(), Box<dyn Error>> {
+    sql::register_all(&con)
+}
