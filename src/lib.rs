@@ -4,6 +4,12 @@
 //! plain-Rust modules that are unit-tested without a DuckDB process.
 
 pub mod guard;
+pub mod ingest;
+pub mod lake;
+pub mod otlp;
+pub mod server;
+pub mod service;
+pub mod spool;
 pub mod sql;
 
 use duckdb::Connection;

@@ -10,6 +10,9 @@ use crate::guard::{guarded, BoxError};
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle};
 use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
 use duckdb::vtab::{arrow::WritableVector, BindInfo, InitInfo, TableFunctionInfo, VTab};
+use duckdb::arrow::datatypes::Schema;
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::vtab::{record_batch_to_duckdb_data_chunk, to_duckdb_logical_type_for_field};
 use duckdb::Connection;
 use std::marker::PhantomData;
 
@@ -25,8 +28,10 @@ pub trait SqlScalar: Sized + 'static {
 }
 
 /// A table SQL function. `scan` fills one chunk per call; a chunk of length 0 ends the scan.
+/// `State` is given at registration (e.g. a handle on the database) and reaches `bind`.
 pub trait SqlTable: Sized + 'static {
     const NAME: &'static str;
+    type State: Clone + Send + Sync + 'static;
     type BindData: Send + Sync;
     type InitData: Send + Sync;
     fn parameters() -> Vec<LogicalTypeHandle> {
@@ -35,8 +40,8 @@ pub trait SqlTable: Sized + 'static {
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
         Vec::new()
     }
-    fn bind(bind: &BindInfo) -> Result<Self::BindData, BoxError>;
-    fn init(init: &InitInfo) -> Result<Self::InitData, BoxError>;
+    fn bind(state: &Self::State, bind: &BindInfo) -> Result<Self::BindData, BoxError>;
+    fn init(bind: &Self::BindData, init: &InitInfo) -> Result<Self::InitData, BoxError>;
     fn scan(bind: &Self::BindData, init: &Self::InitData, output: &mut DataChunkHandle) -> Result<(), BoxError>;
 }
 
@@ -64,11 +69,19 @@ impl<F: SqlTable> VTab for Guarded<F> {
     type BindData = F::BindData;
 
     fn bind(bind: &BindInfo) -> Result<Self::BindData, BoxError> {
-        guarded(F::NAME, || F::bind(bind))
+        guarded(F::NAME, || {
+            // SAFETY: registered only by `register_table`, whose extra info is an `F::State`
+            let state = unsafe { &*bind.get_extra_info::<F::State>() };
+            F::bind(state, bind)
+        })
     }
 
     fn init(init: &InitInfo) -> Result<Self::InitData, BoxError> {
-        guarded(F::NAME, || F::init(init))
+        guarded(F::NAME, || {
+            // SAFETY: DuckDB hands init the bind data our `bind` produced, an `F::BindData`
+            let bind = unsafe { &*init.get_bind_data::<F::BindData>() };
+            F::init(bind, init)
+        })
     }
 
     fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> Result<(), BoxError> {
@@ -89,7 +102,43 @@ pub fn register_scalar<F: SqlScalar>(con: &Connection) -> Result<(), BoxError> {
     Ok(())
 }
 
-pub fn register_table<F: SqlTable>(con: &Connection) -> Result<(), BoxError> {
-    con.register_table_function::<Guarded<F>>(F::NAME)?;
+pub fn register_table<F: SqlTable>(con: &Connection, state: &F::State) -> Result<(), BoxError> {
+    con.register_table_function_with_extra_info::<Guarded<F>, F::State>(F::NAME, state)?;
     Ok(())
+}
+
+/// Declares result columns from an Arrow schema, so a function's columns and
+/// the batches it emits cannot disagree.
+pub fn declare_columns(bind: &BindInfo, schema: &Schema) -> Result<(), BoxError> {
+    for field in schema.fields() {
+        bind.add_result_column(field.name(), to_duckdb_logical_type_for_field(field)?);
+    }
+    Ok(())
+}
+
+/// Copies (at most one vector's worth of) an Arrow batch into the output chunk.
+pub fn emit(output: &mut DataChunkHandle, batch: &RecordBatch) -> Result<(), BoxError> {
+    record_batch_to_duckdb_data_chunk(batch, output)?;
+    output.set_len(batch.num_rows());
+    Ok(())
+}
+
+/// A result that fits one chunk, handed out once by `scan`.
+#[derive(Default)]
+pub struct OneShot(std::sync::Mutex<Option<RecordBatch>>);
+
+impl OneShot {
+    pub fn new(batch: RecordBatch) -> Self {
+        OneShot(std::sync::Mutex::new(Some(batch)))
+    }
+
+    pub fn emit_once(&self, output: &mut DataChunkHandle) -> Result<(), BoxError> {
+        match self.0.lock().map_err(|_| "result lock poisoned")?.take() {
+            Some(batch) => emit(output, &batch),
+            None => {
+                output.set_len(0);
+                Ok(())
+            }
+        }
+    }
 }

@@ -3,13 +3,23 @@
 //! Functions are registered only through [`edge`], which puts every callback
 //! behind the panic guard.
 
+mod args;
 mod canardstack_version;
+mod columns;
 pub mod edge;
+mod otlp_serve;
+mod otlp_status;
+mod otlp_stop;
 
+use crate::lake::database::{Database, POOL_SIZE};
 use duckdb::Connection;
 use std::error::Error;
 
 pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
+    let db = Database::open_pool(con, POOL_SIZE)?;
     edge::register_scalar::<canardstack_version::CanardstackVersion>(con)?;
+    edge::register_table::<otlp_serve::OtlpServe>(con, &db)?;
+    edge::register_table::<otlp_stop::OtlpStop>(con, &())?;
+    edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
     Ok(())
 }

@@ -2,6 +2,9 @@
 import os
 import pathlib
 import shutil
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 import pytest
 
@@ -30,3 +33,46 @@ def duckdb_cli() -> str:
     found = str(venv_cli) if venv_cli.exists() else shutil.which("duckdb")
     assert found, "the duckdb CLI from the venv (make venv) is missing"
     return found
+
+
+@pytest.fixture(scope="session")
+def ducklake_extension() -> str:
+    path = os.environ.get("DUCKLAKE_EXTENSION")
+    if not path:
+        stamp = ROOT / ".venv/ducklake_extension_path"
+        path = stamp.read_text().strip() if stamp.exists() else ""
+    assert path, "DuckLake extension path unknown: run make venv"
+    return path
+
+
+@pytest.fixture
+def duckdb_process(tmp_path, extension, ducklake_extension):
+    """Factory for DuckDB processes with canardstack loaded, working in tmp_path."""
+    from harness import DuckDB
+
+    started = []
+
+    def start(database=":memory:", cwd=None):
+        process = DuckDB(cwd or tmp_path, extension, ducklake_extension, database)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def lake_reader(tmp_path, ducklake_extension):
+    """A plain DuckDB connection (no canardstack) on the embedded default lake in tmp_path."""
+    import duckdb
+
+    def open_lake(directory=None):
+        base = pathlib.Path(directory or tmp_path) / ".canardstack"
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"LOAD '{ducklake_extension}'")
+        con.execute(f"ATTACH 'ducklake:{base}/catalog.ducklake' AS lake (DATA_PATH '{base}/data/', READ_ONLY)")
+        return con
+
+    return open_lake

@@ -1,0 +1,158 @@
+//! The writer thread: takes in-order batches from the queue and commits them
+//! to the lake, one transaction per flush, with the highest spool sequence
+//! number the flush covers.
+//!
+//! A flush is due when the oldest pending record has waited `interval` (query
+//! visibility) or when `max_rows` are pending (memory, file size). A failed
+//! commit keeps its batches and retries with backoff; before retrying it reads
+//! the checkpoint back, because a commit that reported failure may still have
+//! landed, and committing it twice would duplicate rows.
+
+use super::queue::Entry;
+use super::{Batches, Ingest};
+use crate::lake::commit::LakeWriter;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct FlushPolicy {
+    pub interval: Duration,
+    pub max_rows: usize,
+}
+
+impl FlushPolicy {
+    pub fn due(&self, pending_rows: usize, oldest: Option<Instant>, closing: bool, now: Instant) -> bool {
+        match oldest {
+            None => false,
+            Some(_) if closing => true,
+            Some(_) if pending_rows >= self.max_rows => true,
+            Some(since) => now.duration_since(since) >= self.interval,
+        }
+    }
+
+    /// How long the writer may sleep before the oldest pending record is due.
+    pub fn wait(&self, oldest: Option<Instant>, now: Instant) -> Duration {
+        match oldest {
+            None => self.interval,
+            Some(since) => self.interval.saturating_sub(now.duration_since(since)),
+        }
+    }
+}
+
+/// What the writer did over its lifetime, reported by `otlp_stop()`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlushReport {
+    pub rows_by_table: BTreeMap<String, u64>,
+    pub last_seq: u64,
+    pub abandoned_records: u64,
+}
+
+struct Pending {
+    entries: Vec<Entry<Batches>>,
+    rows: usize,
+    since: Option<Instant>,
+}
+
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// After `close`, how long to wait for a straggling record before leaving it to replay.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> FlushReport {
+    let mut report = FlushReport { last_seq: lake.checkpoint_seq(), ..FlushReport::default() };
+    let mut pending = Pending { entries: Vec::new(), rows: 0, since: None };
+    let mut closed_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let taken = ingest.queue.take(policy.wait(pending.since, now).max(Duration::from_millis(1)));
+        if !taken.entries.is_empty() && pending.since.is_none() {
+            pending.since = Some(Instant::now());
+        }
+        for entry in taken.entries {
+            pending.rows += entry.item.iter().map(|b| b.batch.num_rows()).sum::<usize>();
+            pending.entries.push(entry);
+        }
+        let closing = ingest.queue.is_closed();
+        if closing && closed_at.is_none() {
+            closed_at = Some(Instant::now());
+        }
+        if policy.due(pending.rows, pending.since, closing, Instant::now()) {
+            match commit(&ingest, &mut lake, &pending.entries) {
+                Ok(rows) => {
+                    for (table, n) in rows {
+                        *report.rows_by_table.entry(table).or_default() += n;
+                    }
+                    report.last_seq = lake.checkpoint_seq();
+                    pending = Pending { entries: Vec::new(), rows: 0, since: None };
+                }
+                Err(()) => std::thread::sleep(RETRY_BACKOFF),
+            }
+        }
+        if closing && pending.entries.is_empty() {
+            let gave_up = closed_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE);
+            if taken.drained || gave_up {
+                report.abandoned_records = ingest.queue.waiting() as u64;
+                return report;
+            }
+        }
+    }
+}
+
+/// Commits pending entries; on success returns rows per table and releases the spool.
+fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Batches>]) -> Result<BTreeMap<String, u64>, ()> {
+    let Some(last) = entries.last() else { return Ok(BTreeMap::new()) };
+    let through_seq = last.seq;
+    let started = Instant::now();
+    let result = if lake.reload_checkpoint().map(|seq| seq >= through_seq).unwrap_or(false) {
+        Ok(BTreeMap::new()) // an earlier attempt that reported failure did land
+    } else {
+        let batches = entries.iter().flat_map(|e| e.item.iter());
+        lake.commit(batches, through_seq)
+    };
+    match result {
+        Ok(rows) => {
+            ingest.stats.committed(&rows, started.elapsed());
+            ingest.queue.release(entries.iter().map(|e| e.bytes).sum());
+            if let Err(error) = ingest.spool.release_through(through_seq) {
+                ingest.stats.error(format!("spool cleanup: {error}"));
+            }
+            ingest.set_writer_failing(false);
+            Ok(rows)
+        }
+        Err(error) => {
+            ingest.stats.error(format!("commit through spool seq {through_seq}: {error}"));
+            ingest.set_writer_failing(true);
+            Err(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_pending_is_never_due() {
+        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10 };
+        assert!(!policy.due(0, None, true, Instant::now()));
+    }
+
+    #[test]
+    fn due_by_age_rows_or_closing() {
+        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10 };
+        let start = Instant::now();
+        assert!(!policy.due(3, Some(start), false, start + Duration::from_millis(50)));
+        assert!(policy.due(3, Some(start), false, start + Duration::from_millis(100)));
+        assert!(policy.due(10, Some(start), false, start));
+        assert!(policy.due(1, Some(start), true, start));
+    }
+
+    #[test]
+    fn waits_only_until_the_oldest_record_is_due() {
+        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10 };
+        let start = Instant::now();
+        assert_eq!(policy.wait(None, start), Duration::from_millis(100));
+        assert_eq!(policy.wait(Some(start), start + Duration::from_millis(30)), Duration::from_millis(70));
+        assert_eq!(policy.wait(Some(start), start + Duration::from_millis(300)), Duration::ZERO);
+    }
+}

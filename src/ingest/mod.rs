@@ -1,0 +1,121 @@
+//! Ingest: one OTLP request from body to durable spool record to writer queue.
+//!
+//! The order is the durability contract: decode fully first (bad input is
+//! refused before anything is stored), then append the raw body to the spool
+//! and wait for its fsync, and only then hand the decoded batches to the
+//! writer and acknowledge. Decoding happens once; the writer never re-parses
+//! what a handler already decoded (only replay after a restart decodes again).
+
+pub mod flusher;
+pub mod queue;
+pub mod stats;
+
+use crate::lake::schema::Table;
+use crate::otlp::{self, DecodeError, RequestKind, TableBatch};
+use crate::spool::{Spool, SpoolError};
+use queue::CommitQueue;
+use stats::Stats;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The decoded rows of one spool record, as the writer receives them.
+pub type Batches = Vec<TableBatch>;
+
+#[derive(Clone, Debug)]
+pub struct IngestLimits {
+    pub max_decompressed_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    BadRequest(DecodeError),
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl IngestError {
+    /// Short reason used as a counter key in `otlp_status()`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::BadRequest(DecodeError::TooLarge { .. }) => "too large",
+            IngestError::BadRequest(_) => "bad request",
+            IngestError::Busy(_) => "busy",
+            IngestError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// What an accepted request tells its client (OTLP partial_success).
+#[derive(Debug, PartialEq)]
+pub struct Accepted {
+    pub rejected_items: u64,
+    pub rejection_message: String,
+}
+
+pub struct Ingest {
+    pub spool: Spool,
+    pub queue: CommitQueue<Batches>,
+    pub stats: Stats,
+    limits: IngestLimits,
+    writer_failing: AtomicBool,
+}
+
+impl Ingest {
+    pub fn new(spool: Spool, queue: CommitQueue<Batches>, limits: IngestLimits) -> Arc<Self> {
+        Arc::new(Ingest { spool, queue, stats: Stats::default(), limits, writer_failing: AtomicBool::new(false) })
+    }
+
+    pub fn accept(&self, kind: RequestKind, body: &[u8]) -> Result<Accepted, IngestError> {
+        self.admit()?;
+        let decoded =
+            otlp::decode(kind, body, self.limits.max_decompressed_bytes).map_err(IngestError::BadRequest)?;
+        let accepted = Accepted { rejected_items: decoded.rejected, rejection_message: decoded.rejection_message };
+        if decoded.batches.is_empty() {
+            return Ok(accepted); // nothing to store: no spool record, no commit
+        }
+        let seq = self.spool.append(kind.to_byte(), body).map_err(spool_error)?;
+        let bytes = batches_bytes(&decoded.batches);
+        self.queue.push(seq, decoded.batches, bytes);
+        Ok(accepted)
+    }
+
+    /// Refuse early (before decoding) when the pipeline is saturated or failing.
+    fn admit(&self) -> Result<(), IngestError> {
+        if self.writer_failing.load(Ordering::Relaxed) {
+            return Err(IngestError::Unavailable("storage is failing; see otlp_status().last_error".into()));
+        }
+        if self.queue.is_full() {
+            return Err(IngestError::Busy(format!(
+                "write queue is full ({} bytes waiting for commit)",
+                self.queue.bytes()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn set_writer_failing(&self, failing: bool) {
+        self.writer_failing.store(failing, Ordering::Relaxed);
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        !self.writer_failing.load(Ordering::Relaxed)
+    }
+}
+
+fn spool_error(error: SpoolError) -> IngestError {
+    match error {
+        SpoolError::Full { .. } => IngestError::Busy(error.to_string()),
+        other => IngestError::Unavailable(format!("spool: {other}")),
+    }
+}
+
+pub fn batches_bytes(batches: &[TableBatch]) -> usize {
+    batches.iter().map(|b| b.batch.get_array_memory_size()).sum()
+}
+
+pub fn rows_by_table(batches: &[TableBatch]) -> impl Iterator<Item = (Table, usize)> + '_ {
+    batches.iter().map(|b| (b.table, b.batch.num_rows()))
+}

@@ -1,0 +1,100 @@
+//! Counters behind `otlp_status()` and `/metrics`.
+//!
+//! One mutex around plain maps: a request takes it twice at most, which is
+//! noise next to decoding and the fsync, and it keeps the snapshot consistent.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsSnapshot {
+    /// signal name -> requests / bytes accepted
+    pub requests_accepted: BTreeMap<String, u64>,
+    pub bytes_accepted: BTreeMap<String, u64>,
+    /// "signal: reason" -> requests / bytes rejected
+    pub requests_rejected: BTreeMap<String, u64>,
+    pub bytes_rejected: BTreeMap<String, u64>,
+    /// items dropped inside accepted requests (OTLP partial_success), by signal
+    pub items_rejected: BTreeMap<String, u64>,
+    /// table name -> rows committed
+    pub rows_committed: BTreeMap<String, u64>,
+    pub commits: u64,
+    pub last_commit_at: Option<SystemTime>,
+    pub last_commit_duration: Option<Duration>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<SystemTime>,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    inner: Mutex<StatsSnapshot>,
+}
+
+impl Stats {
+    pub fn accepted(&self, signal: &str, bytes: usize, items_rejected: u64) {
+        let mut s = self.lock();
+        *s.requests_accepted.entry(signal.to_string()).or_default() += 1;
+        *s.bytes_accepted.entry(signal.to_string()).or_default() += bytes as u64;
+        if items_rejected > 0 {
+            *s.items_rejected.entry(signal.to_string()).or_default() += items_rejected;
+        }
+    }
+
+    pub fn rejected(&self, signal: &str, reason: &str, bytes: usize) {
+        let key = format!("{signal}: {reason}");
+        let mut s = self.lock();
+        *s.requests_rejected.entry(key.clone()).or_default() += 1;
+        *s.bytes_rejected.entry(key).or_default() += bytes as u64;
+    }
+
+    pub fn committed(&self, rows_by_table: &BTreeMap<String, u64>, duration: Duration) {
+        let mut s = self.lock();
+        for (table, rows) in rows_by_table {
+            *s.rows_committed.entry(table.clone()).or_default() += rows;
+        }
+        s.commits += 1;
+        s.last_commit_at = Some(SystemTime::now());
+        s.last_commit_duration = Some(duration);
+    }
+
+    pub fn error(&self, message: String) {
+        let mut s = self.lock();
+        s.last_error = Some(message);
+        s.last_error_at = Some(SystemTime::now());
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatsSnapshot> {
+        // counters stay meaningful even if a holder panicked mid-update
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_signal_reason_and_table() {
+        let stats = Stats::default();
+        stats.accepted("logs", 100, 0);
+        stats.accepted("logs", 50, 2);
+        stats.rejected("traces", "400 invalid protobuf", 7);
+        stats.committed(&BTreeMap::from([("logs".to_string(), 30)]), Duration::from_millis(5));
+        stats.committed(&BTreeMap::from([("logs".to_string(), 12), ("spans".to_string(), 1)]), Duration::from_millis(9));
+        let s = stats.snapshot();
+        assert_eq!(s.requests_accepted["logs"], 2);
+        assert_eq!(s.bytes_accepted["logs"], 150);
+        assert_eq!(s.items_rejected["logs"], 2);
+        assert_eq!(s.requests_rejected["traces: 400 invalid protobuf"], 1);
+        assert_eq!(s.bytes_rejected["traces: 400 invalid protobuf"], 7);
+        assert_eq!(s.rows_committed["logs"], 42);
+        assert_eq!(s.rows_committed["spans"], 1);
+        assert_eq!(s.commits, 2);
+        assert_eq!(s.last_commit_duration, Some(Duration::from_millis(9)));
+    }
+}

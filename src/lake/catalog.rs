@@ -1,0 +1,167 @@
+//! Finding or creating the DuckLake that `otlp_serve` writes to, and its tables.
+//!
+//! The embedded default is a DuckLake in `.canardstack/` under the working
+//! directory, attached as `canardstack`. A named catalog must already be
+//! attached and be a DuckLake. Existing tables are checked column by column,
+//! because the writer inserts by position.
+
+use super::database::{quote_ident, quote_literal};
+use super::schema::Table;
+use duckdb::Connection;
+use std::path::Path;
+
+pub const DEFAULT_CATALOG: &str = "canardstack";
+pub const CHECKPOINT_TABLE: &str = "canardstack_checkpoints";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog \"{0}\" is not attached (ATTACH 'ducklake:...' AS {0} first)")]
+    NotAttached(String),
+    #[error("catalog \"{name}\" is a {kind} database, not a DuckLake")]
+    NotDuckLake { name: String, kind: String },
+    #[error("table {table} does not match the canardstack schema: {problem}")]
+    SchemaMismatch { table: String, problem: String },
+    #[error("{context}: {source}")]
+    Sql { context: String, source: duckdb::Error },
+}
+
+fn sql_error(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> CatalogError {
+    let context = context.into();
+    move |source| CatalogError::Sql { context, source }
+}
+
+/// Where the signal tables live.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LakeTarget {
+    pub catalog: String,
+    pub schema: String,
+}
+
+impl LakeTarget {
+    pub fn qualified_schema(&self) -> String {
+        format!("{}.{}", quote_ident(&self.catalog), quote_ident(&self.schema))
+    }
+
+    pub fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", self.qualified_schema(), quote_ident(table))
+    }
+}
+
+/// Attaches the embedded default DuckLake in `dir` (if not attached yet).
+pub fn attach_default(con: &Connection, dir: &Path) -> Result<String, CatalogError> {
+    std::fs::create_dir_all(dir.join("data")).map_err(|e| CatalogError::Sql {
+        context: format!("creating {}", dir.display()),
+        source: duckdb::Error::ToSqlConversionFailure(Box::new(e)),
+    })?;
+    if database_kind(con, DEFAULT_CATALOG)?.is_none() {
+        let metadata = dir.join("catalog.ducklake");
+        let data = dir.join("data");
+        let sql = format!(
+            "ATTACH IF NOT EXISTS {} AS {} (DATA_PATH {})",
+            quote_literal(&format!("ducklake:{}", metadata.display())),
+            quote_ident(DEFAULT_CATALOG),
+            quote_literal(&format!("{}/", data.display())),
+        );
+        con.execute_batch(&sql).map_err(sql_error(format!("attaching the default DuckLake at {}", dir.display())))?;
+    }
+    require_ducklake(con, DEFAULT_CATALOG)?;
+    Ok(DEFAULT_CATALOG.to_string())
+}
+
+pub fn require_ducklake(con: &Connection, catalog: &str) -> Result<(), CatalogError> {
+    match database_kind(con, catalog)? {
+        None => Err(CatalogError::NotAttached(catalog.to_string())),
+        Some(kind) if kind == "ducklake" => Ok(()),
+        Some(kind) => Err(CatalogError::NotDuckLake { name: catalog.to_string(), kind }),
+    }
+}
+
+fn database_kind(con: &Connection, catalog: &str) -> Result<Option<String>, CatalogError> {
+    let mut stmt = con
+        .prepare("SELECT type FROM duckdb_databases() WHERE database_name = ?")
+        .map_err(sql_error("listing databases"))?;
+    let mut rows = stmt.query([catalog]).map_err(sql_error("listing databases"))?;
+    match rows.next().map_err(sql_error("listing databases"))? {
+        Some(row) => Ok(Some(row.get::<_, String>(0).map_err(sql_error("listing databases"))?)),
+        None => Ok(None),
+    }
+}
+
+/// Creates the schema, the signal tables and the checkpoint table if missing,
+/// and checks that existing tables have our columns in our order.
+pub fn ensure_tables(con: &Connection, target: &LakeTarget) -> Result<(), CatalogError> {
+    let schema = target.qualified_schema();
+    con.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .map_err(sql_error(format!("creating schema {schema}")))?;
+    for table in Table::all() {
+        con.execute_batch(&table.create_sql(&schema))
+            .map_err(sql_error(format!("creating table {}", target.qualified(table.name()))))?;
+        check_columns(con, target, table)?;
+    }
+    let checkpoints = target.qualified(CHECKPOINT_TABLE);
+    con.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {checkpoints} (writer_id VARCHAR, seq UBIGINT, committed_at TIMESTAMP WITH TIME ZONE)"
+    ))
+    .map_err(sql_error(format!("creating table {checkpoints}")))?;
+    Ok(())
+}
+
+fn check_columns(con: &Connection, target: &LakeTarget, table: Table) -> Result<(), CatalogError> {
+    let context = format!("reading the columns of {}", target.qualified(table.name()));
+    let mut stmt = con
+        .prepare(
+            "SELECT column_name, data_type FROM duckdb_columns() \
+             WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
+        )
+        .map_err(sql_error(context.clone()))?;
+    let found: Vec<(String, String)> = stmt
+        .query_map([&target.catalog, &target.schema, &table.name().to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(sql_error(context))?;
+    let expected = table.columns();
+    let mismatch = |problem: String| CatalogError::SchemaMismatch { table: target.qualified(table.name()), problem };
+    if found.len() != expected.len() {
+        return Err(mismatch(format!("{} columns, expected {}", found.len(), expected.len())));
+    }
+    for ((name, sql_type), column) in found.iter().zip(expected) {
+        if name != column.name || normalize_type(sql_type) != normalize_type(column.sql_type) {
+            return Err(mismatch(format!(
+                "column {name} {sql_type}, expected {} {}",
+                column.name, column.sql_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// DuckDB prints types with its own spacing and quoting; compare loosely.
+fn normalize_type(sql_type: &str) -> String {
+    sql_type.chars().filter(|c| !c.is_whitespace() && *c != '"').collect::<String>().to_uppercase()
+}
+
+/// The highest spool sequence number committed by `writer_id` (0 if none).
+pub fn read_checkpoint(con: &Connection, target: &LakeTarget, writer_id: &str) -> Result<u64, CatalogError> {
+    let sql = format!("SELECT coalesce(max(seq), 0) FROM {} WHERE writer_id = ?", target.qualified(CHECKPOINT_TABLE));
+    con.query_row(&sql, [writer_id], |row| row.get::<_, u64>(0)).map_err(sql_error("reading the checkpoint"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualifies_names_with_quotes() {
+        let target = LakeTarget { catalog: "lake".into(), schema: "otel".into() };
+        assert_eq!(target.qualified("logs"), "\"lake\".\"otel\".\"logs\"");
+    }
+
+    #[test]
+    fn type_comparison_ignores_spacing_and_quotes() {
+        assert_eq!(normalize_type("MAP(VARCHAR, VARCHAR)"), normalize_type("MAP(VARCHAR,VARCHAR)"));
+        assert_eq!(
+            normalize_type("STRUCT(\"timestamp\" TIMESTAMP_NS, \"name\" VARCHAR)[]"),
+            normalize_type("STRUCT(timestamp TIMESTAMP_NS, name VARCHAR)[]")
+        );
+        assert_ne!(normalize_type("VARCHAR"), normalize_type("BIGINT"));
+    }
+}

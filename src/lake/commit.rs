@@ -1,0 +1,133 @@
+//! One flush = one DuckLake transaction: the rows of every table plus the
+//! checkpoint row naming the highest spool sequence number they cover.
+//!
+//! Rows enter DuckDB through the Arrow appender into per-table TEMP staging
+//! tables of the writer's own connection (in memory, outside the lake), then
+//! `INSERT INTO lake ... SELECT * FROM staging` for every table and the
+//! checkpoint update run in a single transaction. A crash before COMMIT
+//! leaves neither rows nor checkpoint; after it, both. Staging is emptied
+//! after every attempt, successful or not.
+
+use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE};
+use super::database::quote_ident;
+use super::schema::Table;
+use crate::otlp::TableBatch;
+use duckdb::arrow::compute::concat_batches;
+use duckdb::arrow::record_batch::RecordBatch;
+use super::database::Pooled;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("{context}: {source}")]
+    Sql { context: String, source: duckdb::Error },
+    #[error("{context}: {source}")]
+    Arrow { context: String, source: duckdb::arrow::error::ArrowError },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+pub struct LakeWriter {
+    con: Pooled,
+    target: LakeTarget,
+    writer_id: String,
+    checkpoint: u64,
+}
+
+fn staging_name(table: Table) -> String {
+    format!("canardstack_staging_{}", table.name())
+}
+
+impl LakeWriter {
+    pub fn open(con: Pooled, target: LakeTarget, writer_id: String) -> Result<Self, CommitError> {
+        for table in Table::all() {
+            let sql = format!(
+                "CREATE OR REPLACE TEMP TABLE {} AS SELECT * FROM {} LIMIT 0",
+                quote_ident(&staging_name(table)),
+                target.qualified(table.name())
+            );
+            con.execute_batch(&sql).map_err(|source| CommitError::Sql {
+                context: format!("creating staging table for {}", table.name()),
+                source,
+            })?;
+        }
+        let checkpoint = read_checkpoint(&con, &target, &writer_id)?;
+        Ok(LakeWriter { con, target, writer_id, checkpoint })
+    }
+
+    pub fn checkpoint_seq(&self) -> u64 {
+        self.checkpoint
+    }
+
+    pub fn reload_checkpoint(&mut self) -> Result<u64, CommitError> {
+        self.checkpoint = read_checkpoint(&self.con, &self.target, &self.writer_id)?;
+        Ok(self.checkpoint)
+    }
+
+    /// Commits the batches and the checkpoint `through_seq` atomically.
+    /// Returns rows committed per table name.
+    pub fn commit<'a>(
+        &mut self,
+        batches: impl Iterator<Item = &'a TableBatch>,
+        through_seq: u64,
+    ) -> Result<BTreeMap<String, u64>, CommitError> {
+        let mut by_table: BTreeMap<Table, Vec<&RecordBatch>> = BTreeMap::new();
+        for batch in batches {
+            by_table.entry(batch.table).or_default().push(&batch.batch);
+        }
+        let result = self.stage(&by_table).and_then(|rows| self.publish(&rows, through_seq).map(|_| rows));
+        let cleanup = self.clear_staging(by_table.keys().copied());
+        let rows = result?;
+        cleanup?;
+        self.checkpoint = through_seq;
+        Ok(rows.into_iter().map(|(table, n)| (table.name().to_string(), n)).collect())
+    }
+
+    fn stage(&self, by_table: &BTreeMap<Table, Vec<&RecordBatch>>) -> Result<BTreeMap<Table, u64>, CommitError> {
+        let mut rows = BTreeMap::new();
+        for (table, batches) in by_table {
+            let schema = table.arrow_schema();
+            let combined = concat_batches(&schema, batches.iter().copied()).map_err(|source| CommitError::Arrow {
+                context: format!("combining batches for {}", table.name()),
+                source,
+            })?;
+            let staging = staging_name(*table);
+            let sql_error = |source| CommitError::Sql { context: format!("staging rows for {}", table.name()), source };
+            let mut appender = self.con.appender_to_catalog_and_db(&staging, "temp", "main").map_err(sql_error)?;
+            appender.append_record_batch(combined.clone()).map_err(sql_error)?;
+            appender.flush().map_err(sql_error)?;
+            rows.insert(*table, combined.num_rows() as u64);
+        }
+        Ok(rows)
+    }
+
+    fn publish(&self, rows: &BTreeMap<Table, u64>, through_seq: u64) -> Result<(), CommitError> {
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        for table in rows.keys() {
+            sql.push_str(&format!(
+                "INSERT INTO {} SELECT * FROM temp.main.{};\n",
+                self.target.qualified(table.name()),
+                quote_ident(&staging_name(*table))
+            ));
+        }
+        let checkpoints = self.target.qualified(CHECKPOINT_TABLE);
+        let writer = super::database::quote_literal(&self.writer_id);
+        sql.push_str(&format!("DELETE FROM {checkpoints} WHERE writer_id = {writer};\n"));
+        sql.push_str(&format!("INSERT INTO {checkpoints} VALUES ({writer}, {through_seq}, now());\nCOMMIT;"));
+        self.con.execute_batch(&sql).map_err(|source| {
+            let _ = self.con.execute_batch("ROLLBACK");
+            CommitError::Sql { context: format!("committing through spool seq {through_seq}"), source }
+        })
+    }
+
+    fn clear_staging(&self, tables: impl Iterator<Item = Table>) -> Result<(), CommitError> {
+        for table in tables {
+            let sql = format!("DELETE FROM temp.main.{}", quote_ident(&staging_name(table)));
+            self.con.execute_batch(&sql).map_err(|source| CommitError::Sql {
+                context: format!("clearing staging for {}", table.name()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,864 @@
+//! `ExportMetricsServiceRequest` -> the five `metrics_*` tables.
+//!
+//! One row per data point. The columns every metrics table shares (resource,
+//! scope, metric identity, point attributes and times, exemplars) are built by
+//! one `CommonColumns`, embedded in each table's builder next to its own value
+//! columns, so the shared part is written once and stays in the same order in
+//! all five tables. Integer gauge/sum points and exemplars are stored as
+//! DOUBLE. A metric with no data counts as one rejected data point; a point
+//! whose exemplar carries a malformed id is rejected on its own.
+
+use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext};
+use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
+use super::{id_problem, DecodeError, Decoded, Rejections, Table, TableBatch};
+use duckdb::arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint,
+    Metric, NumberDataPoint, SummaryDataPoint,
+};
+use prost::Message;
+use std::sync::Arc;
+
+pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+    let request = ExportMetricsServiceRequest::decode(body)?;
+    let mut gauge = GaugeColumns::new(Table::MetricsGauge);
+    let mut sum = GaugeColumns::new(Table::MetricsSum);
+    let mut histogram = HistogramColumns::new();
+    let mut exponential = ExponentialHistogramColumns::new();
+    let mut summary = SummaryColumns::new();
+    let mut rejections = Rejections::default();
+
+    for resource_metrics in &request.resource_metrics {
+        let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
+        for scope_metrics in &resource_metrics.scope_metrics {
+            let scope = ScopeContext::new(scope_metrics.scope.as_ref(), &scope_metrics.schema_url);
+            for metric in &scope_metrics.metrics {
+                let ctx = MetricContext {
+                    resource: &resource,
+                    scope: &scope,
+                    metric,
+                };
+                match &metric.data {
+                    None => rejections.reject(1, || format!("metric {:?} has no data", metric.name)),
+                    Some(Data::Gauge(data)) => {
+                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                            gauge.append(&ctx, point, None);
+                        }
+                    }
+                    Some(Data::Sum(data)) => {
+                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                            sum.append(
+                                &ctx,
+                                point,
+                                Some((data.aggregation_temporality, data.is_monotonic)),
+                            );
+                        }
+                    }
+                    Some(Data::Histogram(data)) => {
+                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                            histogram.append(&ctx, point, data.aggregation_temporality);
+                        }
+                    }
+                    Some(Data::ExponentialHistogram(data)) => {
+                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                            exponential.append(&ctx, point, data.aggregation_temporality);
+                        }
+                    }
+                    Some(Data::Summary(data)) => {
+                        for point in &data.data_points {
+                            summary.append(&ctx, point);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut batches: Vec<TableBatch> = Vec::new();
+    batches.extend(table_batch(Table::MetricsGauge, gauge.finish()?)?);
+    batches.extend(table_batch(Table::MetricsSum, sum.finish()?)?);
+    batches.extend(table_batch(Table::MetricsHistogram, histogram.finish()?)?);
+    batches.extend(table_batch(
+        Table::MetricsExponentialHistogram,
+        exponential.finish()?,
+    )?);
+    batches.extend(table_batch(Table::MetricsSummary, summary.finish()?)?);
+    Ok(rejections.into_decoded(batches))
+}
+
+/// Whether a data point can be stored; if not, counts it as rejected.
+fn keep_point(rejections: &mut Rejections, metric: &Metric, exemplars: &[Exemplar]) -> bool {
+    let problem = exemplars.iter().find_map(|e| {
+        id_problem("exemplar trace_id", &e.trace_id, 16, false)
+            .or_else(|| id_problem("exemplar span_id", &e.span_id, 8, false))
+    });
+    match problem {
+        Some(problem) => {
+            rejections.reject(1, || format!("metric {:?}: {problem}", metric.name));
+            false
+        }
+        None => true,
+    }
+}
+
+/// What the rows of one metric share.
+struct MetricContext<'a> {
+    resource: &'a ResourceContext<'a>,
+    scope: &'a ScopeContext<'a>,
+    metric: &'a Metric,
+}
+
+/// The times, flags and attributes every data point kind has.
+struct PointHeader<'a> {
+    attributes: &'a [KeyValue],
+    start: u64,
+    time: u64,
+    flags: u32,
+    exemplars: &'a [Exemplar],
+}
+
+/// The exemplars column: `STRUCT(filtered_attributes, timestamp, value,
+/// span_id, trace_id)[]`.
+struct ExemplarColumns {
+    offsets: ListOffsets,
+    filtered_attributes: AttrMapBuilder,
+    timestamp: TimestampNanosecondBuilder,
+    value: Float64Builder,
+    span_id: StringBuilder,
+    trace_id: StringBuilder,
+}
+
+/// The leading columns of every `metrics_*` table.
+struct CommonColumns {
+    table: Table,
+    resource_attributes: AttrMapBuilder,
+    resource_schema_url: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: AttrMapBuilder,
+    scope_schema_url: StringBuilder,
+    service_name: StringBuilder,
+    metric_name: StringBuilder,
+    metric_description: StringBuilder,
+    metric_unit: StringBuilder,
+    attributes: AttrMapBuilder,
+    start_timestamp: TimestampNanosecondBuilder,
+    timestamp: TimestampNanosecondBuilder,
+    flags: UInt32Builder,
+    exemplars: Option<ExemplarColumns>,
+    scratch: String,
+}
+
+impl CommonColumns {
+    fn new(table: Table) -> Self {
+        let exemplars = (table != Table::MetricsSummary).then(|| ExemplarColumns {
+            offsets: ListOffsets::with_capacity(0),
+            filtered_attributes: attr_map_builder(0, 0),
+            timestamp: TimestampNanosecondBuilder::new(),
+            value: Float64Builder::new(),
+            span_id: StringBuilder::new(),
+            trace_id: StringBuilder::new(),
+        });
+        CommonColumns {
+            table,
+            resource_attributes: attr_map_builder(0, 0),
+            resource_schema_url: StringBuilder::new(),
+            scope_name: StringBuilder::new(),
+            scope_version: StringBuilder::new(),
+            scope_attributes: attr_map_builder(0, 0),
+            scope_schema_url: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            metric_name: StringBuilder::new(),
+            metric_description: StringBuilder::new(),
+            metric_unit: StringBuilder::new(),
+            attributes: attr_map_builder(0, 0),
+            start_timestamp: TimestampNanosecondBuilder::new(),
+            timestamp: TimestampNanosecondBuilder::new(),
+            flags: UInt32Builder::new(),
+            exemplars,
+            scratch: String::new(),
+        }
+    }
+
+    fn append(&mut self, ctx: &MetricContext, point: PointHeader) {
+        ctx.resource.attributes.append_to(&mut self.resource_attributes);
+        self.resource_schema_url.append_value(ctx.resource.schema_url);
+        self.scope_name.append_value(ctx.scope.name);
+        self.scope_version.append_value(ctx.scope.version);
+        ctx.scope.attributes.append_to(&mut self.scope_attributes);
+        self.scope_schema_url.append_value(ctx.scope.schema_url);
+        self.service_name.append_value(&ctx.resource.service_name);
+        self.metric_name.append_value(&ctx.metric.name);
+        self.metric_description.append_value(&ctx.metric.description);
+        self.metric_unit.append_value(&ctx.metric.unit);
+        append_attributes(&mut self.attributes, point.attributes, &mut self.scratch);
+        self.start_timestamp.append_option(nanos(point.start));
+        self.timestamp.append_option(nanos(point.time));
+        self.flags.append_value(point.flags);
+        if let Some(ex) = &mut self.exemplars {
+            for exemplar in point.exemplars {
+                append_attributes(
+                    &mut ex.filtered_attributes,
+                    &exemplar.filtered_attributes,
+                    &mut self.scratch,
+                );
+                ex.timestamp.append_option(nanos(exemplar.time_unix_nano));
+                ex.value.append_option(exemplar.value.map(|v| match v {
+                    exemplar::Value::AsDouble(d) => d,
+                    exemplar::Value::AsInt(i) => i as f64,
+                }));
+                append_hex(&mut ex.span_id, &exemplar.span_id);
+                append_hex(&mut ex.trace_id, &exemplar.trace_id);
+            }
+            ex.offsets.close_row(ex.value.len());
+        }
+    }
+
+    fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.resource_schema_url.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.scope_schema_url.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.metric_name.finish()),
+            Arc::new(self.metric_description.finish()),
+            Arc::new(self.metric_unit.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.start_timestamp.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.flags.finish()),
+        ];
+        if let Some(mut ex) = self.exemplars {
+            columns.push(ex.offsets.finish(
+                &column_type(self.table, "exemplars"),
+                vec![
+                    Arc::new(ex.filtered_attributes.finish()),
+                    Arc::new(ex.timestamp.finish()),
+                    Arc::new(ex.value.finish()),
+                    Arc::new(ex.span_id.finish()),
+                    Arc::new(ex.trace_id.finish()),
+                ],
+            )?);
+        }
+        Ok(columns)
+    }
+}
+
+fn header(point: &NumberDataPoint) -> PointHeader<'_> {
+    PointHeader {
+        attributes: &point.attributes,
+        start: point.start_time_unix_nano,
+        time: point.time_unix_nano,
+        flags: point.flags,
+        exemplars: &point.exemplars,
+    }
+}
+
+/// `metrics_gauge`, and `metrics_sum` (which adds temporality and monotonicity).
+struct GaugeColumns {
+    common: CommonColumns,
+    value: Float64Builder,
+    aggregation_temporality: Int32Builder,
+    is_monotonic: BooleanBuilder,
+}
+
+impl GaugeColumns {
+    fn new(table: Table) -> Self {
+        GaugeColumns {
+            common: CommonColumns::new(table),
+            value: Float64Builder::new(),
+            aggregation_temporality: Int32Builder::new(),
+            is_monotonic: BooleanBuilder::new(),
+        }
+    }
+
+    fn append(&mut self, ctx: &MetricContext, point: &NumberDataPoint, sum: Option<(i32, bool)>) {
+        self.common.append(ctx, header(point));
+        self.value.append_option(point.value.map(|v| match v {
+            number_data_point::Value::AsDouble(d) => d,
+            number_data_point::Value::AsInt(i) => i as f64,
+        }));
+        if let Some((temporality, monotonic)) = sum {
+            self.aggregation_temporality.append_value(temporality);
+            self.is_monotonic.append_value(monotonic);
+        }
+    }
+
+    fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
+        let is_sum = self.common.table == Table::MetricsSum;
+        let mut columns = self.common.finish()?;
+        columns.push(Arc::new(self.value.finish()));
+        if is_sum {
+            columns.push(Arc::new(self.aggregation_temporality.finish()));
+            columns.push(Arc::new(self.is_monotonic.finish()));
+        }
+        Ok(columns)
+    }
+}
+
+struct HistogramColumns {
+    common: CommonColumns,
+    count: UInt64Builder,
+    sum: Float64Builder,
+    bucket_counts: ListBuilder<UInt64Builder>,
+    explicit_bounds: ListBuilder<Float64Builder>,
+    min: Float64Builder,
+    max: Float64Builder,
+    aggregation_temporality: Int32Builder,
+}
+
+impl HistogramColumns {
+    fn new() -> Self {
+        HistogramColumns {
+            common: CommonColumns::new(Table::MetricsHistogram),
+            count: UInt64Builder::new(),
+            sum: Float64Builder::new(),
+            bucket_counts: ListBuilder::new(UInt64Builder::new()),
+            explicit_bounds: ListBuilder::new(Float64Builder::new()),
+            min: Float64Builder::new(),
+            max: Float64Builder::new(),
+            aggregation_temporality: Int32Builder::new(),
+        }
+    }
+
+    fn append(&mut self, ctx: &MetricContext, point: &HistogramDataPoint, temporality: i32) {
+        self.common.append(
+            ctx,
+            PointHeader {
+                attributes: &point.attributes,
+                start: point.start_time_unix_nano,
+                time: point.time_unix_nano,
+                flags: point.flags,
+                exemplars: &point.exemplars,
+            },
+        );
+        self.count.append_value(point.count);
+        self.sum.append_option(point.sum);
+        self.bucket_counts.values().append_slice(&point.bucket_counts);
+        self.bucket_counts.append(true);
+        self.explicit_bounds.values().append_slice(&point.explicit_bounds);
+        self.explicit_bounds.append(true);
+        self.min.append_option(point.min);
+        self.max.append_option(point.max);
+        self.aggregation_temporality.append_value(temporality);
+    }
+
+    fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
+        let mut columns = self.common.finish()?;
+        columns.push(Arc::new(self.count.finish()));
+        columns.push(Arc::new(self.sum.finish()));
+        columns.push(Arc::new(self.bucket_counts.finish()));
+        columns.push(Arc::new(self.explicit_bounds.finish()));
+        columns.push(Arc::new(self.min.finish()));
+        columns.push(Arc::new(self.max.finish()));
+        columns.push(Arc::new(self.aggregation_temporality.finish()));
+        Ok(columns)
+    }
+}
+
+struct ExponentialHistogramColumns {
+    common: CommonColumns,
+    count: UInt64Builder,
+    sum: Float64Builder,
+    scale: Int32Builder,
+    zero_count: UInt64Builder,
+    zero_threshold: Float64Builder,
+    positive_offset: Int32Builder,
+    positive_bucket_counts: ListBuilder<UInt64Builder>,
+    negative_offset: Int32Builder,
+    negative_bucket_counts: ListBuilder<UInt64Builder>,
+    min: Float64Builder,
+    max: Float64Builder,
+    aggregation_temporality: Int32Builder,
+}
+
+impl ExponentialHistogramColumns {
+    fn new() -> Self {
+        ExponentialHistogramColumns {
+            common: CommonColumns::new(Table::MetricsExponentialHistogram),
+            count: UInt64Builder::new(),
+            sum: Float64Builder::new(),
+            scale: Int32Builder::new(),
+            zero_count: UInt64Builder::new(),
+            zero_threshold: Float64Builder::new(),
+            positive_offset: Int32Builder::new(),
+            positive_bucket_counts: ListBuilder::new(UInt64Builder::new()),
+            negative_offset: Int32Builder::new(),
+            negative_bucket_counts: ListBuilder::new(UInt64Builder::new()),
+            min: Float64Builder::new(),
+            max: Float64Builder::new(),
+            aggregation_temporality: Int32Builder::new(),
+        }
+    }
+
+    fn append(&mut self, ctx: &MetricContext, point: &ExponentialHistogramDataPoint, temporality: i32) {
+        self.common.append(
+            ctx,
+            PointHeader {
+                attributes: &point.attributes,
+                start: point.start_time_unix_nano,
+                time: point.time_unix_nano,
+                flags: point.flags,
+                exemplars: &point.exemplars,
+            },
+        );
+        self.count.append_value(point.count);
+        self.sum.append_option(point.sum);
+        self.scale.append_value(point.scale);
+        self.zero_count.append_value(point.zero_count);
+        self.zero_threshold.append_value(point.zero_threshold);
+        let empty = Buckets::default();
+        let positive = point.positive.as_ref().unwrap_or(&empty);
+        self.positive_offset.append_value(positive.offset);
+        self.positive_bucket_counts.values().append_slice(&positive.bucket_counts);
+        self.positive_bucket_counts.append(true);
+        let negative = point.negative.as_ref().unwrap_or(&empty);
+        self.negative_offset.append_value(negative.offset);
+        self.negative_bucket_counts.values().append_slice(&negative.bucket_counts);
+        self.negative_bucket_counts.append(true);
+        self.min.append_option(point.min);
+        self.max.append_option(point.max);
+        self.aggregation_temporality.append_value(temporality);
+    }
+
+    fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
+        let mut columns = self.common.finish()?;
+        columns.push(Arc::new(self.count.finish()));
+        columns.push(Arc::new(self.sum.finish()));
+        columns.push(Arc::new(self.scale.finish()));
+        columns.push(Arc::new(self.zero_count.finish()));
+        columns.push(Arc::new(self.zero_threshold.finish()));
+        columns.push(Arc::new(self.positive_offset.finish()));
+        columns.push(Arc::new(self.positive_bucket_counts.finish()));
+        columns.push(Arc::new(self.negative_offset.finish()));
+        columns.push(Arc::new(self.negative_bucket_counts.finish()));
+        columns.push(Arc::new(self.min.finish()));
+        columns.push(Arc::new(self.max.finish()));
+        columns.push(Arc::new(self.aggregation_temporality.finish()));
+        Ok(columns)
+    }
+}
+
+struct SummaryColumns {
+    common: CommonColumns,
+    count: UInt64Builder,
+    sum: Float64Builder,
+    quantile_values: ListOffsets,
+    quantile: Float64Builder,
+    value: Float64Builder,
+}
+
+impl SummaryColumns {
+    fn new() -> Self {
+        SummaryColumns {
+            common: CommonColumns::new(Table::MetricsSummary),
+            count: UInt64Builder::new(),
+            sum: Float64Builder::new(),
+            quantile_values: ListOffsets::with_capacity(0),
+            quantile: Float64Builder::new(),
+            value: Float64Builder::new(),
+        }
+    }
+
+    fn append(&mut self, ctx: &MetricContext, point: &SummaryDataPoint) {
+        self.common.append(
+            ctx,
+            PointHeader {
+                attributes: &point.attributes,
+                start: point.start_time_unix_nano,
+                time: point.time_unix_nano,
+                flags: point.flags,
+                exemplars: &[],
+            },
+        );
+        self.count.append_value(point.count);
+        self.sum.append_value(point.sum);
+        for q in &point.quantile_values {
+            self.quantile.append_value(q.quantile);
+            self.value.append_value(q.value);
+        }
+        self.quantile_values.close_row(self.value.len());
+    }
+
+    fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
+        let mut columns = self.common.finish()?;
+        columns.push(Arc::new(self.count.finish()));
+        columns.push(Arc::new(self.sum.finish()));
+        columns.push(self.quantile_values.finish(
+            &column_type(Table::MetricsSummary, "quantile_values"),
+            vec![Arc::new(self.quantile.finish()), Arc::new(self.value.finish())],
+        )?);
+        Ok(columns)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::otlp::attributes::tests::{kv, map_entries, s};
+    use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
+    use duckdb::arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
+    use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        ExponentialHistogram, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum, Summary,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+    const T1: u64 = 1_700_000_060_000_000_000;
+
+    fn metric(name: &str, data: Data) -> Metric {
+        Metric {
+            name: name.into(),
+            description: format!("{name} description"),
+            unit: "ms".into(),
+            data: Some(data),
+            ..Default::default()
+        }
+    }
+
+    fn number(value: number_data_point::Value, attrs: Vec<KeyValue>) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes: attrs,
+            start_time_unix_nano: T0,
+            time_unix_nano: T1,
+            value: Some(value),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn sample_request() -> ExportMetricsServiceRequest {
+        let exemplar = Exemplar {
+            filtered_attributes: vec![kv("user", s("u1"))],
+            time_unix_nano: T1 - 5,
+            span_id: vec![0x11; 8],
+            trace_id: vec![0x22; 16],
+            value: Some(exemplar::Value::AsInt(7)),
+        };
+        let mut gauge_int = number(number_data_point::Value::AsInt(42), vec![kv("cpu", s("0"))]);
+        gauge_int.exemplars = vec![exemplar.clone()];
+        gauge_int.flags = 1;
+        let gauge_double = number(number_data_point::Value::AsDouble(0.75), vec![kv("cpu", s("1"))]);
+        let metrics = vec![
+            metric(
+                "system.cpu.utilization",
+                Data::Gauge(Gauge {
+                    data_points: vec![gauge_int, gauge_double],
+                }),
+            ),
+            metric(
+                "http.requests",
+                Data::Sum(Sum {
+                    data_points: vec![number(
+                        number_data_point::Value::AsInt(10),
+                        vec![kv("code", Value::IntValue(200))],
+                    )],
+                    aggregation_temporality: 2,
+                    is_monotonic: true,
+                }),
+            ),
+            metric(
+                "http.duration",
+                Data::Histogram(Histogram {
+                    data_points: vec![
+                        HistogramDataPoint {
+                            start_time_unix_nano: T0,
+                            time_unix_nano: T1,
+                            count: 6,
+                            sum: Some(12.5),
+                            bucket_counts: vec![1, 2, 3],
+                            explicit_bounds: vec![1.0, 5.0],
+                            exemplars: vec![exemplar.clone()],
+                            min: Some(0.5),
+                            max: Some(9.0),
+                            ..Default::default()
+                        },
+                        HistogramDataPoint {
+                            time_unix_nano: T1,
+                            count: 0,
+                            ..Default::default()
+                        },
+                    ],
+                    aggregation_temporality: 1,
+                }),
+            ),
+            metric(
+                "latency.exp",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        start_time_unix_nano: T0,
+                        time_unix_nano: T1,
+                        count: 9,
+                        sum: Some(30.0),
+                        scale: -2,
+                        zero_count: 1,
+                        zero_threshold: 0.001,
+                        positive: Some(Buckets {
+                            offset: -3,
+                            bucket_counts: vec![4, 4],
+                        }),
+                        negative: None,
+                        exemplars: vec![exemplar],
+                        max: Some(20.0),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: 2,
+                }),
+            ),
+            metric(
+                "rpc.latency",
+                Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint {
+                        start_time_unix_nano: T0,
+                        time_unix_nano: T1,
+                        count: 100,
+                        sum: 250.0,
+                        quantile_values: vec![
+                            ValueAtQuantile {
+                                quantile: 0.5,
+                                value: 2.0,
+                            },
+                            ValueAtQuantile {
+                                quantile: 0.99,
+                                value: 9.5,
+                            },
+                        ],
+                        ..Default::default()
+                    }],
+                }),
+            ),
+        ];
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", s("api"))],
+                    ..Default::default()
+                }),
+                schema_url: "res-url".into(),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "meter".into(),
+                        version: "2.0".into(),
+                        attributes: vec![kv("k", s("v"))],
+                        ..Default::default()
+                    }),
+                    schema_url: "scope-url".into(),
+                    metrics,
+                }],
+            }],
+        }
+    }
+
+    fn batch(decoded: &Decoded, table: Table) -> &RecordBatch {
+        &decoded
+            .batches
+            .iter()
+            .find(|b| b.table == table)
+            .unwrap_or_else(|| panic!("no {} batch", table.name()))
+            .batch
+    }
+
+    fn f64_at(b: &RecordBatch, name: &str, row: usize) -> Option<f64> {
+        let col = b.column_by_name(name).unwrap().as_primitive::<Float64Type>();
+        col.is_valid(row).then(|| col.value(row))
+    }
+
+    fn u64_list(b: &RecordBatch, name: &str, row: usize) -> Vec<u64> {
+        let list = b.column_by_name(name).unwrap().as_list::<i32>().value(row);
+        list.as_primitive::<UInt64Type>().values().to_vec()
+    }
+
+    pub(crate) fn check_sample(decoded: &Decoded) {
+        assert_eq!(decoded.rejected, 0, "{}", decoded.rejection_message);
+        let tables: Vec<Table> = decoded.batches.iter().map(|b| b.table).collect();
+        assert_eq!(
+            tables,
+            vec![
+                Table::MetricsGauge,
+                Table::MetricsSum,
+                Table::MetricsHistogram,
+                Table::MetricsExponentialHistogram,
+                Table::MetricsSummary
+            ]
+        );
+
+        let gauge = batch(decoded, Table::MetricsGauge);
+        assert_eq!(gauge.num_rows(), 2);
+        assert_eq!(f64_at(gauge, "value", 0), Some(42.0));
+        assert_eq!(f64_at(gauge, "value", 1), Some(0.75));
+        let text = |b: &RecordBatch, name: &str, row: usize| {
+            b.column_by_name(name).unwrap().as_string::<i32>().value(row).to_string()
+        };
+        assert_eq!(text(gauge, "metric_name", 0), "system.cpu.utilization");
+        assert_eq!(text(gauge, "metric_description", 0), "system.cpu.utilization description");
+        assert_eq!(text(gauge, "metric_unit", 1), "ms");
+        assert_eq!(text(gauge, "service_name", 1), "api");
+        assert_eq!(text(gauge, "resource_schema_url", 0), "res-url");
+        assert_eq!(text(gauge, "scope_schema_url", 0), "scope-url");
+        assert_eq!(text(gauge, "scope_name", 0), "meter");
+        assert_eq!(text(gauge, "scope_version", 0), "2.0");
+        let scope_attrs = gauge.column_by_name("scope_attributes").unwrap();
+        let scope_attrs = scope_attrs.as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map_entries(scope_attrs, 1), vec![("k".into(), "v".into())]);
+        let attrs = gauge.column_by_name("attributes").unwrap();
+        let attrs = attrs.as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map_entries(attrs, 1), vec![("cpu".into(), "1".into())]);
+        let ts = |b: &RecordBatch, name: &str, row: usize| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<TimestampNanosecondType>()
+                .value(row)
+        };
+        assert_eq!(ts(gauge, "start_timestamp", 0), T0 as i64);
+        assert_eq!(ts(gauge, "timestamp", 0), T1 as i64);
+        assert_eq!(
+            gauge.column_by_name("flags").unwrap().as_primitive::<UInt32Type>().value(0),
+            1
+        );
+        let exemplars = gauge.column_by_name("exemplars").unwrap().as_list::<i32>();
+        assert_eq!(exemplars.value_length(0), 1);
+        assert_eq!(exemplars.value_length(1), 0);
+        let ex = exemplars.value(0);
+        let ex = ex.as_struct();
+        let filtered = ex.column(0).as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map_entries(filtered, 0), vec![("user".into(), "u1".into())]);
+        assert_eq!(
+            ex.column(1).as_primitive::<TimestampNanosecondType>().value(0),
+            (T1 - 5) as i64
+        );
+        assert_eq!(ex.column(2).as_primitive::<Float64Type>().value(0), 7.0);
+        assert_eq!(ex.column(3).as_string::<i32>().value(0), "1111111111111111");
+        assert_eq!(ex.column(4).as_string::<i32>().value(0), "22222222222222222222222222222222");
+
+        let sum = batch(decoded, Table::MetricsSum);
+        assert_eq!(sum.num_rows(), 1);
+        assert_eq!(f64_at(sum, "value", 0), Some(10.0));
+        assert_eq!(
+            sum.column_by_name("aggregation_temporality")
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .value(0),
+            2
+        );
+        assert!(sum.column_by_name("is_monotonic").unwrap().as_boolean().value(0));
+        let sum_attrs = sum.column_by_name("attributes").unwrap();
+        let sum_attrs = sum_attrs.as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map_entries(sum_attrs, 0), vec![("code".into(), "200".into())]);
+
+        let hist = batch(decoded, Table::MetricsHistogram);
+        assert_eq!(hist.num_rows(), 2);
+        assert_eq!(
+            hist.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0),
+            6
+        );
+        assert_eq!(f64_at(hist, "sum", 0), Some(12.5));
+        assert_eq!(f64_at(hist, "sum", 1), None);
+        assert_eq!(u64_list(hist, "bucket_counts", 0), vec![1, 2, 3]);
+        assert_eq!(u64_list(hist, "bucket_counts", 1), Vec::<u64>::new());
+        let bounds = hist.column_by_name("explicit_bounds").unwrap().as_list::<i32>().value(0);
+        assert_eq!(bounds.as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 5.0]);
+        assert_eq!(f64_at(hist, "min", 0), Some(0.5));
+        assert_eq!(f64_at(hist, "max", 0), Some(9.0));
+        assert_eq!(f64_at(hist, "min", 1), None);
+        assert_eq!(
+            hist.column_by_name("aggregation_temporality")
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .value(0),
+            1
+        );
+        assert_eq!(
+            hist.column_by_name("exemplars").unwrap().as_list::<i32>().value_length(0),
+            1
+        );
+
+        let exp = batch(decoded, Table::MetricsExponentialHistogram);
+        assert_eq!(exp.num_rows(), 1);
+        let i32_at = |name: &str| exp.column_by_name(name).unwrap().as_primitive::<Int32Type>().value(0);
+        assert_eq!(i32_at("scale"), -2);
+        assert_eq!(i32_at("positive_offset"), -3);
+        assert_eq!(i32_at("negative_offset"), 0);
+        assert_eq!(i32_at("aggregation_temporality"), 2);
+        assert_eq!(
+            exp.column_by_name("zero_count").unwrap().as_primitive::<UInt64Type>().value(0),
+            1
+        );
+        assert_eq!(f64_at(exp, "zero_threshold", 0), Some(0.001));
+        assert_eq!(f64_at(exp, "sum", 0), Some(30.0));
+        assert_eq!(f64_at(exp, "min", 0), None);
+        assert_eq!(f64_at(exp, "max", 0), Some(20.0));
+        assert_eq!(u64_list(exp, "positive_bucket_counts", 0), vec![4, 4]);
+        assert_eq!(u64_list(exp, "negative_bucket_counts", 0), Vec::<u64>::new());
+
+        let summary = batch(decoded, Table::MetricsSummary);
+        assert_eq!(summary.num_rows(), 1);
+        assert!(summary.column_by_name("exemplars").is_none());
+        assert_eq!(
+            summary.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0),
+            100
+        );
+        assert_eq!(f64_at(summary, "sum", 0), Some(250.0));
+        let q = summary.column_by_name("quantile_values").unwrap().as_list::<i32>().value(0);
+        let q = q.as_struct();
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.column(0).as_primitive::<Float64Type>().value(1), 0.99);
+        assert_eq!(q.column(1).as_primitive::<Float64Type>().value(1), 9.5);
+    }
+
+    #[test]
+    fn decodes_all_metric_types() {
+        check_sample(&decode(&sample_request().encode_to_vec()).unwrap());
+    }
+
+    #[test]
+    fn rejects_metrics_without_data_and_bad_exemplars() {
+        let mut request = sample_request();
+        let metrics = &mut request.resource_metrics[0].scope_metrics[0].metrics;
+        metrics.insert(
+            0,
+            Metric {
+                name: "empty".into(),
+                ..Default::default()
+            },
+        );
+        if let Some(Data::Histogram(h)) = &mut metrics[3].data {
+            h.data_points[0].exemplars[0].trace_id = vec![0; 8];
+        } else {
+            panic!("metric 3 should be the histogram");
+        }
+        let decoded = decode(&request.encode_to_vec()).unwrap();
+        assert_eq!(decoded.rejected, 2);
+        assert_eq!(decoded.rejection_message, "metric \"empty\" has no data");
+        assert_eq!(batch(&decoded, Table::MetricsHistogram).num_rows(), 1);
+        assert_eq!(batch(&decoded, Table::MetricsGauge).num_rows(), 2);
+    }
+
+    #[test]
+    fn only_touched_tables_get_batches() {
+        let mut request = sample_request();
+        request.resource_metrics[0].scope_metrics[0].metrics.truncate(1);
+        let decoded = decode(&request.encode_to_vec()).unwrap();
+        assert_eq!(decoded.batches.len(), 1);
+        assert_eq!(decoded.batches[0].table, Table::MetricsGauge);
+    }
+
+    #[test]
+    fn missing_point_value_is_null() {
+        let mut request = sample_request();
+        if let Some(Data::Gauge(g)) = &mut request.resource_metrics[0].scope_metrics[0].metrics[0].data {
+            g.data_points[1].value = None;
+        }
+        let decoded = decode(&request.encode_to_vec()).unwrap();
+        assert_eq!(f64_at(batch(&decoded, Table::MetricsGauge), "value", 1), None);
+    }
+}

@@ -1,0 +1,76 @@
+//! `POST /v1/{logs,traces,metrics}`: OTLP/HTTP export, status codes as the
+//! OTLP specification assigns them. Error bodies are `google.rpc.Status` in
+//! the request's encoding (JSON when the encoding itself was the problem).
+
+use super::auth::authorized;
+use super::{header, read_body, BodyError, Context, Reply};
+use crate::ingest::IngestError;
+use crate::otlp::{error_status, export_response, Compression, Format, RequestKind, Signal};
+
+pub fn export(request: &mut tiny_http::Request, context: &Context, signal: Signal) -> Reply {
+    let name = signal.name();
+    let content_type = header(request, "Content-Type").unwrap_or("");
+    let Some(format) = Format::from_content_type(content_type) else {
+        context.ingest.stats.rejected(name, "unsupported media type", 0);
+        let message = format!(
+            "unsupported content type {content_type:?}: use application/x-protobuf or application/json"
+        );
+        return status_reply(415, Format::Json, &message);
+    };
+    if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
+        context.ingest.stats.rejected(name, "unauthorized", 0);
+        return status_reply(401, format, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
+    }
+    let compression = match Compression::from_content_encoding(header(request, "Content-Encoding")) {
+        Ok(compression) => compression,
+        Err(error) => {
+            context.ingest.stats.rejected(name, "unsupported encoding", 0);
+            return status_reply(415, format, &error.to_string());
+        }
+    };
+    let body = match read_body(request, context.config.max_body_bytes) {
+        Ok(body) => body,
+        Err(error @ BodyError::TooLarge { .. }) => {
+            context.ingest.stats.rejected(name, "too large", 0);
+            return status_reply(413, format, &error.to_string());
+        }
+        Err(error) => {
+            context.ingest.stats.rejected(name, "bad request", 0);
+            return status_reply(400, format, &error.to_string());
+        }
+    };
+    let kind = RequestKind { signal, format, compression };
+    match context.ingest.accept(kind, &body) {
+        Ok(accepted) => {
+            context.ingest.stats.accepted(name, body.len(), accepted.rejected_items);
+            let response = export_response(signal, format, accepted.rejected_items, &accepted.rejection_message);
+            Reply::new(200, content_type_of(format), response)
+        }
+        Err(error) => {
+            context.ingest.stats.rejected(name, error.reason(), body.len());
+            error_reply(format, &error)
+        }
+    }
+}
+
+fn error_reply(format: Format, error: &IngestError) -> Reply {
+    match error {
+        IngestError::BadRequest(crate::otlp::DecodeError::TooLarge { .. }) => {
+            status_reply(413, format, &error.to_string())
+        }
+        IngestError::BadRequest(_) => status_reply(400, format, &error.to_string()),
+        IngestError::Busy(_) => status_reply(429, format, &error.to_string()).with_header("Retry-After", "1"),
+        IngestError::Unavailable(_) => status_reply(503, format, &error.to_string()).with_header("Retry-After", "5"),
+    }
+}
+
+fn status_reply(status: u16, format: Format, message: &str) -> Reply {
+    Reply::new(status, content_type_of(format), error_status(format, message))
+}
+
+fn content_type_of(format: Format) -> &'static str {
+    match format {
+        Format::Protobuf => "application/x-protobuf",
+        Format::Json => "application/json",
+    }
+}

@@ -1,0 +1,37 @@
+//! A route's answer: status, content type, extra headers and body.
+
+use std::io::Cursor;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+        Reply { status, content_type, headers: Vec::new(), body }
+    }
+
+    pub fn text(status: u16, body: &str) -> Self {
+        Reply::new(status, "text/plain; charset=utf-8", body.as_bytes().to_vec())
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn into_response(self) -> tiny_http::Response<Cursor<Vec<u8>>> {
+        let mut response = tiny_http::Response::from_data(self.body).with_status_code(self.status);
+        let headers = std::iter::once(("Content-Type", self.content_type.to_string())).chain(self.headers);
+        for (name, value) in headers {
+            if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(header);
+            }
+        }
+        response
+    }
+}

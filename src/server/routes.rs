@@ -1,0 +1,30 @@
+//! Request routing: (method, path) to a route function returning a [`Reply`].
+
+use super::{otlp_routes, Context, Reply};
+use crate::otlp::Signal;
+use tiny_http::Method;
+
+pub fn route(request: &mut tiny_http::Request, context: &Context) -> Reply {
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let method = request.method().clone();
+    match (method, path.as_str()) {
+        (Method::Post, "/v1/logs") => otlp_routes::export(request, context, Signal::Logs),
+        (Method::Post, "/v1/traces") => otlp_routes::export(request, context, Signal::Traces),
+        (Method::Post, "/v1/metrics") => otlp_routes::export(request, context, Signal::Metrics),
+        (_, "/v1/logs" | "/v1/traces" | "/v1/metrics") => {
+            Reply::text(405, "method not allowed: OTLP export takes POST").with_header("Allow", "POST")
+        }
+        (Method::Get | Method::Head, "/health" | "/ready" | "/-/healthy" | "/-/ready") => health(context),
+        (_, "/health" | "/ready") => Reply::text(405, "method not allowed").with_header("Allow", "GET"),
+        (_, path) => Reply::text(404, &format!("not found: {path}")),
+    }
+}
+
+fn health(context: &Context) -> Reply {
+    if context.ingest.is_healthy() {
+        Reply::text(200, "ready")
+    } else {
+        let error = context.ingest.stats.snapshot().last_error.unwrap_or_default();
+        Reply::text(503, &format!("writer is failing: {error}"))
+    }
+}

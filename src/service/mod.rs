@@ -1,0 +1,266 @@
+//! Running `otlp_serve` instances: start (catalog, spool, replay, writer,
+//! HTTP), stop (drain and commit), status. One registry per process, keyed by
+//! port, because ports are a process-wide resource.
+//!
+//! Start-up order matters: the port is bound first (a port in use fails before
+//! anything is touched), then the lake tables, then the spool; records the
+//! lake checkpoint does not cover are replayed into the writer before the
+//! HTTP workers start answering.
+
+pub mod options;
+
+use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
+use crate::ingest::queue::CommitQueue;
+use crate::ingest::stats::StatsSnapshot;
+use crate::ingest::{batches_bytes, Ingest, IngestLimits};
+use crate::lake::catalog::{self, CatalogError, LakeTarget};
+use crate::lake::commit::{CommitError, LakeWriter};
+use crate::lake::database::{ConnectError, Database};
+use crate::otlp::{self, RequestKind};
+use crate::server::{Context, HttpServer, ServerConfig, ServerError};
+use crate::spool::{Spool, SpoolError, SpoolOptions};
+pub use options::{OptionsError, ServeOptions};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("a canardstack server is already running on port {0} (otlp_stop({0}) stops it)")]
+    AlreadyRunning(u16),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("lake writer: {0}")]
+    Commit(#[from] CommitError),
+    #[error("spool: {source}")]
+    Spool { dir: String, source: SpoolError },
+    #[error("spool at {dir} ends at sequence {spool_seq} but the lake checkpoint of writer {writer_id} is {checkpoint}: the spool directory was replaced or truncated; refusing to reuse sequence numbers")]
+    SpoolBehind { dir: String, writer_id: String, spool_seq: u64, checkpoint: u64 },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot start the writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What `otlp_serve` returns.
+#[derive(Clone, Debug)]
+pub struct ServeInfo {
+    pub endpoint: String,
+    pub port: u16,
+    pub catalog: String,
+    pub schema: String,
+    pub spool_dir: String,
+    pub writer_id: String,
+    pub replayed_records: u64,
+}
+
+/// What `otlp_stop` returns, one per stopped server.
+#[derive(Clone, Debug)]
+pub struct StopReport {
+    pub port: u16,
+    pub flush: FlushReport,
+    pub spool_backlog_records: u64,
+}
+
+/// What `otlp_status` returns, one per running server.
+#[derive(Clone, Debug)]
+pub struct StatusReport {
+    pub info: ServeInfo,
+    pub started_at: SystemTime,
+    pub uptime: Duration,
+    pub stats: StatsSnapshot,
+    pub spool_backlog_records: u64,
+    pub spool_backlog_bytes: u64,
+    pub queue_bytes: u64,
+    pub healthy: bool,
+}
+
+struct Service {
+    info: ServeInfo,
+    ingest: Arc<Ingest>,
+    http: HttpServer,
+    writer: JoinHandle<FlushReport>,
+    started: Instant,
+    started_at: SystemTime,
+}
+
+static SERVICES: Mutex<BTreeMap<u16, Service>> = Mutex::new(BTreeMap::new());
+
+fn services() -> MutexGuard<'static, BTreeMap<u16, Service>> {
+    SERVICES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const DEFAULT_DIR: &str = ".canardstack";
+
+pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceError> {
+    options.validate()?;
+    if options.port != 0 && services().contains_key(&options.port) {
+        return Err(ServiceError::AlreadyRunning(options.port));
+    }
+    let config = ServerConfig {
+        host: options.host.clone(),
+        port: options.port,
+        api_key: options.api_key.clone(),
+        max_body_bytes: options.max_body_bytes,
+        workers: options.workers,
+    };
+    let listener = HttpServer::bind(&config)?;
+
+    let con = db.connect()?;
+    let base = std::env::current_dir().unwrap_or_default().join(DEFAULT_DIR);
+    let catalog_name = match &options.catalog {
+        None => catalog::attach_default(&con, &base)?,
+        Some(name) => {
+            catalog::require_ducklake(&con, name)?;
+            name.clone()
+        }
+    };
+    let target = LakeTarget { catalog: catalog_name.clone(), schema: options.schema.clone() };
+    catalog::ensure_tables(&con, &target)?;
+
+    let spool_dir = options.spool_dir.clone().unwrap_or_else(|| default_spool_dir(&base, options.catalog.as_deref()));
+    let spool_error = |source| ServiceError::Spool { dir: spool_dir.display().to_string(), source };
+    let spool_options = SpoolOptions { max_backlog_bytes: options.max_spool_bytes, ..SpoolOptions::default() };
+    let (spool, _report) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
+    let writer_id = spool.writer_id().to_string();
+    let lake = LakeWriter::open(con, target.clone(), writer_id.clone())?;
+    let checkpoint = lake.checkpoint_seq();
+    if spool.last_seq() < checkpoint {
+        return Err(ServiceError::SpoolBehind {
+            dir: spool_dir.display().to_string(),
+            writer_id,
+            spool_seq: spool.last_seq(),
+            checkpoint,
+        });
+    }
+    spool.release_through(checkpoint).map_err(spool_error)?;
+
+    let queue = CommitQueue::new(checkpoint + 1, options.max_queue_bytes);
+    let limits = IngestLimits { max_decompressed_bytes: options.max_decompressed_bytes };
+    let ingest = Ingest::new(spool, queue, limits);
+    let policy = FlushPolicy { interval: options.flush_interval, max_rows: options.flush_rows };
+    let writer = spawn_writer(ingest.clone(), lake, policy).map_err(ServiceError::Thread)?;
+    let replayed_records = replay(&ingest, checkpoint).map_err(spool_error)?;
+
+    let context = Arc::new(Context { ingest: ingest.clone(), config: config.clone() });
+    let http = HttpServer::serve(listener, context);
+    let port = http.local_addr.port();
+    let info = ServeInfo {
+        endpoint: format!("http://{}:{}", endpoint_host(&options.host), port),
+        port,
+        catalog: catalog_name,
+        schema: options.schema.clone(),
+        spool_dir: spool_dir.display().to_string(),
+        writer_id: ingest.spool.writer_id().to_string(),
+        replayed_records,
+    };
+    let service =
+        Service { info: info.clone(), ingest, http, writer, started: Instant::now(), started_at: SystemTime::now() };
+    services().insert(port, service);
+    Ok(info)
+}
+
+fn default_spool_dir(base: &Path, catalog: Option<&str>) -> PathBuf {
+    match catalog {
+        None => base.join("spool"),
+        Some(name) => base.join(format!("spool_{}", sanitize(name))),
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+fn endpoint_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+fn spawn_writer(ingest: Arc<Ingest>, lake: LakeWriter, policy: FlushPolicy) -> std::io::Result<JoinHandle<FlushReport>> {
+    std::thread::Builder::new().name("canardstack-writer".into()).spawn(move || {
+        let stats_ingest = ingest.clone();
+        // the writer thread reports its own panic instead of unwinding anywhere
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flusher::run(ingest, lake, policy)))
+            .unwrap_or_else(|_| {
+                stats_ingest.set_writer_failing(true);
+                stats_ingest.stats.error("writer: internal error (panic); restart with otlp_stop/otlp_serve".into());
+                FlushReport::default()
+            })
+    })
+}
+
+/// Feeds records the checkpoint does not cover to the writer, oldest first.
+fn replay(ingest: &Ingest, checkpoint: u64) -> Result<u64, SpoolError> {
+    let mut replayed = 0;
+    for record in ingest.spool.replay(checkpoint)? {
+        let record = record?;
+        let batches = match RequestKind::from_byte(record.kind)
+            .ok_or_else(|| format!("unknown record kind {}", record.kind))
+            .and_then(|kind| otlp::decode(kind, &record.payload, usize::MAX).map_err(|e| e.to_string()))
+        {
+            Ok(decoded) => decoded.batches,
+            Err(message) => {
+                // cannot happen for records we wrote; keep the sequence moving
+                ingest.stats.error(format!("replay: spool record {} skipped: {message}", record.seq));
+                Vec::new()
+            }
+        };
+        while ingest.queue.is_full() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let bytes = batches_bytes(&batches);
+        ingest.queue.push(record.seq, batches, bytes);
+        replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// Stops one server (by port) or all; each drains its queue into the lake.
+pub fn stop(port: Option<u16>) -> Vec<StopReport> {
+    let stopping: Vec<Service> = {
+        let mut map = services();
+        let ports: Vec<u16> = map.keys().copied().filter(|p| port.is_none_or(|wanted| wanted == *p)).collect();
+        ports.into_iter().filter_map(|p| map.remove(&p)).collect()
+    };
+    stopping.into_iter().map(stop_service).collect()
+}
+
+fn stop_service(service: Service) -> StopReport {
+    service.http.stop();
+    service.ingest.queue.close();
+    let flush = service.writer.join().unwrap_or_default();
+    StopReport { port: service.info.port, flush, spool_backlog_records: service.ingest.spool.backlog().records }
+}
+
+pub fn status() -> Vec<StatusReport> {
+    services()
+        .values()
+        .map(|service| {
+            let backlog = service.ingest.spool.backlog();
+            StatusReport {
+                info: service.info.clone(),
+                started_at: service.started_at,
+                uptime: service.started.elapsed(),
+                stats: service.ingest.stats.snapshot(),
+                spool_backlog_records: backlog.records,
+                spool_backlog_bytes: backlog.bytes,
+                queue_bytes: service.ingest.queue.bytes() as u64,
+                healthy: service.ingest.is_healthy(),
+            }
+        })
+        .collect()
+}
+
+/// The catalog and schema a running server writes to (first by port), for query functions.
+pub fn running_target() -> Option<LakeTarget> {
+    services().values().next().map(|s| LakeTarget { catalog: s.info.catalog.clone(), schema: s.info.schema.clone() })
+}

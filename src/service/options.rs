@@ -1,0 +1,129 @@
+//! `otlp_serve` options: defaults and validation, independent of SQL.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeOptions {
+    pub port: u16,
+    pub host: String,
+    /// an attached DuckLake; None = the embedded default in `.canardstack/`
+    pub catalog: Option<String>,
+    pub schema: String,
+    pub spool_dir: Option<PathBuf>,
+    pub api_key: Option<String>,
+    pub flush_interval: Duration,
+    pub flush_rows: usize,
+    pub max_body_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    pub max_spool_bytes: u64,
+    pub max_queue_bytes: usize,
+    pub workers: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            port: 4318,
+            host: "127.0.0.1".into(),
+            catalog: None,
+            schema: "otel".into(),
+            spool_dir: None,
+            api_key: None,
+            flush_interval: Duration::from_millis(500),
+            flush_rows: 200_000,
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_spool_bytes: 4 << 30,
+            max_queue_bytes: 512 << 20,
+            workers: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum OptionsError {
+    #[error("host := '{0}' is not a loopback address: set api_key := '...' to expose the receiver")]
+    OpenWithoutKey(String),
+    #[error("{name} must be {rule}, got {value}")]
+    OutOfRange { name: &'static str, rule: &'static str, value: String },
+    #[error("schema must not be empty")]
+    EmptySchema,
+    #[error("api_key must not be empty")]
+    EmptyKey,
+}
+
+impl ServeOptions {
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if !is_loopback(&self.host) && self.api_key.is_none() {
+            return Err(OptionsError::OpenWithoutKey(self.host.clone()));
+        }
+        if self.api_key.as_deref() == Some("") {
+            return Err(OptionsError::EmptyKey);
+        }
+        if self.schema.is_empty() {
+            return Err(OptionsError::EmptySchema);
+        }
+        positive("flush_interval", self.flush_interval.as_millis() as u64, "at least 1 millisecond")?;
+        positive("flush_rows", self.flush_rows as u64, "at least 1")?;
+        positive("max_body_bytes", self.max_body_bytes as u64, "at least 1")?;
+        positive("max_spool_bytes", self.max_spool_bytes, "at least 1")?;
+        positive("max_queue_bytes", self.max_queue_bytes as u64, "at least 1")?;
+        if !(1..=64).contains(&self.workers) {
+            return Err(OptionsError::OutOfRange {
+                name: "workers",
+                rule: "between 1 and 64",
+                value: self.workers.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn positive(name: &'static str, value: u64, rule: &'static str) -> Result<(), OptionsError> {
+    if value == 0 {
+        return Err(OptionsError::OutOfRange { name, rule, value: value.to_string() });
+    }
+    Ok(())
+}
+
+pub fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(ServeOptions::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn non_loopback_host_needs_a_key() {
+        let open = ServeOptions { host: "0.0.0.0".into(), ..ServeOptions::default() };
+        assert_eq!(open.validate(), Err(OptionsError::OpenWithoutKey("0.0.0.0".into())));
+        let keyed = ServeOptions { api_key: Some("k".into()), ..open };
+        assert_eq!(keyed.validate(), Ok(()));
+    }
+
+    #[test]
+    fn loopback_forms() {
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "10.1.2.3", "example.com", "::"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn zero_knobs_are_refused_by_name() {
+        let bad = ServeOptions { flush_rows: 0, ..ServeOptions::default() };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "flush_rows must be at least 1, got 0");
+        let bad = ServeOptions { workers: 0, ..ServeOptions::default() };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "workers must be between 1 and 64, got 0");
+    }
+}

@@ -1,0 +1,133 @@
+//! `otlp_serve(port, host := ..., catalog := ..., ...)`: starts a receiver and
+//! returns one row describing it. The work happens in `init` (once per
+//! execution), not in `bind`, which DuckDB may call more than once.
+
+use super::args::{count, named_count, named_string};
+use super::edge::{declare_columns, OneShot, SqlTable};
+use crate::guard::BoxError;
+use crate::lake::database::Database;
+use crate::service::{self, ServeInfo, ServeOptions};
+use duckdb::arrow::array::{ArrayRef, StringArray, UInt16Array, UInt64Array};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
+use duckdb::vtab::{BindInfo, InitInfo};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// DuckDB's C API allows one signature per table function name, so `port` is
+/// positional and required: `otlp_serve(4318)`; everything else is named.
+pub struct OtlpServe;
+
+pub struct ServeBind {
+    db: Database,
+    options: ServeOptions,
+}
+
+fn result_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("endpoint", DataType::Utf8, false),
+        Field::new("port", DataType::UInt16, false),
+        Field::new("catalog", DataType::Utf8, false),
+        Field::new("schema", DataType::Utf8, false),
+        Field::new("spool_dir", DataType::Utf8, false),
+        Field::new("writer_id", DataType::Utf8, false),
+        Field::new("replayed_records", DataType::UInt64, false),
+    ]))
+}
+
+fn result_batch(info: &ServeInfo) -> Result<RecordBatch, BoxError> {
+    let text = |s: &str| Arc::new(StringArray::from(vec![s.to_string()])) as ArrayRef;
+    Ok(RecordBatch::try_new(
+        result_schema(),
+        vec![
+            text(&info.endpoint),
+            Arc::new(UInt16Array::from(vec![info.port])),
+            text(&info.catalog),
+            text(&info.schema),
+            text(&info.spool_dir),
+            text(&info.writer_id),
+            Arc::new(UInt64Array::from(vec![info.replayed_records])),
+        ],
+    )?)
+}
+
+fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
+    let varchar = || LogicalTypeHandle::from(LogicalTypeId::Varchar);
+    let bigint = || LogicalTypeHandle::from(LogicalTypeId::Bigint);
+    vec![
+        ("host".into(), varchar()),
+        ("catalog".into(), varchar()),
+        ("schema".into(), varchar()),
+        ("spool_dir".into(), varchar()),
+        ("api_key".into(), varchar()),
+        ("flush_interval_ms".into(), bigint()),
+        ("flush_rows".into(), bigint()),
+        ("max_body_bytes".into(), bigint()),
+        ("max_decompressed_bytes".into(), bigint()),
+        ("max_spool_bytes".into(), bigint()),
+        ("max_queue_bytes".into(), bigint()),
+        ("workers".into(), bigint()),
+    ]
+}
+
+fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
+    let defaults = ServeOptions::default();
+    Ok(ServeOptions {
+        port: count("port", port)?,
+        host: named_string(bind, "host").unwrap_or(defaults.host),
+        catalog: named_string(bind, "catalog"),
+        schema: named_string(bind, "schema").unwrap_or(defaults.schema),
+        spool_dir: named_string(bind, "spool_dir").map(PathBuf::from),
+        api_key: named_string(bind, "api_key"),
+        flush_interval: named_count::<u64>(bind, "flush_interval_ms")?
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.flush_interval),
+        flush_rows: named_count(bind, "flush_rows")?.unwrap_or(defaults.flush_rows),
+        max_body_bytes: named_count(bind, "max_body_bytes")?.unwrap_or(defaults.max_body_bytes),
+        max_decompressed_bytes: named_count(bind, "max_decompressed_bytes")?.unwrap_or(defaults.max_decompressed_bytes),
+        max_spool_bytes: named_count(bind, "max_spool_bytes")?.unwrap_or(defaults.max_spool_bytes),
+        max_queue_bytes: named_count(bind, "max_queue_bytes")?.unwrap_or(defaults.max_queue_bytes),
+        workers: named_count(bind, "workers")?.unwrap_or(defaults.workers),
+    })
+}
+
+fn start(bind: &ServeBind) -> Result<OneShot, BoxError> {
+    let info = service::start(&bind.db, bind.options.clone())?;
+    Ok(OneShot::new(result_batch(&info)?))
+}
+
+impl SqlTable for OtlpServe {
+    const NAME: &'static str = "otlp_serve";
+    type State = Database;
+    type BindData = ServeBind;
+    type InitData = OneShot;
+
+    fn parameters() -> Vec<LogicalTypeHandle> {
+        vec![LogicalTypeId::Bigint.into()]
+    }
+
+    fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
+        named_parameters()
+    }
+
+    fn bind(db: &Database, bind: &BindInfo) -> Result<ServeBind, BoxError> {
+        let port = bind.get_parameter(0);
+        if port.is_null() {
+            return Err("port must not be NULL (0 picks a free port)".into());
+        }
+        declare_columns(bind, &result_schema())?;
+        let options = read_options(bind, port.to_int64())?;
+        options.validate()?;
+        Ok(ServeBind { db: db.clone(), options })
+    }
+
+    fn init(bind: &ServeBind, _: &InitInfo) -> Result<OneShot, BoxError> {
+        start(bind)
+    }
+
+    fn scan(_: &ServeBind, result: &OneShot, output: &mut DataChunkHandle) -> Result<(), BoxError> {
+        result.emit_once(output)
+    }
+}

@@ -1,0 +1,58 @@
+"""Drives a DuckDB process running `duckdb_worker.py`: SQL in, rows out."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+
+WORKER = pathlib.Path(__file__).with_name("duckdb_worker.py")
+
+
+class SqlError(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DuckDB:
+    """A DuckDB process with canardstack loaded, working in directory `cwd`."""
+
+    def __init__(self, cwd, extension, ducklake, database=":memory:"):
+        self.process = subprocess.Popen(
+            [sys.executable, str(WORKER), database, str(extension or ""), str(ducklake or "")],
+            cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        hello = self.process.stdout.readline()
+        if not hello:
+            raise RuntimeError(f"duckdb worker did not start: {self.process.stderr.read()}")
+
+    def sql(self, query: str) -> list[dict]:
+        self.process.stdin.write(json.dumps({"sql": query}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"duckdb worker died: {self.process.stderr.read()}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise SqlError(answer["error"])
+        return answer["rows"]
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs, as in a crash."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
