@@ -17,6 +17,8 @@ pub const CHECKPOINT_TABLE: &str = "canardstack_checkpoints";
 pub enum CatalogError {
     #[error("catalog \"{0}\" is not attached (ATTACH 'ducklake:...' AS {0} first)")]
     NotAttached(String),
+    #[error("no otlp_serve is running and there is no lake at {0}: pass catalog := '...' or start otlp_serve")]
+    NoLake(String),
     #[error("catalog \"{name}\" is a {kind} database, not a DuckLake")]
     NotDuckLake { name: String, kind: String },
     #[error("table {table} does not match the canardstack schema: {problem}")]
@@ -164,4 +166,29 @@ mod tests {
         );
         assert_ne!(normalize_type("VARCHAR"), normalize_type("BIGINT"));
     }
+}
+
+/// The lake a query function reads when the caller names no catalog: the one
+/// a running `otlp_serve` writes to, else the embedded default in the working
+/// directory (attached read-write on demand, as `otlp_serve` would).
+pub fn resolve_target(
+    con: &Connection,
+    catalog: Option<String>,
+    schema: Option<String>,
+    running: Option<LakeTarget>,
+) -> Result<LakeTarget, CatalogError> {
+    let schema_or = |fallback: String| schema.clone().unwrap_or(fallback);
+    if let Some(catalog) = catalog {
+        require_ducklake(con, &catalog)?;
+        return Ok(LakeTarget { catalog, schema: schema_or("otel".into()) });
+    }
+    if let Some(target) = running {
+        return Ok(LakeTarget { catalog: target.catalog, schema: schema_or(target.schema) });
+    }
+    let base = std::env::current_dir().unwrap_or_default().join(".canardstack");
+    if database_kind(con, DEFAULT_CATALOG)?.is_none() && !base.join("catalog.ducklake").exists() {
+        return Err(CatalogError::NoLake(base.display().to_string()));
+    }
+    let catalog = attach_default(con, &base)?;
+    Ok(LakeTarget { catalog, schema: schema_or("otel".into()) })
 }

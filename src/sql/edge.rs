@@ -123,6 +123,31 @@ pub fn emit(output: &mut DataChunkHandle, batch: &RecordBatch) -> Result<(), Box
     Ok(())
 }
 
+/// A result of any size, handed to DuckDB one vector (2048 rows) at a time.
+#[derive(Default)]
+pub struct BatchStream(std::sync::Mutex<std::collections::VecDeque<RecordBatch>>);
+
+impl BatchStream {
+    pub fn new(batches: impl IntoIterator<Item = RecordBatch>) -> Self {
+        BatchStream(std::sync::Mutex::new(batches.into_iter().filter(|b| b.num_rows() > 0).collect()))
+    }
+
+    /// Fills `output` with the next rows; an empty chunk ends the scan.
+    pub fn emit_next(&self, output: &mut DataChunkHandle) -> Result<(), BoxError> {
+        let mut queue = self.0.lock().map_err(|_| "result lock poisoned")?;
+        let Some(batch) = queue.pop_front() else {
+            output.set_len(0);
+            return Ok(());
+        };
+        // SAFETY: a constant of the loaded DuckDB
+        let capacity = unsafe { libduckdb_sys::duckdb_vector_size() } as usize;
+        if batch.num_rows() > capacity {
+            queue.push_front(batch.slice(capacity, batch.num_rows() - capacity));
+        }
+        emit(output, &batch.slice(0, batch.num_rows().min(capacity)))
+    }
+}
+
 /// A result that fits one chunk, handed out once by `scan`.
 #[derive(Default)]
 pub struct OneShot(std::sync::Mutex<Option<RecordBatch>>);
