@@ -7,6 +7,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 REPOSITORY := build/repository
 PORT ?= 4318
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: all release debug venv test run clean
 
@@ -15,13 +16,13 @@ all: release
 release:
 	cargo build --release
 	@mkdir -p build/release
-	$(PYTHON) scripts/append_metadata.py target/release/libcanardstack.so build/release/canardstack.duckdb_extension \
+	$(PYTHON) scripts/append_metadata.py $(TARGET_DIR)/release/libcanardstack.so build/release/canardstack.duckdb_extension \
 		--extension-version $(EXT_VERSION) --duckdb-version $(DUCKDB_VERSION) --repository $(REPOSITORY)
 
 debug:
 	cargo build
 	@mkdir -p build/debug
-	$(PYTHON) scripts/append_metadata.py target/debug/libcanardstack.so build/debug/canardstack.duckdb_extension \
+	$(PYTHON) scripts/append_metadata.py $(TARGET_DIR)/debug/libcanardstack.so build/debug/canardstack.duckdb_extension \
 		--extension-version $(EXT_VERSION) --duckdb-version $(DUCKDB_VERSION)
 
 venv: $(VENV_STAMP)
