@@ -37,7 +37,7 @@ test: release venv
 	bash scripts/test.sh
 
 run: release venv
-	$(VENV)/bin/duckdb -unsigned -cmd "INSTALL canardstack FROM '$(REPOSITORY)'; LOAD canardstack; SELECT canardstack_version() AS canardstack_version;"
+	$(VENV)/bin/duckdb -unsigned -cmd "INSTALL canardstack FROM '$(REPOSITORY)'; LOAD canardstack; SELECT canardstack_version() AS canardstack_version; CALL otlp_serve($(PORT));"
 
 clean:
 	cargo clean

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub struct FlushPolicy {
     pub interval: Duration,
     pub max_rows: usize,
+    pub compact_interval: Duration,
 }
 
 impl FlushPolicy {
@@ -62,6 +63,7 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
     let mut report = FlushReport { last_seq: lake.checkpoint_seq(), ..FlushReport::default() };
     let mut pending = Pending { entries: Vec::new(), rows: 0, since: None };
     let mut closed_at: Option<Instant> = None;
+    let mut last_compaction = Instant::now();
     loop {
         let now = Instant::now();
         let taken = ingest.queue.take(policy.wait(pending.since, now).max(Duration::from_millis(1)));
@@ -84,6 +86,12 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
                     }
                     report.last_seq = lake.checkpoint_seq();
                     pending = Pending { entries: Vec::new(), rows: 0, since: None };
+                    if last_compaction.elapsed() >= policy.compact_interval || closing {
+                        if let Err(error) = lake.maintain() {
+                            ingest.stats.error(format!("compaction: {error}"));
+                        }
+                        last_compaction = Instant::now();
+                    }
                 }
                 Err(()) => std::thread::sleep(RETRY_BACKOFF),
             }
@@ -133,13 +141,13 @@ mod tests {
 
     #[test]
     fn nothing_pending_is_never_due() {
-        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10 };
+        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10, compact_interval: Duration::from_secs(60) };
         assert!(!policy.due(0, None, true, Instant::now()));
     }
 
     #[test]
     fn due_by_age_rows_or_closing() {
-        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10 };
+        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10, compact_interval: Duration::from_secs(60) };
         let start = Instant::now();
         assert!(!policy.due(3, Some(start), false, start + Duration::from_millis(50)));
         assert!(policy.due(3, Some(start), false, start + Duration::from_millis(100)));
@@ -149,7 +157,7 @@ mod tests {
 
     #[test]
     fn waits_only_until_the_oldest_record_is_due() {
-        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10 };
+        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10, compact_interval: Duration::from_secs(60) };
         let start = Instant::now();
         assert_eq!(policy.wait(None, start), Duration::from_millis(100));
         assert_eq!(policy.wait(Some(start), start + Duration::from_millis(30)), Duration::from_millis(70));

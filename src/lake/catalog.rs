@@ -90,11 +90,19 @@ fn database_kind(con: &Connection, catalog: &str) -> Result<Option<String>, Cata
 }
 
 /// Creates the schema, the signal tables and the checkpoint table if missing,
-/// and checks that existing tables have our columns in our order.
-pub fn ensure_tables(con: &Connection, target: &LakeTarget) -> Result<(), CatalogError> {
+/// and checks that existing tables have our columns in our order. Flushes
+/// smaller than `inline_rows` stay inlined in the catalog instead of each
+/// writing a tiny Parquet file per table; the writer flushes them out later.
+pub fn ensure_tables(con: &Connection, target: &LakeTarget, inline_rows: u64) -> Result<(), CatalogError> {
     let schema = target.qualified_schema();
     con.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
         .map_err(sql_error(format!("creating schema {schema}")))?;
+    con.execute_batch(&format!(
+        "CALL {}.set_option('data_inlining_row_limit', {inline_rows}, schema => {})",
+        quote_ident(&target.catalog),
+        quote_literal(&target.schema)
+    ))
+    .map_err(sql_error(format!("setting data inlining for {schema}")))?;
     for table in Table::all() {
         con.execute_batch(&table.create_sql(&schema))
             .map_err(sql_error(format!("creating table {}", target.qualified(table.name()))))?;

@@ -9,7 +9,7 @@
 //! after every attempt, successful or not.
 
 use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE};
-use super::database::quote_ident;
+use super::database::{quote_ident, quote_literal};
 use super::schema::Table;
 use crate::otlp::TableBatch;
 use duckdb::arrow::compute::concat_batches;
@@ -111,13 +111,28 @@ impl LakeWriter {
             ));
         }
         let checkpoints = self.target.qualified(CHECKPOINT_TABLE);
-        let writer = super::database::quote_literal(&self.writer_id);
+        let writer = quote_literal(&self.writer_id);
         sql.push_str(&format!("DELETE FROM {checkpoints} WHERE writer_id = {writer};\n"));
         sql.push_str(&format!("INSERT INTO {checkpoints} VALUES ({writer}, {through_seq}, now());\nCOMMIT;"));
         self.con.execute_batch(&sql).map_err(|source| {
             let _ = self.con.execute_batch("ROLLBACK");
             CommitError::Sql { context: format!("committing through spool seq {through_seq}"), source }
         })
+    }
+
+    /// Keeps the file count down: writes rows inlined in the catalog out to
+    /// Parquet, then merges adjacent small files of every signal table.
+    pub fn maintain(&self) -> Result<(), CommitError> {
+        let catalog = quote_literal(&self.target.catalog);
+        let schema = quote_literal(&self.target.schema);
+        let mut sql = format!("CALL ducklake_flush_inlined_data({catalog}, schema_name => {schema});\n");
+        for table in Table::all() {
+            let table = quote_literal(table.name());
+            sql.push_str(&format!("CALL ducklake_merge_adjacent_files({catalog}, {table}, schema => {schema});\n"));
+        }
+        self.con
+            .execute_batch(&sql)
+            .map_err(|source| CommitError::Sql { context: "compacting the lake's files".into(), source })
     }
 
     fn clear_staging(&self, tables: impl Iterator<Item = Table>) -> Result<(), CommitError> {

@@ -240,7 +240,10 @@ impl Table {
 fn parse_sql_type(sql: &str) -> DataType {
     let mut parser = TypeParser { rest: sql };
     let ty = parser.parse();
-    assert!(parser.rest.trim().is_empty(), "trailing text in SQL type {sql:?}");
+    assert!(
+        parser.rest.trim().is_empty(),
+        "trailing text in SQL type {sql:?}"
+    );
     ty
 }
 

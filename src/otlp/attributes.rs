@@ -12,7 +12,9 @@
 
 use super::text::{base64_encode, format_double, json_string};
 use duckdb::arrow::array::{MapBuilder, StringBuilder};
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value::Value, AnyValue, InstrumentationScope, KeyValue,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -47,7 +49,11 @@ pub(crate) fn for_each_unique<'a>(attrs: &'a [KeyValue], mut f: impl FnMut(&'a K
         }
     } else {
         let mut seen = HashSet::with_capacity(attrs.len());
-        let mut keep: Vec<bool> = attrs.iter().rev().map(|kv| seen.insert(kv.key.as_str())).collect();
+        let mut keep: Vec<bool> = attrs
+            .iter()
+            .rev()
+            .map(|kv| seen.insert(kv.key.as_str()))
+            .collect();
         keep.reverse();
         for (kv, keep) in attrs.iter().zip(keep) {
             if keep {
@@ -58,7 +64,11 @@ pub(crate) fn for_each_unique<'a>(attrs: &'a [KeyValue], mut f: impl FnMut(&'a K
 }
 
 /// Appends one map row holding `attrs`.
-pub(crate) fn append_attributes(map: &mut AttrMapBuilder, attrs: &[KeyValue], scratch: &mut String) {
+pub(crate) fn append_attributes(
+    map: &mut AttrMapBuilder,
+    attrs: &[KeyValue],
+    scratch: &mut String,
+) {
     for_each_unique(attrs, |kv| {
         map.keys().append_value(&kv.key);
         match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
@@ -158,7 +168,10 @@ impl RenderedAttributes {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Appends one map row holding these attributes.
@@ -182,7 +195,10 @@ pub(crate) struct ResourceContext<'a> {
 impl<'a> ResourceContext<'a> {
     pub(crate) fn new(resource: Option<&Resource>, schema_url: &'a str) -> Self {
         let attributes = RenderedAttributes::new(resource.map_or(&[][..], |r| &r.attributes));
-        let service_name = attributes.get("service.name").unwrap_or_default().to_string();
+        let service_name = attributes
+            .get("service.name")
+            .unwrap_or_default()
+            .to_string();
         ResourceContext {
             attributes,
             service_name,
@@ -231,8 +247,16 @@ pub(crate) mod tests {
     /// The entries of map row `row` as (key, value) pairs.
     pub(crate) fn map_entries(map: &MapArray, row: usize) -> Vec<(String, String)> {
         let entries = map.value(row);
-        let keys = entries.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-        let values = entries.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let keys = entries
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let values = entries
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         (0..entries.len())
             .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
             .collect()
@@ -261,10 +285,18 @@ pub(crate) mod tests {
     fn nested_values_render_as_compact_json() {
         let array = Value::ArrayValue(ArrayValue {
             values: vec![
-                AnyValue { value: Some(s("a\"b")) },
-                AnyValue { value: Some(Value::IntValue(5)) },
-                AnyValue { value: Some(Value::DoubleValue(2.5)) },
-                AnyValue { value: Some(Value::BoolValue(false)) },
+                AnyValue {
+                    value: Some(s("a\"b")),
+                },
+                AnyValue {
+                    value: Some(Value::IntValue(5)),
+                },
+                AnyValue {
+                    value: Some(Value::DoubleValue(2.5)),
+                },
+                AnyValue {
+                    value: Some(Value::BoolValue(false)),
+                },
                 AnyValue { value: None },
             ],
         });
@@ -277,7 +309,9 @@ pub(crate) mod tests {
                 kv(
                     "m",
                     Value::ArrayValue(ArrayValue {
-                        values: vec![AnyValue { value: Some(Value::BytesValue(vec![1])) }],
+                        values: vec![AnyValue {
+                            value: Some(Value::BytesValue(vec![1])),
+                        }],
                     }),
                 ),
             ],
@@ -307,7 +341,9 @@ pub(crate) mod tests {
 
     #[test]
     fn long_lists_deduplicate_too() {
-        let mut attrs: Vec<KeyValue> = (0..40).map(|i| kv(&format!("k{i}"), Value::IntValue(i))).collect();
+        let mut attrs: Vec<KeyValue> = (0..40)
+            .map(|i| kv(&format!("k{i}"), Value::IntValue(i)))
+            .collect();
         attrs.push(kv("k3", s("last")));
         let rendered = RenderedAttributes::new(&attrs);
         assert_eq!(rendered.pairs.len(), 40);

@@ -1,12 +1,15 @@
 //! OTLP/JSON -> OTLP protobuf bytes, in one streaming pass.
 //!
-//! Rather than deserializing JSON into the generated types through
-//! opentelemetry-proto's serde support (which buffers every `oneof` through
-//! `#[serde(flatten)]`, rejects `{}` for arrays and kvlists, and accepts no
-//! enum names), a static table describes the OTLP messages (field name, tag,
-//! wire kind) and a serde visitor walks the JSON once, writing the equivalent
-//! protobuf bytes. prost then decodes those exactly as it decodes a protobuf
-//! request, so JSON and protobuf share one path to Arrow.
+//! opentelemetry-proto 0.33's own serde support was tried first. It takes
+//! 64-bit integers as strings or numbers and hex ids, but it loses data
+//! without an error: its `#[serde(flatten)]` oneofs turn a histogram with
+//! `"explicitBounds": [1, "Infinity"]` into a metric with no data at all and
+//! `"asDouble": "NaN"` into a point with no value. It also refuses
+//! `"arrayValue": {}`, `null` fields and enum names. So instead a static table
+//! describes the OTLP messages (field name, tag, wire kind) and a serde
+//! visitor walks the JSON once, writing the equivalent protobuf bytes. prost
+//! then decodes those exactly as it decodes a protobuf request, so JSON and
+//! protobuf share one path to Arrow.
 //!
 //! What is accepted, per the OTLP/JSON and proto3 JSON mapping rules:
 //! lowerCamelCase keys (and the original snake_case names), trace and span
@@ -20,7 +23,9 @@ use super::{DecodeError, Signal};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor,
+};
 use std::fmt;
 
 /// Transcodes an OTLP/JSON export request of `signal` into protobuf bytes.
@@ -32,10 +37,13 @@ pub(super) fn to_protobuf(signal: Signal, json: &[u8]) -> Result<Vec<u8>, Decode
     };
     let mut out = Vec::with_capacity(json.len() / 2);
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    MessageSeed { msg: root, out: &mut out }
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end())
-        .map_err(json_error)?;
+    MessageSeed {
+        msg: root,
+        out: &mut out,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end())
+    .map_err(json_error)?;
     Ok(out)
 }
 
@@ -739,7 +747,14 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let what = match self.field.kind {
-            Nested(msg) => return write!(f, "a JSON object ({}) for {}", msg.name, json_name(self.field.name)),
+            Nested(msg) => {
+                return write!(
+                    f,
+                    "a JSON object ({}) for {}",
+                    msg.name,
+                    json_name(self.field.name)
+                )
+            }
             Text => "a string",
             HexBytes => "a hex string",
             Base64Bytes => "a base64 string",
@@ -877,7 +892,10 @@ mod tests {
     fn camel_case_keys_match_proto_names() {
         assert!(key_matches("traceId", "trace_id"));
         assert!(key_matches("trace_id", "trace_id"));
-        assert!(key_matches("observedTimeUnixNano", "observed_time_unix_nano"));
+        assert!(key_matches(
+            "observedTimeUnixNano",
+            "observed_time_unix_nano"
+        ));
         assert!(key_matches("name", "name"));
         assert!(!key_matches("traceid", "trace_id"));
         assert!(!key_matches("trace", "trace_id"));

@@ -8,19 +8,21 @@
 //! DOUBLE. A metric with no data counts as one rejected data point; a point
 //! whose exemplar carries a malformed id is rejected on its own.
 
-use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext};
+use super::attributes::{
+    append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext,
+};
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table, TableBatch};
 use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
-    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder,
+    StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint,
-    Metric, NumberDataPoint, SummaryDataPoint,
+    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint,
+    HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
 };
 use prost::Message;
 use std::sync::Arc;
@@ -35,7 +37,10 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let mut rejections = Rejections::default();
 
     for resource_metrics in &request.resource_metrics {
-        let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
+        let resource = ResourceContext::new(
+            resource_metrics.resource.as_ref(),
+            &resource_metrics.schema_url,
+        );
         for scope_metrics in &resource_metrics.scope_metrics {
             let scope = ScopeContext::new(scope_metrics.scope.as_ref(), &scope_metrics.schema_url);
             for metric in &scope_metrics.metrics {
@@ -45,14 +50,24 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
                     metric,
                 };
                 match &metric.data {
-                    None => rejections.reject(1, || format!("metric {:?} has no data", metric.name)),
+                    None => {
+                        rejections.reject(1, || format!("metric {:?} has no data", metric.name))
+                    }
                     Some(Data::Gauge(data)) => {
-                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                        for point in data
+                            .data_points
+                            .iter()
+                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        {
                             gauge.append(&ctx, point, None);
                         }
                     }
                     Some(Data::Sum(data)) => {
-                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                        for point in data
+                            .data_points
+                            .iter()
+                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        {
                             sum.append(
                                 &ctx,
                                 point,
@@ -61,12 +76,20 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
                         }
                     }
                     Some(Data::Histogram(data)) => {
-                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                        for point in data
+                            .data_points
+                            .iter()
+                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        {
                             histogram.append(&ctx, point, data.aggregation_temporality);
                         }
                     }
                     Some(Data::ExponentialHistogram(data)) => {
-                        for point in data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars)) {
+                        for point in data
+                            .data_points
+                            .iter()
+                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        {
                             exponential.append(&ctx, point, data.aggregation_temporality);
                         }
                     }
@@ -187,15 +210,19 @@ impl CommonColumns {
     }
 
     fn append(&mut self, ctx: &MetricContext, point: PointHeader) {
-        ctx.resource.attributes.append_to(&mut self.resource_attributes);
-        self.resource_schema_url.append_value(ctx.resource.schema_url);
+        ctx.resource
+            .attributes
+            .append_to(&mut self.resource_attributes);
+        self.resource_schema_url
+            .append_value(ctx.resource.schema_url);
         self.scope_name.append_value(ctx.scope.name);
         self.scope_version.append_value(ctx.scope.version);
         ctx.scope.attributes.append_to(&mut self.scope_attributes);
         self.scope_schema_url.append_value(ctx.scope.schema_url);
         self.service_name.append_value(&ctx.resource.service_name);
         self.metric_name.append_value(&ctx.metric.name);
-        self.metric_description.append_value(&ctx.metric.description);
+        self.metric_description
+            .append_value(&ctx.metric.description);
         self.metric_unit.append_value(&ctx.metric.unit);
         append_attributes(&mut self.attributes, point.attributes, &mut self.scratch);
         self.start_timestamp.append_option(nanos(point.start));
@@ -343,9 +370,13 @@ impl HistogramColumns {
         );
         self.count.append_value(point.count);
         self.sum.append_option(point.sum);
-        self.bucket_counts.values().append_slice(&point.bucket_counts);
+        self.bucket_counts
+            .values()
+            .append_slice(&point.bucket_counts);
         self.bucket_counts.append(true);
-        self.explicit_bounds.values().append_slice(&point.explicit_bounds);
+        self.explicit_bounds
+            .values()
+            .append_slice(&point.explicit_bounds);
         self.explicit_bounds.append(true);
         self.min.append_option(point.min);
         self.max.append_option(point.max);
@@ -400,7 +431,12 @@ impl ExponentialHistogramColumns {
         }
     }
 
-    fn append(&mut self, ctx: &MetricContext, point: &ExponentialHistogramDataPoint, temporality: i32) {
+    fn append(
+        &mut self,
+        ctx: &MetricContext,
+        point: &ExponentialHistogramDataPoint,
+        temporality: i32,
+    ) {
         self.common.append(
             ctx,
             PointHeader {
@@ -419,11 +455,15 @@ impl ExponentialHistogramColumns {
         let empty = Buckets::default();
         let positive = point.positive.as_ref().unwrap_or(&empty);
         self.positive_offset.append_value(positive.offset);
-        self.positive_bucket_counts.values().append_slice(&positive.bucket_counts);
+        self.positive_bucket_counts
+            .values()
+            .append_slice(&positive.bucket_counts);
         self.positive_bucket_counts.append(true);
         let negative = point.negative.as_ref().unwrap_or(&empty);
         self.negative_offset.append_value(negative.offset);
-        self.negative_bucket_counts.values().append_slice(&negative.bucket_counts);
+        self.negative_bucket_counts
+            .values()
+            .append_slice(&negative.bucket_counts);
         self.negative_bucket_counts.append(true);
         self.min.append_option(point.min);
         self.max.append_option(point.max);
@@ -495,7 +535,10 @@ impl SummaryColumns {
         columns.push(Arc::new(self.sum.finish()));
         columns.push(self.quantile_values.finish(
             &column_type(Table::MetricsSummary, "quantile_values"),
-            vec![Arc::new(self.quantile.finish()), Arc::new(self.value.finish())],
+            vec![
+                Arc::new(self.quantile.finish()),
+                Arc::new(self.value.finish()),
+            ],
         )?);
         Ok(columns)
     }
@@ -506,7 +549,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::otlp::attributes::tests::{kv, map_entries, s};
     use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
-    use duckdb::arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
+    use duckdb::arrow::datatypes::{
+        Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type,
+    };
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
     use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
     use opentelemetry_proto::tonic::metrics::v1::{
@@ -548,7 +593,10 @@ pub(crate) mod tests {
         let mut gauge_int = number(number_data_point::Value::AsInt(42), vec![kv("cpu", s("0"))]);
         gauge_int.exemplars = vec![exemplar.clone()];
         gauge_int.flags = 1;
-        let gauge_double = number(number_data_point::Value::AsDouble(0.75), vec![kv("cpu", s("1"))]);
+        let gauge_double = number(
+            number_data_point::Value::AsDouble(0.75),
+            vec![kv("cpu", s("1"))],
+        );
         let metrics = vec![
             metric(
                 "system.cpu.utilization",
@@ -669,7 +717,10 @@ pub(crate) mod tests {
     }
 
     fn f64_at(b: &RecordBatch, name: &str, row: usize) -> Option<f64> {
-        let col = b.column_by_name(name).unwrap().as_primitive::<Float64Type>();
+        let col = b
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<Float64Type>();
         col.is_valid(row).then(|| col.value(row))
     }
 
@@ -697,10 +748,17 @@ pub(crate) mod tests {
         assert_eq!(f64_at(gauge, "value", 0), Some(42.0));
         assert_eq!(f64_at(gauge, "value", 1), Some(0.75));
         let text = |b: &RecordBatch, name: &str, row: usize| {
-            b.column_by_name(name).unwrap().as_string::<i32>().value(row).to_string()
+            b.column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .value(row)
+                .to_string()
         };
         assert_eq!(text(gauge, "metric_name", 0), "system.cpu.utilization");
-        assert_eq!(text(gauge, "metric_description", 0), "system.cpu.utilization description");
+        assert_eq!(
+            text(gauge, "metric_description", 0),
+            "system.cpu.utilization description"
+        );
         assert_eq!(text(gauge, "metric_unit", 1), "ms");
         assert_eq!(text(gauge, "service_name", 1), "api");
         assert_eq!(text(gauge, "resource_schema_url", 0), "res-url");
@@ -722,7 +780,11 @@ pub(crate) mod tests {
         assert_eq!(ts(gauge, "start_timestamp", 0), T0 as i64);
         assert_eq!(ts(gauge, "timestamp", 0), T1 as i64);
         assert_eq!(
-            gauge.column_by_name("flags").unwrap().as_primitive::<UInt32Type>().value(0),
+            gauge
+                .column_by_name("flags")
+                .unwrap()
+                .as_primitive::<UInt32Type>()
+                .value(0),
             1
         );
         let exemplars = gauge.column_by_name("exemplars").unwrap().as_list::<i32>();
@@ -733,12 +795,17 @@ pub(crate) mod tests {
         let filtered = ex.column(0).as_any().downcast_ref::<MapArray>().unwrap();
         assert_eq!(map_entries(filtered, 0), vec![("user".into(), "u1".into())]);
         assert_eq!(
-            ex.column(1).as_primitive::<TimestampNanosecondType>().value(0),
+            ex.column(1)
+                .as_primitive::<TimestampNanosecondType>()
+                .value(0),
             (T1 - 5) as i64
         );
         assert_eq!(ex.column(2).as_primitive::<Float64Type>().value(0), 7.0);
         assert_eq!(ex.column(3).as_string::<i32>().value(0), "1111111111111111");
-        assert_eq!(ex.column(4).as_string::<i32>().value(0), "22222222222222222222222222222222");
+        assert_eq!(
+            ex.column(4).as_string::<i32>().value(0),
+            "22222222222222222222222222222222"
+        );
 
         let sum = batch(decoded, Table::MetricsSum);
         assert_eq!(sum.num_rows(), 1);
@@ -750,23 +817,40 @@ pub(crate) mod tests {
                 .value(0),
             2
         );
-        assert!(sum.column_by_name("is_monotonic").unwrap().as_boolean().value(0));
+        assert!(sum
+            .column_by_name("is_monotonic")
+            .unwrap()
+            .as_boolean()
+            .value(0));
         let sum_attrs = sum.column_by_name("attributes").unwrap();
         let sum_attrs = sum_attrs.as_any().downcast_ref::<MapArray>().unwrap();
-        assert_eq!(map_entries(sum_attrs, 0), vec![("code".into(), "200".into())]);
+        assert_eq!(
+            map_entries(sum_attrs, 0),
+            vec![("code".into(), "200".into())]
+        );
 
         let hist = batch(decoded, Table::MetricsHistogram);
         assert_eq!(hist.num_rows(), 2);
         assert_eq!(
-            hist.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0),
+            hist.column_by_name("count")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .value(0),
             6
         );
         assert_eq!(f64_at(hist, "sum", 0), Some(12.5));
         assert_eq!(f64_at(hist, "sum", 1), None);
         assert_eq!(u64_list(hist, "bucket_counts", 0), vec![1, 2, 3]);
         assert_eq!(u64_list(hist, "bucket_counts", 1), Vec::<u64>::new());
-        let bounds = hist.column_by_name("explicit_bounds").unwrap().as_list::<i32>().value(0);
-        assert_eq!(bounds.as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 5.0]);
+        let bounds = hist
+            .column_by_name("explicit_bounds")
+            .unwrap()
+            .as_list::<i32>()
+            .value(0);
+        assert_eq!(
+            bounds.as_primitive::<Float64Type>().values().to_vec(),
+            vec![1.0, 5.0]
+        );
         assert_eq!(f64_at(hist, "min", 0), Some(0.5));
         assert_eq!(f64_at(hist, "max", 0), Some(9.0));
         assert_eq!(f64_at(hist, "min", 1), None);
@@ -778,19 +862,30 @@ pub(crate) mod tests {
             1
         );
         assert_eq!(
-            hist.column_by_name("exemplars").unwrap().as_list::<i32>().value_length(0),
+            hist.column_by_name("exemplars")
+                .unwrap()
+                .as_list::<i32>()
+                .value_length(0),
             1
         );
 
         let exp = batch(decoded, Table::MetricsExponentialHistogram);
         assert_eq!(exp.num_rows(), 1);
-        let i32_at = |name: &str| exp.column_by_name(name).unwrap().as_primitive::<Int32Type>().value(0);
+        let i32_at = |name: &str| {
+            exp.column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .value(0)
+        };
         assert_eq!(i32_at("scale"), -2);
         assert_eq!(i32_at("positive_offset"), -3);
         assert_eq!(i32_at("negative_offset"), 0);
         assert_eq!(i32_at("aggregation_temporality"), 2);
         assert_eq!(
-            exp.column_by_name("zero_count").unwrap().as_primitive::<UInt64Type>().value(0),
+            exp.column_by_name("zero_count")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .value(0),
             1
         );
         assert_eq!(f64_at(exp, "zero_threshold", 0), Some(0.001));
@@ -798,17 +893,28 @@ pub(crate) mod tests {
         assert_eq!(f64_at(exp, "min", 0), None);
         assert_eq!(f64_at(exp, "max", 0), Some(20.0));
         assert_eq!(u64_list(exp, "positive_bucket_counts", 0), vec![4, 4]);
-        assert_eq!(u64_list(exp, "negative_bucket_counts", 0), Vec::<u64>::new());
+        assert_eq!(
+            u64_list(exp, "negative_bucket_counts", 0),
+            Vec::<u64>::new()
+        );
 
         let summary = batch(decoded, Table::MetricsSummary);
         assert_eq!(summary.num_rows(), 1);
         assert!(summary.column_by_name("exemplars").is_none());
         assert_eq!(
-            summary.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0),
+            summary
+                .column_by_name("count")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .value(0),
             100
         );
         assert_eq!(f64_at(summary, "sum", 0), Some(250.0));
-        let q = summary.column_by_name("quantile_values").unwrap().as_list::<i32>().value(0);
+        let q = summary
+            .column_by_name("quantile_values")
+            .unwrap()
+            .as_list::<i32>()
+            .value(0);
         let q = q.as_struct();
         assert_eq!(q.len(), 2);
         assert_eq!(q.column(0).as_primitive::<Float64Type>().value(1), 0.99);
@@ -846,7 +952,9 @@ pub(crate) mod tests {
     #[test]
     fn only_touched_tables_get_batches() {
         let mut request = sample_request();
-        request.resource_metrics[0].scope_metrics[0].metrics.truncate(1);
+        request.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .truncate(1);
         let decoded = decode(&request.encode_to_vec()).unwrap();
         assert_eq!(decoded.batches.len(), 1);
         assert_eq!(decoded.batches[0].table, Table::MetricsGauge);
@@ -855,10 +963,15 @@ pub(crate) mod tests {
     #[test]
     fn missing_point_value_is_null() {
         let mut request = sample_request();
-        if let Some(Data::Gauge(g)) = &mut request.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        if let Some(Data::Gauge(g)) =
+            &mut request.resource_metrics[0].scope_metrics[0].metrics[0].data
+        {
             g.data_points[1].value = None;
         }
         let decoded = decode(&request.encode_to_vec()).unwrap();
-        assert_eq!(f64_at(batch(&decoded, Table::MetricsGauge), "value", 1), None);
+        assert_eq!(
+            f64_at(batch(&decoded, Table::MetricsGauge), "value", 1),
+            None
+        );
     }
 }

@@ -74,7 +74,9 @@ impl Format {
     /// `; charset=utf-8` ignored.
     pub fn from_content_type(content_type: &str) -> Option<Format> {
         let mime = content_type.split(';').next().unwrap_or_default().trim();
-        if mime.eq_ignore_ascii_case("application/x-protobuf") || mime.eq_ignore_ascii_case("application/protobuf") {
+        if mime.eq_ignore_ascii_case("application/x-protobuf")
+            || mime.eq_ignore_ascii_case("application/protobuf")
+        {
             Some(Format::Protobuf)
         } else if mime.eq_ignore_ascii_case("application/json") {
             Some(Format::Json)
@@ -158,7 +160,11 @@ impl RequestKind {
             2 => Signal::Metrics,
             _ => return None,
         };
-        let format = if byte & 0b100 == 0 { Format::Protobuf } else { Format::Json };
+        let format = if byte & 0b100 == 0 {
+            Format::Protobuf
+        } else {
+            Format::Json
+        };
         let compression = match (byte >> 3) & 0b11 {
             0 => Compression::None,
             1 => Compression::Gzip,
@@ -207,7 +213,10 @@ pub enum DecodeError {
     #[error("decompressed body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     #[error("{codec}: {message}")]
-    Decompress { codec: &'static str, message: String },
+    Decompress {
+        codec: &'static str,
+        message: String,
+    },
     #[error("invalid protobuf: {0}")]
     Protobuf(String),
     #[error("invalid json at line {line} column {column}: {message}")]
@@ -232,7 +241,11 @@ impl From<prost::DecodeError> for DecodeError {
 }
 
 /// Decompresses, parses and converts one request body.
-pub fn decode(kind: RequestKind, body: &[u8], max_decompressed_bytes: usize) -> Result<Decoded, DecodeError> {
+pub fn decode(
+    kind: RequestKind,
+    body: &[u8],
+    max_decompressed_bytes: usize,
+) -> Result<Decoded, DecodeError> {
     let raw = decompress(kind.compression, body, max_decompressed_bytes)?;
     let protobuf: Cow<[u8]> = match kind.format {
         Format::Protobuf => raw,

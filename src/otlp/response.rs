@@ -8,11 +8,15 @@
 
 use super::text::json_string;
 use super::{Format, Signal};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use prost::Message;
 
 /// gRPC `INVALID_ARGUMENT`, the code OTLP/HTTP uses for a 400.
@@ -53,7 +57,8 @@ pub fn export_response(signal: Signal, format: Format, rejected: u64, message: &
                 Signal::Traces => "rejectedSpans",
                 Signal::Metrics => "rejectedDataPoints",
             };
-            let mut out = format!("{{\"partialSuccess\":{{\"{field}\":\"{count}\",\"errorMessage\":");
+            let mut out =
+                format!("{{\"partialSuccess\":{{\"{field}\":\"{count}\",\"errorMessage\":");
             json_string(&message, &mut out);
             out.push_str("}}");
             out.into_bytes()
@@ -101,19 +106,24 @@ mod tests {
 
     #[test]
     fn protobuf_partial_success_round_trips() {
-        let logs = ExportLogsServiceResponse::decode(&export_response(Signal::Logs, Format::Protobuf, 2, "bad id")[..])
-            .unwrap();
+        let logs = ExportLogsServiceResponse::decode(
+            &export_response(Signal::Logs, Format::Protobuf, 2, "bad id")[..],
+        )
+        .unwrap();
         let partial = logs.partial_success.unwrap();
         assert_eq!(partial.rejected_log_records, 2);
         assert_eq!(partial.error_message, "bad id");
 
-        let traces =
-            ExportTraceServiceResponse::decode(&export_response(Signal::Traces, Format::Protobuf, 3, "x")[..]).unwrap();
+        let traces = ExportTraceServiceResponse::decode(
+            &export_response(Signal::Traces, Format::Protobuf, 3, "x")[..],
+        )
+        .unwrap();
         assert_eq!(traces.partial_success.unwrap().rejected_spans, 3);
 
-        let metrics =
-            ExportMetricsServiceResponse::decode(&export_response(Signal::Metrics, Format::Protobuf, 4, "y")[..])
-                .unwrap();
+        let metrics = ExportMetricsServiceResponse::decode(
+            &export_response(Signal::Metrics, Format::Protobuf, 4, "y")[..],
+        )
+        .unwrap();
         let partial = metrics.partial_success.unwrap();
         assert_eq!(partial.rejected_data_points, 4);
         assert_eq!(partial.error_message, "y");
@@ -138,10 +148,12 @@ mod tests {
 
     #[test]
     fn error_status_bodies() {
-        let status = Status::decode(&error_status(Format::Protobuf, "invalid protobuf: x")[..]).unwrap();
+        let status =
+            Status::decode(&error_status(Format::Protobuf, "invalid protobuf: x")[..]).unwrap();
         assert_eq!(status.code, 3);
         assert_eq!(status.message, "invalid protobuf: x");
-        let value: serde_json::Value = serde_json::from_slice(&error_status(Format::Json, "bad \"json\"\n")).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&error_status(Format::Json, "bad \"json\"\n")).unwrap();
         assert_eq!(value, json!({"code": 3, "message": "bad \"json\"\n"}));
     }
 }

@@ -122,7 +122,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         }
     };
     let target = LakeTarget { catalog: catalog_name.clone(), schema: options.schema.clone() };
-    catalog::ensure_tables(&con, &target)?;
+    catalog::ensure_tables(&con, &target, options.inline_rows)?;
 
     let spool_dir = options.spool_dir.clone().unwrap_or_else(|| default_spool_dir(&base, options.catalog.as_deref()));
     let spool_error = |source| ServiceError::Spool { dir: spool_dir.display().to_string(), source };
@@ -144,9 +144,21 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let queue = CommitQueue::new(checkpoint + 1, options.max_queue_bytes);
     let limits = IngestLimits { max_decompressed_bytes: options.max_decompressed_bytes };
     let ingest = Ingest::new(spool, queue, limits);
-    let policy = FlushPolicy { interval: options.flush_interval, max_rows: options.flush_rows };
+    let policy = FlushPolicy {
+        interval: options.flush_interval,
+        max_rows: options.flush_rows,
+        compact_interval: options.compact_interval,
+    };
     let writer = spawn_writer(ingest.clone(), lake, policy).map_err(ServiceError::Thread)?;
-    let replayed_records = replay(&ingest, checkpoint).map_err(spool_error)?;
+    let replayed_records = match replay(&ingest, checkpoint) {
+        Ok(count) => count,
+        Err(error) => {
+            // commit what replayed so far, then give up without leaving a writer behind
+            ingest.queue.close();
+            let _ = writer.join();
+            return Err(spool_error(error));
+        }
+    };
 
     let context = Arc::new(Context { ingest: ingest.clone(), config: config.clone() });
     let http = HttpServer::serve(listener, context);

@@ -14,6 +14,10 @@ pub struct ServeOptions {
     pub api_key: Option<String>,
     pub flush_interval: Duration,
     pub flush_rows: usize,
+    /// flushes below this many rows per table are inlined in the catalog
+    pub inline_rows: u64,
+    /// how often the writer flushes inlined rows and merges small files
+    pub compact_interval: Duration,
     pub max_body_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub max_spool_bytes: u64,
@@ -32,6 +36,8 @@ impl Default for ServeOptions {
             api_key: None,
             flush_interval: Duration::from_millis(500),
             flush_rows: 200_000,
+            inline_rows: 10_000,
+            compact_interval: Duration::from_secs(60),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             max_spool_bytes: 4 << 30,
@@ -66,6 +72,7 @@ impl ServeOptions {
         }
         positive("flush_interval", self.flush_interval.as_millis() as u64, "at least 1 millisecond")?;
         positive("flush_rows", self.flush_rows as u64, "at least 1")?;
+        positive("compact_interval_ms", self.compact_interval.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_body_bytes", self.max_body_bytes as u64, "at least 1")?;
         positive("max_spool_bytes", self.max_spool_bytes, "at least 1")?;
         positive("max_queue_bytes", self.max_queue_bytes as u64, "at least 1")?;

@@ -64,6 +64,8 @@ fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
         ("api_key".into(), varchar()),
         ("flush_interval_ms".into(), bigint()),
         ("flush_rows".into(), bigint()),
+        ("inline_rows".into(), bigint()),
+        ("compact_interval_ms".into(), bigint()),
         ("max_body_bytes".into(), bigint()),
         ("max_decompressed_bytes".into(), bigint()),
         ("max_spool_bytes".into(), bigint()),
@@ -85,6 +87,10 @@ fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
             .map(Duration::from_millis)
             .unwrap_or(defaults.flush_interval),
         flush_rows: named_count(bind, "flush_rows")?.unwrap_or(defaults.flush_rows),
+        inline_rows: named_count(bind, "inline_rows")?.unwrap_or(defaults.inline_rows),
+        compact_interval: named_count::<u64>(bind, "compact_interval_ms")?
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.compact_interval),
         max_body_bytes: named_count(bind, "max_body_bytes")?.unwrap_or(defaults.max_body_bytes),
         max_decompressed_bytes: named_count(bind, "max_decompressed_bytes")?.unwrap_or(defaults.max_decompressed_bytes),
         max_spool_bytes: named_count(bind, "max_spool_bytes")?.unwrap_or(defaults.max_spool_bytes),

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: separate sender processes post realistic OTLP/protobuf log
+requests to otlp_serve over keep-alive connections, while a probe measures how
+long an acknowledged record takes to become visible to a fresh query.
+
+Prints accepted decoded MB/s and records/s, ack latency p50/p99 and visibility
+lag p50/p99. Not a test: numbers depend on the machine; BENCHMARKS.md records them.
+
+    .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 2 --connections 8
+"""
+import argparse
+import http.client
+import multiprocessing as mp
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "test/e2e"))
+from harness import DuckDB, free_port  # noqa: E402
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue  # noqa: E402
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs  # noqa: E402
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource  # noqa: E402
+
+HEADERS = {"Content-Type": "application/x-protobuf"}
+
+
+def kv(key, value):
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def realistic_request(records: int, seed: int, marker: str | None = None) -> bytes:
+    """~234 bytes of protobuf per record: a ~110-byte body, hex ids, four string attributes."""
+    now = time.time_ns()
+    logs = []
+    for i in range(records):
+        n = seed * 1_000_003 + i
+        body = marker or (f"GET /api/v1/orders/{n % 99991} completed in {n % 997} ms for customer "
+                          f"{n % 7919:05d} via gateway eu-west-{n % 3} status=200 ok")
+        logs.append(LogRecord(
+            time_unix_nano=now + i, observed_time_unix_nano=now + i, severity_number=9, severity_text="INFO",
+            body=AnyValue(string_value=body), trace_id=n.to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"),
+            attributes=[kv("http.method", "GET"), kv("http.route", "/api/v1/orders/{id}"),
+                        kv("http.status_code", "200"), kv("user.tier", ("gold", "silver", "free")[n % 3])]))
+    return ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+        resource=Resource(attributes=[kv("service.name", f"svc-{seed % 4}"), kv("host.name", "bench-1")]),
+        scope_logs=[ScopeLogs(scope=InstrumentationScope(name="bench"), log_records=logs)])]).SerializeToString()
+
+
+def sender(port, connections, records, seconds, results):
+    import threading
+
+    bodies = [realistic_request(records, os.getpid() * 100 + k) for k in range(8)]
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+    totals = {"requests": 0, "bytes": 0, "records": 0, "refused": 0, "latencies": []}
+
+    def connection_loop(index):
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        k = index
+        while time.monotonic() < deadline:
+            body = bodies[k % len(bodies)]
+            k += 1
+            started = time.perf_counter()
+            con.request("POST", "/v1/logs", body=body, headers=HEADERS)
+            reply = con.getresponse()
+            reply.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                if reply.status == 200:
+                    totals["requests"] += 1
+                    totals["bytes"] += len(body)
+                    totals["records"] += records
+                    totals["latencies"].append(elapsed)
+                else:
+                    totals["refused"] += 1
+            if reply.status != 200:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=connection_loop, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(totals)
+
+
+def probe_visibility(db, port, deadline):
+    """Posts one marked record, then polls a fresh query until it is visible."""
+    lags = []
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    n = 0
+    while time.monotonic() < deadline - 2:
+        marker = f"visibility-probe-{n}"
+        n += 1
+        con.request("POST", "/v1/logs", body=realistic_request(1, 0, marker), headers=HEADERS)
+        reply = con.getresponse()
+        reply.read()
+        if reply.status != 200:
+            time.sleep(0.1)
+            continue
+        acked = time.perf_counter()
+        while True:
+            rows = db.sql(f"SELECT count(*) AS n FROM canardstack.otel.logs WHERE body = '{marker}'")
+            if rows[0]["n"]:
+                lags.append(time.perf_counter() - acked)
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)
+    return lags
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--senders", type=int, default=2, help="sender processes")
+    parser.add_argument("--connections", type=int, default=8, help="keep-alive connections per sender")
+    parser.add_argument("--records", type=int, default=500, help="log records per request")
+    parser.add_argument("--flush-interval-ms", type=int, default=500)
+    parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
+    parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as workdir:
+        db = DuckDB(workdir, args.extension, args.ducklake)
+        port = free_port()
+        db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms})")
+        results = mp.Queue()
+        procs = [mp.Process(target=sender, args=(port, args.connections, args.records, args.seconds, results))
+                 for _ in range(args.senders)]
+        started = time.monotonic()
+        for p in procs:
+            p.start()
+        lags = probe_visibility(db, port, started + args.seconds)
+        totals = [results.get() for _ in procs]
+        for p in procs:
+            p.join()
+        elapsed = time.monotonic() - started
+        stop_started = time.monotonic()
+        stopped = db.sql("SELECT * FROM otlp_stop()")[0]
+        drain = time.monotonic() - stop_started
+        stored = db.sql("SELECT count(*) AS n FROM canardstack.otel.logs")[0]["n"]
+        files = db.sql("SELECT count(*) AS n FROM ducklake_list_files('canardstack', 'logs', schema => 'otel')")[0]["n"]
+        db.close()
+
+    requests_ok = sum(t["requests"] for t in totals)
+    sent_bytes = sum(t["bytes"] for t in totals)
+    records = sum(t["records"] for t in totals)
+    latencies = [x for t in totals for x in t["latencies"]]
+    print(f"senders={args.senders} connections={args.connections} records/request={args.records} "
+          f"seconds={elapsed:.1f} flush_interval_ms={args.flush_interval_ms}")
+    print(f"accepted: {requests_ok} requests, {records} records, {sent_bytes / 1e6:.1f} MB protobuf; "
+          f"refused (429/503): {sum(t['refused'] for t in totals)}")
+    print(f"throughput: {sent_bytes / 1e6 / elapsed:.1f} MB/s decoded OTLP, {records / elapsed:,.0f} records/s")
+    print(f"ack latency: p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, p99 {percentile(latencies, 0.99) * 1e3:.1f} ms")
+    print(f"visibility lag ({len(lags)} probes): p50 {percentile(lags, 0.5) * 1e3:.0f} ms, "
+          f"p99 {percentile(lags, 0.99) * 1e3:.0f} ms")
+    print(f"drain at stop: {drain:.1f} s; rows stored {stored} (sent {records} + {len(lags)} probes); "
+          f"parquet files for logs: {files}; rows_committed {stopped['rows_committed']}")
+
+
+if __name__ == "__main__":
+    main()
