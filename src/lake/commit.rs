@@ -12,7 +12,9 @@ use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE
 use super::database::{quote_ident, quote_literal};
 use super::schema::Table;
 use crate::otlp::TableBatch;
-use duckdb::arrow::compute::concat_batches;
+use duckdb::arrow::array::UInt32Array;
+use duckdb::arrow::compute::take_record_batch;
+use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 use super::database::Pooled;
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ pub enum CommitError {
     #[error("{context}: {source}")]
     Sql { context: String, source: duckdb::Error },
     #[error("{context}: {source}")]
-    Arrow { context: String, source: duckdb::arrow::error::ArrowError },
+    Arrow { context: String, source: ArrowError },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
@@ -32,6 +34,25 @@ pub struct LakeWriter {
     target: LakeTarget,
     writer_id: String,
     checkpoint: u64,
+}
+
+/// The appender converts one DuckDB vector (2048 rows) at a time. It would
+/// slice a larger batch, and for a sliced LIST or MAP column duckdb-rs copies
+/// the whole child array for every slice (quadratic in the batch size), so
+/// larger batches are cut into compact, independent pieces here with `take`.
+fn vector_sized_pieces(batch: &RecordBatch) -> Result<Vec<RecordBatch>, ArrowError> {
+    const VECTOR_ROWS: usize = 2048;
+    if batch.num_rows() <= VECTOR_ROWS {
+        return Ok(vec![batch.clone()]);
+    }
+    (0..batch.num_rows())
+        .step_by(VECTOR_ROWS)
+        .map(|start| {
+            let end = (start + VECTOR_ROWS).min(batch.num_rows());
+            let indices = UInt32Array::from_iter_values(start as u32..end as u32);
+            take_record_batch(batch, &indices)
+        })
+        .collect()
 }
 
 fn staging_name(table: Table) -> String {
@@ -86,17 +107,21 @@ impl LakeWriter {
     fn stage(&self, by_table: &BTreeMap<Table, Vec<&RecordBatch>>) -> Result<BTreeMap<Table, u64>, CommitError> {
         let mut rows = BTreeMap::new();
         for (table, batches) in by_table {
-            let schema = table.arrow_schema();
-            let combined = concat_batches(&schema, batches.iter().copied()).map_err(|source| CommitError::Arrow {
-                context: format!("combining batches for {}", table.name()),
-                source,
-            })?;
             let staging = staging_name(*table);
             let sql_error = |source| CommitError::Sql { context: format!("staging rows for {}", table.name()), source };
             let mut appender = self.con.appender_to_catalog_and_db(&staging, "temp", "main").map_err(sql_error)?;
-            appender.append_record_batch(combined.clone()).map_err(sql_error)?;
+            let mut count = 0;
+            for batch in batches {
+                for piece in vector_sized_pieces(batch).map_err(|source| CommitError::Arrow {
+                    context: format!("splitting a batch for {}", table.name()),
+                    source,
+                })? {
+                    count += piece.num_rows() as u64;
+                    appender.append_record_batch(piece).map_err(sql_error)?;
+                }
+            }
             appender.flush().map_err(sql_error)?;
-            rows.insert(*table, combined.num_rows() as u64);
+            rows.insert(*table, count);
         }
         Ok(rows)
     }
