@@ -40,7 +40,7 @@ pub enum ServiceError {
     Commit(#[from] CommitError),
     #[error("spool: {source}")]
     Spool { dir: String, source: SpoolError },
-    #[error("spool at {dir} ends at sequence {spool_seq} but the lake checkpoint of writer {writer_id} is {checkpoint}: the spool directory was replaced or truncated; refusing to reuse sequence numbers")]
+    #[error("spool at {dir} ends at sequence {spool_seq} but the lake checkpoint of writer {writer_id} is {checkpoint}: the spool directory was truncated; refusing to reuse sequence numbers (if everything it held is committed, delete the directory to start a new writer)")]
     SpoolBehind { dir: String, writer_id: String, spool_seq: u64, checkpoint: u64 },
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -127,7 +127,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let spool_dir = options.spool_dir.clone().unwrap_or_else(|| default_spool_dir(&base, options.catalog.as_deref()));
     let spool_error = |source| ServiceError::Spool { dir: spool_dir.display().to_string(), source };
     let spool_options = SpoolOptions { max_backlog_bytes: options.max_spool_bytes, ..SpoolOptions::default() };
-    let (spool, _report) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
+    let (spool, recovery) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
     let writer_id = spool.writer_id().to_string();
     let lake = LakeWriter::open(con, target.clone(), writer_id.clone())?;
     let checkpoint = lake.checkpoint_seq();
@@ -139,11 +139,21 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
             checkpoint,
         });
     }
+    let gap = spool.oldest_seq() > checkpoint + 1 && spool.last_seq() > checkpoint;
+    let gap_warning = gap.then(|| {
+        format!("spool starts at sequence {} but the lake has only {checkpoint}: records in between are missing", spool.oldest_seq())
+    });
     spool.release_through(checkpoint).map_err(spool_error)?;
 
     let queue = CommitQueue::new(checkpoint + 1, options.max_queue_bytes);
     let limits = IngestLimits { max_decompressed_bytes: options.max_decompressed_bytes };
     let ingest = Ingest::new(spool, queue, limits);
+    if let Some(reason) = &recovery.truncation_reason {
+        ingest.stats.error(format!("spool recovery cut {} bytes: {reason}", recovery.truncated_bytes));
+    }
+    if let Some(warning) = gap_warning {
+        ingest.stats.error(warning);
+    }
     let policy = FlushPolicy {
         interval: options.flush_interval,
         max_rows: options.flush_rows,
