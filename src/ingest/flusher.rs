@@ -56,7 +56,8 @@ struct Pending {
 }
 
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
-/// After `close`, how long to wait for a straggling record before leaving it to replay.
+/// After `close`, how long to keep trying (stragglers, failing commits) before
+/// leaving the rest to replay from the spool.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> FlushReport {
@@ -96,12 +97,11 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
                 Err(()) => std::thread::sleep(RETRY_BACKOFF),
             }
         }
-        if closing && pending.entries.is_empty() {
-            let gave_up = closed_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE);
-            if taken.drained || gave_up {
-                report.abandoned_records = ingest.queue.waiting() as u64;
-                return report;
-            }
+        let gave_up = closed_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE);
+        if closing && ((pending.entries.is_empty() && taken.drained) || gave_up) {
+            // whatever is left stays in the spool and replays on the next start
+            report.abandoned_records = (pending.entries.len() + ingest.queue.waiting()) as u64;
+            return report;
         }
     }
 }

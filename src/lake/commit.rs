@@ -1,20 +1,32 @@
 //! One flush = one DuckLake transaction: the rows of every table plus the
 //! checkpoint row naming the highest spool sequence number they cover.
 //!
-//! Rows enter DuckDB through the Arrow appender into per-table TEMP staging
-//! tables of the writer's own connection (in memory, outside the lake), then
-//! `INSERT INTO lake ... SELECT * FROM staging` for every table and the
-//! checkpoint update run in a single transaction. A crash before COMMIT
-//! leaves neither rows nor checkpoint; after it, both. Staging is emptied
-//! after every attempt, successful or not.
+//! Each table's rows take one of two routes, chosen by size:
+//! - small flushes go through the Arrow appender into a TEMP staging table of
+//!   the writer's own connection and then `INSERT INTO lake ... SELECT`, so
+//!   DuckLake can keep them inlined in its catalog instead of a tiny file;
+//! - large flushes (and only when the lake's data path is local) are written
+//!   as a zstd Parquet file from Arrow directly and registered with
+//!   `ducklake_add_data_files`, skipping DuckDB's row conversion entirely.
+//! Either way, every table's rows and the checkpoint update run in a single
+//! transaction: a crash before COMMIT leaves neither rows nor checkpoint
+//! (at most an unreferenced Parquet file); after it, both.
 
 use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE};
 use super::database::{quote_ident, quote_literal};
 use super::schema::Table;
 use crate::otlp::TableBatch;
-use duckdb::arrow::array::UInt32Array;
+use duckdb::arrow::array::{make_array, ArrayData, ArrayRef, UInt32Array};
+use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema};
+use std::sync::Arc;
 use duckdb::arrow::compute::take_record_batch;
 use duckdb::arrow::error::ArrowError;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use duckdb::arrow::record_batch::RecordBatch;
 use super::database::Pooled;
 use std::collections::BTreeMap;
@@ -25,6 +37,10 @@ pub enum CommitError {
     Sql { context: String, source: duckdb::Error },
     #[error("{context}: {source}")]
     Arrow { context: String, source: ArrowError },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{context}: {source}")]
+    Parquet { context: String, source: ParquetError },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
@@ -34,6 +50,26 @@ pub struct LakeWriter {
     target: LakeTarget,
     writer_id: String,
     checkpoint: u64,
+    /// local data path of the lake, when Parquet files can be written directly
+    parquet_dir: Option<PathBuf>,
+    /// tables with at least this many rows in a flush go straight to Parquet
+    direct_rows: u64,
+}
+
+/// How one table's rows of a flush reach the lake.
+enum Route {
+    /// staged in a TEMP table, then `INSERT INTO lake ... SELECT` (small flushes stay inlined)
+    Staged { rows: u64 },
+    /// written as a Parquet file here, then `ducklake_add_data_files`
+    File { rows: u64, path: PathBuf },
+}
+
+impl Route {
+    fn rows(&self) -> u64 {
+        match self {
+            Route::Staged { rows } | Route::File { rows, .. } => *rows,
+        }
+    }
 }
 
 /// The appender converts one DuckDB vector (2048 rows) at a time. It would
@@ -60,7 +96,7 @@ fn staging_name(table: Table) -> String {
 }
 
 impl LakeWriter {
-    pub fn open(con: Pooled, target: LakeTarget, writer_id: String) -> Result<Self, CommitError> {
+    pub fn open(con: Pooled, target: LakeTarget, writer_id: String, direct_rows: u64) -> Result<Self, CommitError> {
         for table in Table::all() {
             let sql = format!(
                 "CREATE OR REPLACE TEMP TABLE {} AS SELECT * FROM {} LIMIT 0",
@@ -73,7 +109,8 @@ impl LakeWriter {
             })?;
         }
         let checkpoint = read_checkpoint(&con, &target, &writer_id)?;
-        Ok(LakeWriter { con, target, writer_id, checkpoint })
+        let parquet_dir = local_data_path(&con, &target)?.map(|data| data.join(&target.schema));
+        Ok(LakeWriter { con, target, writer_id, checkpoint, parquet_dir, direct_rows })
     }
 
     pub fn checkpoint_seq(&self) -> u64 {
@@ -96,44 +133,83 @@ impl LakeWriter {
         for batch in batches {
             by_table.entry(batch.table).or_default().push(&batch.batch);
         }
-        let result = self.stage(&by_table).and_then(|rows| self.publish(&rows, through_seq).map(|_| rows));
-        let cleanup = self.clear_staging(by_table.keys().copied());
-        let rows = result?;
-        cleanup?;
-        self.checkpoint = through_seq;
-        Ok(rows.into_iter().map(|(table, n)| (table.name().to_string(), n)).collect())
-    }
-
-    fn stage(&self, by_table: &BTreeMap<Table, Vec<&RecordBatch>>) -> Result<BTreeMap<Table, u64>, CommitError> {
-        let mut rows = BTreeMap::new();
-        for (table, batches) in by_table {
-            let staging = staging_name(*table);
-            let sql_error = |source| CommitError::Sql { context: format!("staging rows for {}", table.name()), source };
-            let mut appender = self.con.appender_to_catalog_and_db(&staging, "temp", "main").map_err(sql_error)?;
-            let mut count = 0;
-            for batch in batches {
-                for piece in vector_sized_pieces(batch).map_err(|source| CommitError::Arrow {
-                    context: format!("splitting a batch for {}", table.name()),
-                    source,
-                })? {
-                    count += piece.num_rows() as u64;
-                    appender.append_record_batch(piece).map_err(sql_error)?;
+        let mut routes = BTreeMap::new();
+        let mut result = Ok(());
+        for (table, batches) in &by_table {
+            match self.route(*table, batches, through_seq) {
+                Ok(route) => {
+                    routes.insert(*table, route);
+                }
+                Err(error) => {
+                    result = Err(error);
+                    break;
                 }
             }
-            appender.flush().map_err(sql_error)?;
-            rows.insert(*table, count);
         }
-        Ok(rows)
+        let result = result.and_then(|_| self.publish(&routes, through_seq));
+        let cleanup = self.clear_staging(&routes);
+        if let Err(error) = result {
+            // a COMMIT that reported failure may still have landed; only then are the files referenced
+            let landed = read_checkpoint(&self.con, &self.target, &self.writer_id).is_ok_and(|seq| seq >= through_seq);
+            if !landed {
+                remove_files(&routes);
+                return Err(error);
+            }
+        }
+        cleanup?;
+        self.checkpoint = through_seq;
+        Ok(routes.into_iter().map(|(table, route)| (table.name().to_string(), route.rows())).collect())
     }
 
-    fn publish(&self, rows: &BTreeMap<Table, u64>, through_seq: u64) -> Result<(), CommitError> {
+    fn route(&self, table: Table, batches: &[&RecordBatch], through_seq: u64) -> Result<Route, CommitError> {
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        match &self.parquet_dir {
+            Some(dir) if rows >= self.direct_rows => {
+                let folder = dir.join(table.name());
+                let path = folder.join(format!("canardstack-{}-{through_seq:020}.parquet", self.writer_id));
+                write_parquet(&folder, &path, table, batches)?;
+                Ok(Route::File { rows, path })
+            }
+            _ => self.stage(table, batches).map(|rows| Route::Staged { rows }),
+        }
+    }
+
+    fn stage(&self, table: Table, batches: &[&RecordBatch]) -> Result<u64, CommitError> {
+        let staging = staging_name(table);
+        let sql_error = |source| CommitError::Sql { context: format!("staging rows for {}", table.name()), source };
+        let mut appender = self.con.appender_to_catalog_and_db(&staging, "temp", "main").map_err(sql_error)?;
+        let mut count = 0;
+        for batch in batches {
+            let pieces = vector_sized_pieces(batch).map_err(|source| CommitError::Arrow {
+                context: format!("splitting a batch for {}", table.name()),
+                source,
+            })?;
+            for piece in pieces {
+                count += piece.num_rows() as u64;
+                appender.append_record_batch(piece).map_err(sql_error)?;
+            }
+        }
+        appender.flush().map_err(sql_error)?;
+        Ok(count)
+    }
+
+    fn publish(&self, routes: &BTreeMap<Table, Route>, through_seq: u64) -> Result<(), CommitError> {
+        let catalog = quote_literal(&self.target.catalog);
+        let schema = quote_literal(&self.target.schema);
         let mut sql = String::from("BEGIN TRANSACTION;\n");
-        for table in rows.keys() {
-            sql.push_str(&format!(
-                "INSERT INTO {} SELECT * FROM temp.main.{};\n",
-                self.target.qualified(table.name()),
-                quote_ident(&staging_name(*table))
-            ));
+        for (table, route) in routes {
+            match route {
+                Route::Staged { .. } => sql.push_str(&format!(
+                    "INSERT INTO {} SELECT * FROM temp.main.{};\n",
+                    self.target.qualified(table.name()),
+                    quote_ident(&staging_name(*table))
+                )),
+                Route::File { path, .. } => sql.push_str(&format!(
+                    "CALL ducklake_add_data_files({catalog}, {}, {}, schema => {schema});\n",
+                    quote_literal(table.name()),
+                    quote_literal(&path.display().to_string())
+                )),
+            }
         }
         let checkpoints = self.target.qualified(CHECKPOINT_TABLE);
         let writer = quote_literal(&self.writer_id);
@@ -160,14 +236,104 @@ impl LakeWriter {
             .map_err(|source| CommitError::Sql { context: "compacting the lake's files".into(), source })
     }
 
-    fn clear_staging(&self, tables: impl Iterator<Item = Table>) -> Result<(), CommitError> {
-        for table in tables {
-            let sql = format!("DELETE FROM temp.main.{}", quote_ident(&staging_name(table)));
-            self.con.execute_batch(&sql).map_err(|source| CommitError::Sql {
-                context: format!("clearing staging for {}", table.name()),
-                source,
-            })?;
+    fn clear_staging(&self, routes: &BTreeMap<Table, Route>) -> Result<(), CommitError> {
+        for (table, route) in routes {
+            if let Route::Staged { .. } = route {
+                let sql = format!("DELETE FROM temp.main.{}", quote_ident(&staging_name(*table)));
+                self.con.execute_batch(&sql).map_err(|source| CommitError::Sql {
+                    context: format!("clearing staging for {}", table.name()),
+                    source,
+                })?;
+            }
         }
         Ok(())
+    }
+}
+
+/// The lake's data path when it is a local directory (object storage is
+/// written through DuckDB instead).
+fn local_data_path(con: &Pooled, target: &LakeTarget) -> Result<Option<PathBuf>, CommitError> {
+    let sql = "SELECT value FROM ducklake_options(?) WHERE option_name = 'data_path'";
+    let value: Option<String> = con
+        .query_row(sql, [&target.catalog], |row| row.get(0))
+        .map_err(|source| CommitError::Sql { context: "reading the lake's data path".into(), source })?;
+    Ok(value.filter(|path| !path.contains("://")).map(PathBuf::from))
+}
+
+/// Writes batches as one zstd Parquet file and makes it durable before the
+/// transaction that registers it (a crash in between leaves an unreferenced file).
+fn write_parquet(folder: &Path, path: &Path, table: Table, batches: &[&RecordBatch]) -> Result<(), CommitError> {
+    let io = |source: std::io::Error| CommitError::Io { context: format!("writing {}", path.display()), source };
+    let parquet = |source: ParquetError| CommitError::Parquet { context: format!("writing {}", path.display()), source };
+    std::fs::create_dir_all(folder).map_err(io)?;
+    let file = File::create(path).map_err(io)?;
+    let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let arrow = |source: ArrowError| CommitError::Arrow { context: format!("writing {}", path.display()), source };
+    let schema = Arc::new(Schema::new(
+        table.arrow_schema().fields().iter().map(|f| parquet_field(f)).collect::<Vec<_>>(),
+    ));
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(parquet)?;
+    for batch in batches {
+        let columns = batch.columns().iter().map(|c| parquet_array(c)).collect::<Result<Vec<_>, _>>().map_err(arrow)?;
+        writer.write(&RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?).map_err(parquet)?;
+    }
+    writer.into_inner().map_err(parquet)?.sync_all().map_err(io)
+}
+
+/// Parquet's own names for nested children: `key`/`value` inside a MAP and
+/// `element` inside a LIST. DuckLake matches a registered file's columns by
+/// these paths, while Arrow's builders name them `keys`/`values`/`item`.
+fn parquet_field(field: &Field) -> Field {
+    field.clone().with_data_type(parquet_type(field.data_type()))
+}
+
+fn parquet_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::List(item) => DataType::List(Arc::new(Field::new("element", parquet_type(item.data_type()), item.is_nullable()))),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| parquet_field(f)).collect()),
+        DataType::Map(entries, sorted) => {
+            let DataType::Struct(kv) = entries.data_type() else { return data_type.clone() };
+            let renamed: Fields = vec![
+                Field::new("key", parquet_type(kv[0].data_type()), false),
+                Field::new("value", parquet_type(kv[1].data_type()), kv[1].is_nullable()),
+            ]
+            .into();
+            DataType::Map(Arc::new(Field::new("key_value", DataType::Struct(renamed), false)), *sorted)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The same data under [`parquet_type`]'s names (buffers are shared, not copied).
+fn parquet_array(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let target = parquet_type(array.data_type());
+    if &target == array.data_type() {
+        return Ok(array.clone());
+    }
+    Ok(make_array(retype(array.to_data(), &target)?))
+}
+
+fn retype(data: ArrayData, target: &DataType) -> Result<ArrayData, ArrowError> {
+    let child_types: Vec<DataType> = match target {
+        DataType::List(item) => vec![item.data_type().clone()],
+        DataType::Map(entries, _) => vec![entries.data_type().clone()],
+        DataType::Struct(fields) => fields.iter().map(|f| f.data_type().clone()).collect(),
+        _ => Vec::new(),
+    };
+    let children = data
+        .child_data()
+        .iter()
+        .zip(&child_types)
+        .map(|(child, child_type)| retype(child.clone(), child_type))
+        .collect::<Result<Vec<_>, _>>()?;
+    let children = if child_types.is_empty() { data.child_data().to_vec() } else { children };
+    data.into_builder().data_type(target.clone()).child_data(children).build()
+}
+
+fn remove_files(routes: &BTreeMap<Table, Route>) {
+    for route in routes.values() {
+        if let Route::File { path, .. } = route {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

@@ -129,7 +129,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let spool_options = SpoolOptions { max_backlog_bytes: options.max_spool_bytes, ..SpoolOptions::default() };
     let (spool, recovery) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
     let writer_id = spool.writer_id().to_string();
-    let lake = LakeWriter::open(con, target.clone(), writer_id.clone())?;
+    let lake = LakeWriter::open(con, target.clone(), writer_id.clone(), options.inline_rows)?;
     let checkpoint = lake.checkpoint_seq();
     if spool.last_seq() < checkpoint {
         return Err(ServiceError::SpoolBehind {

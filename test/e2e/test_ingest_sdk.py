@@ -23,11 +23,14 @@ RESOURCE = Resource.create({"service.name": "checkout", "service.namespace": "sh
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 
 
-@pytest.fixture
-def server(duckdb_process):
+@pytest.fixture(params=["staged", "parquet"])
+def server(request, duckdb_process):
+    """Both write routes: small flushes staged through DuckDB, large ones as Parquet files
+    (inline_rows := 1 sends every flush down the Parquet route)."""
     db = duckdb_process()
     port = free_port()
-    row = db.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 100)")[0]
+    inline_rows = 10_000 if request.param == "staged" else 1
+    row = db.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 100, inline_rows := {inline_rows})")[0]
     assert row["endpoint"] == f"http://127.0.0.1:{port}"
     assert row["catalog"] == "canardstack"
     assert row["schema"] == "otel"
