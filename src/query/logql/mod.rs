@@ -5,6 +5,7 @@
 //! `parser` knows about text.
 
 pub mod ast;
+pub mod engine;
 pub mod eval;
 pub mod parser;
 pub mod pattern;

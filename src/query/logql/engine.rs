@@ -1,0 +1,182 @@
+//! Runs a parsed LogQL query against the `logs` table on a DuckDB connection:
+//! the planner's SQL streams Arrow batches, the residual pipeline finishes
+//! each line in Rust, and metric queries feed the evaluator. This is the one
+//! LogQL module that touches DuckDB; the SQL functions and (later) the Loki
+//! HTTP API both call it.
+
+use super::ast::*;
+use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps};
+use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
+use super::plan::{plan_logs, Direction, LogPlan, TimeBounds};
+use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::{DataType, TimeUnit};
+use duckdb::Connection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Pipeline(#[from] PipelineError),
+    #[error("{0}")]
+    Eval(#[from] EvalError),
+    #[error("running the plan: {0}")]
+    Sql(#[from] duckdb::Error),
+    #[error("reading the plan's result: {0}")]
+    Arrow(#[from] duckdb::arrow::error::ArrowError),
+}
+
+/// One line of a log query's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRow {
+    pub timestamp_ns: i64,
+    pub labels: Labels,
+    pub line: String,
+    pub metadata: Labels,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LogRequest {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub limit: u64,
+    pub direction: Direction,
+}
+
+/// A log query: lines in `[start, end)`, ordered, at most `limit`.
+pub fn run_log_query(
+    con: &Connection,
+    logs_table: &str,
+    selector: &LogSelector,
+    request: LogRequest,
+) -> Result<Vec<LogRow>, EngineError> {
+    let bounds = TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
+    let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit));
+    let pipeline = Pipeline::new(&plan.residual)?;
+    let mut rows = Vec::new();
+    for_each_entry(con, &plan, |mut entry| {
+        if pipeline.process(&mut entry) {
+            rows.push(LogRow {
+                timestamp_ns: entry.timestamp_ns,
+                labels: entry.output_labels(),
+                line: entry.line,
+                metadata: entry.metadata,
+            });
+        }
+        Ok((rows.len() as u64) < request.limit)
+    })?;
+    Ok(rows)
+}
+
+/// A metric query evaluated at every step.
+pub fn run_metric_query(con: &Connection, logs_table: &str, expr: &MetricExpr, steps: &Steps) -> Result<Vec<Series>, EngineError> {
+    let source = LakeSamples { con, logs_table };
+    Ok(evaluate(expr, steps, &source)?)
+}
+
+struct LakeSamples<'a> {
+    con: &'a Connection,
+    logs_table: &'a str,
+}
+
+impl SampleSource for LakeSamples<'_> {
+    fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError> {
+        range_samples(self.con, self.logs_table, range, from_ns, to_ns).map_err(|e| EvalError::Source(e.to_string()))
+    }
+}
+
+fn range_samples(
+    con: &Connection,
+    logs_table: &str,
+    range: &RangeAggregation,
+    from_ns: i64,
+    to_ns: i64,
+) -> Result<Vec<Sample>, EngineError> {
+    let bounds = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
+    let plan = plan_logs(&range.selector, logs_table, bounds, None, None);
+    let pipeline = Pipeline::new(&plan.residual)?;
+    let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
+    let mut samples = Vec::new();
+    let mut failure = None;
+    for_each_entry(con, &plan, |mut entry| {
+        if !pipeline.process(&mut entry) {
+            return Ok(true);
+        }
+        let value = match (&range.unwrap, range.op) {
+            (Some(unwrap), _) => unwrap_value(&mut entry, &unwrap.label, unwrap.conversion),
+            (None, RangeOp::BytesOverTime | RangeOp::BytesRate) => Some(entry.line.len() as f64),
+            (None, _) => Some(1.0),
+        };
+        if !post_filters.keep(&mut entry) {
+            return Ok(true);
+        }
+        let mut labels = entry.all_labels();
+        if let Some(unwrap) = &range.unwrap {
+            labels.remove(&unwrap.label);
+        }
+        if let Some(kind) = labels.get(ERROR_LABEL) {
+            failure = Some(format!(
+                "pipeline error: {kind} for series {labels:?}; use a label filter such as | __error__=\"\" to skip such lines"
+            ));
+            return Ok(false);
+        }
+        if let Some(value) = value {
+            samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
+        }
+        Ok(true)
+    })?;
+    match failure {
+        Some(message) => Err(EngineError::Eval(EvalError::Source(message))),
+        None => Ok(samples),
+    }
+}
+
+/// Streams the plan's rows as entries; `visit` returns false to stop early.
+fn for_each_entry(
+    con: &Connection,
+    plan: &LogPlan,
+    mut visit: impl FnMut(Entry) -> Result<bool, EngineError>,
+) -> Result<(), EngineError> {
+    let mut stmt = con.prepare(&plan.sql)?;
+    for batch in stmt.query_arrow([])? {
+        for entry in entries(&batch)? {
+            if !visit(entry)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
+    let timestamps = cast(batch.column(0), &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
+    let timestamps = timestamps.as_primitive::<duckdb::arrow::datatypes::TimestampNanosecondType>();
+    let lines = cast(batch.column(2), &DataType::Utf8)?;
+    let lines = lines.as_string::<i32>();
+    let labels = batch.column(1).as_map();
+    let metadata = batch.column(3).as_map();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        out.push(Entry {
+            timestamp_ns: timestamps.value(row),
+            line: lines.value(row).to_string(),
+            stream: map_row(labels, row)?,
+            metadata: map_row(metadata, row)?,
+            parsed: Labels::new(),
+        });
+    }
+    Ok(out)
+}
+
+fn map_row(map: &MapArray, row: usize) -> Result<Labels, EngineError> {
+    if map.is_null(row) {
+        return Ok(Labels::new());
+    }
+    let entries = map.value(row);
+    let keys = cast(entries.column(0), &DataType::Utf8)?;
+    let values = cast(entries.column(1), &DataType::Utf8)?;
+    let (keys, values) = (keys.as_string::<i32>(), values.as_string::<i32>());
+    Ok((0..keys.len())
+        .filter(|i| !values.is_null(*i))
+        .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
+        .collect())
+}
