@@ -11,7 +11,7 @@ use crate::guard::BoxError;
 use crate::lake::catalog::{LakeTarget, DEFAULT_CATALOG};
 use crate::query::logql::ast::Query;
 use crate::query::logql::parser::parse;
-use crate::query::logql::plan::{plan_logs, stage_name, Direction, TimeBounds};
+use crate::query::logql::plan::{plan_logs, stage_name, Direction, Shape, TimeBounds};
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::types::DuckString;
 use duckdb::vscalar::ScalarFunctionSignature;
@@ -29,7 +29,7 @@ pub fn pure_sql_plan(query: &str, start_ns: i64, end_ns: i64, limit: u64, logs_t
         }
     };
     let bounds = TimeBounds { from_ns: start_ns, from_inclusive: true, to_ns: end_ns, to_inclusive: false };
-    let plan = plan_logs(&selector, logs_table, bounds, Some(Direction::Backward), Some(limit));
+    let plan = plan_logs(&selector, logs_table, bounds, Some(Direction::Backward), Some(limit), Shape::Portable);
     match plan.residual.first() {
         None => Ok(plan.sql),
         Some(stage) => Err(format!(

@@ -7,8 +7,9 @@
 use super::ast::*;
 use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps};
 use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
-use super::plan::{plan_logs, Direction, LogPlan, TimeBounds};
-use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
+use super::model::{stream_labels, structured_metadata, StoredLog};
+use super::plan::{plan_logs, Direction, LogPlan, Shape, TimeBounds};
+use duckdb::arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, TimeUnit};
 use duckdb::Connection;
@@ -50,7 +51,7 @@ pub fn run_log_query(
     request: LogRequest,
 ) -> Result<Vec<LogRow>, EngineError> {
     let bounds = TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
-    let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit));
+    let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let mut rows = Vec::new();
     for_each_entry(con, &plan, |mut entry| {
@@ -92,7 +93,7 @@ fn range_samples(
     to_ns: i64,
 ) -> Result<Vec<Sample>, EngineError> {
     let bounds = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
-    let plan = plan_logs(&range.selector, logs_table, bounds, None, None);
+    let plan = plan_logs(&range.selector, logs_table, bounds, None, None, Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
     let mut samples = Vec::new();
@@ -120,6 +121,11 @@ fn range_samples(
             return Ok(false);
         }
         if let Some(value) = value {
+            // the evaluator groups by these labels anyway; dropping the rest now keeps the series few
+            let labels = match &range.grouping {
+                Some(grouping) => project(labels, grouping),
+                None => labels,
+            };
             samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
         }
         Ok(true)
@@ -128,6 +134,11 @@ fn range_samples(
         Some(message) => Err(EngineError::Eval(EvalError::Source(message))),
         None => Ok(samples),
     }
+}
+
+fn project(mut labels: Labels, grouping: &Grouping) -> Labels {
+    labels.retain(|name, _| grouping.labels.iter().any(|g| g == name) != grouping.without);
+    labels
 }
 
 /// Streams the plan's rows as entries; `visit` returns false to stop early.
@@ -147,29 +158,59 @@ fn for_each_entry(
     Ok(())
 }
 
+fn text_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, EngineError> {
+    Ok(cast(column(batch, name)?, &DataType::Utf8)?)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, EngineError> {
+    batch.column_by_name(name).ok_or_else(|| EngineError::Eval(EvalError::Source(format!("the plan returned no {name} column"))))
+}
+
+/// Labels each row of a [`Shape::Raw`] batch with the OTLP label model.
 fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
-    let timestamps = cast(batch.column(0), &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
+    let timestamps = cast(column(batch, "timestamp")?, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
     let timestamps = timestamps.as_primitive::<duckdb::arrow::datatypes::TimestampNanosecondType>();
-    let lines = cast(batch.column(2), &DataType::Utf8)?;
-    let lines = lines.as_string::<i32>();
-    let labels = batch.column(1).as_map();
-    let metadata = batch.column(3).as_map();
+    let texts = ["line", "service_name", "trace_id", "span_id", "severity_text", "scope_name"]
+        .map(|name| text_column(batch, name));
+    let [line, service, trace, span, severity, scope] = texts;
+    let (line, service, trace, span, severity, scope) = (line?, service?, trace?, span?, severity?, scope?);
+    let text = |array: &ArrayRef, row: usize| -> String {
+        let array = array.as_string::<i32>();
+        if array.is_null(row) { String::new() } else { array.value(row).to_string() }
+    };
+    let numbers = cast(column(batch, "severity_number")?, &DataType::Int32)?;
+    let numbers = numbers.as_primitive::<duckdb::arrow::datatypes::Int32Type>();
+    let resource = column(batch, "resource_attributes")?.as_map();
+    let attributes = column(batch, "log_attributes")?.as_map();
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
+        let (service_name, trace_id, span_id) = (text(&service, row), text(&trace, row), text(&span, row));
+        let (severity_text, scope_name) = (text(&severity, row), text(&scope, row));
+        let stored = StoredLog {
+            service_name: &service_name,
+            trace_id: &trace_id,
+            span_id: &span_id,
+            severity_text: &severity_text,
+            severity_number: if numbers.is_null(row) { 0 } else { numbers.value(row) },
+            scope_name: &scope_name,
+        };
+        let resource_pairs = map_row(resource, row)?;
+        let attribute_pairs = map_row(attributes, row)?;
         out.push(Entry {
             timestamp_ns: timestamps.value(row),
-            line: lines.value(row).to_string(),
-            stream: map_row(labels, row)?,
-            metadata: map_row(metadata, row)?,
+            line: text(&line, row),
+            stream: stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            metadata: structured_metadata(&stored, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
             parsed: Labels::new(),
         });
     }
     Ok(out)
 }
 
-fn map_row(map: &MapArray, row: usize) -> Result<Labels, EngineError> {
+/// The entries of one row's MAP, in stored order.
+fn map_row(map: &MapArray, row: usize) -> Result<Vec<(String, String)>, EngineError> {
     if map.is_null(row) {
-        return Ok(Labels::new());
+        return Ok(Vec::new());
     }
     let entries = map.value(row);
     let keys = cast(entries.column(0), &DataType::Utf8)?;

@@ -100,6 +100,8 @@ fn eval(expr: &MetricExpr, times: &[i64], source: &dyn SampleSource) -> Result<V
         MetricExpr::Vector(value) => Value::Vectors(times.iter().map(|_| vec![(Labels::new(), *value)]).collect()),
         MetricExpr::Range(range) => Value::Vectors(eval_range(range, times, source)?),
         MetricExpr::Aggregate { op, param, grouping, inner } => {
+            let pushed = sum_pushdown(*op, grouping.as_ref(), inner);
+            let inner = pushed.as_ref().unwrap_or(inner);
             let vectors = match eval(inner, times, source)? {
                 Value::Scalar(value) => times.iter().map(|_| vec![(Labels::new(), value)]).collect(),
                 Value::Vectors(vectors) => vectors,
@@ -112,6 +114,22 @@ fn eval(expr: &MetricExpr, times: &[i64], source: &dyn SampleSource) -> Result<V
             binary(*op, lhs, rhs, *return_bool, matching.as_ref())?
         }
     })
+}
+
+/// `sum by (g) (f(...))` for an additive range function equals `f(...) by (g)`
+/// over the group's merged samples; grouping first avoids building one
+/// series per distinct label set (each trace id, with OTLP logs).
+fn sum_pushdown(op: AggOp, grouping: Option<&Grouping>, inner: &MetricExpr) -> Option<Box<MetricExpr>> {
+    let MetricExpr::Range(range) = inner else { return None };
+    let additive = matches!(
+        range.op,
+        RangeOp::CountOverTime | RangeOp::Rate | RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::SumOverTime
+    );
+    if op != AggOp::Sum || !additive || range.grouping.is_some() {
+        return None;
+    }
+    let grouping = grouping.cloned().unwrap_or(Grouping { without: false, labels: Vec::new() });
+    Some(Box::new(MetricExpr::Range(RangeAggregation { grouping: Some(grouping), ..range.clone() })))
 }
 
 // ---- range aggregations ----
@@ -135,7 +153,10 @@ fn eval_range(range: &RangeAggregation, times: &[i64], source: &dyn SampleSource
     let mut out = vec![Vector::new(); times.len()];
     for (labels, mut points) in series {
         points.sort_by_key(|(t, _)| *t);
-        for (slot, t) in out.iter_mut().zip(times) {
+        // only steps whose window (t - offset - range, t - offset] can hold a point
+        let first_step = times.partition_point(|t| *t < points[0].0 + range.offset_ns);
+        let end_step = times.partition_point(|t| *t < points[points.len() - 1].0 + range.offset_ns + range.range_ns);
+        for (slot, t) in out[first_step..end_step].iter_mut().zip(&times[first_step..end_step]) {
             let end = t - range.offset_ns;
             let lo = points.partition_point(|(ts, _)| *ts <= end - range.range_ns);
             let hi = points.partition_point(|(ts, _)| *ts <= end);
@@ -477,7 +498,7 @@ mod tests {
         assert_eq!(
             run(r#"sum by (service_name) (rate({service_name=~".+"}[10s]))"#, 10, 20, 10),
             vec![
-                row(r#"{service_name="api"}"#, &[(10, 0.30000000000000004), (20, 0.1)]),
+                row(r#"{service_name="api"}"#, &[(10, 0.3), (20, 0.1)]),
                 row(r#"{service_name="web"}"#, &[(20, 0.1)]),
             ]
         );
@@ -509,6 +530,18 @@ mod tests {
                 row(r#"{service_name="api", status="500"}"#, &[(20, 20.0)]),
             ]
         );
+    }
+
+    #[test]
+    fn sum_of_additive_range_functions_groups_before_windowing() {
+        let by = |q: &str| run(q, 10, 20, 10);
+        assert_eq!(
+            by(r#"sum by (service_name) (count_over_time({service_name=~".+"}[10s]))"#),
+            vec![row(r#"{service_name="api"}"#, &[(10, 3.0), (20, 1.0)]), row(r#"{service_name="web"}"#, &[(20, 1.0)])]
+        );
+        assert_eq!(by(r#"sum without (status) (sum_over_time({service_name="api"} | unwrap v [10s]))"#)[0].1, vec![(10, 60.0), (20, 50.0)]);
+        // max is not additive: no pushdown, the per-series maxima are compared
+        assert_eq!(by(r#"max(count_over_time({service_name="api"}[10s]))"#), vec![row("{}", &[(10, 2.0), (20, 1.0)])]);
     }
 
     #[test]

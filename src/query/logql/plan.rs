@@ -67,53 +67,78 @@ pub fn stage_name(stage: &Stage) -> &'static str {
     }
 }
 
+/// What the planned query returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// The stored columns the label model is built from, for the engine to
+    /// label in Rust (DuckDB's MAP functions cost several microseconds a row):
+    /// `timestamp, line, service_name, resource_attributes, log_attributes,
+    /// trace_id, span_id, severity_text, severity_number, scope_name`.
+    Raw,
+    /// `timestamp, labels, line, structured_metadata`, labelled in SQL, for
+    /// clients without canardstack.
+    Portable,
+}
+
+const RAW_COLUMNS: &str = "\"timestamp\", coalesce(\"body\", '') AS line, service_name, resource_attributes, \
+     log_attributes, trace_id, span_id, severity_text, severity_number, scope_name";
+
 pub fn plan_logs(
     selector: &LogSelector,
     logs_table: &str,
     bounds: TimeBounds,
     order: Option<Direction>,
     limit: Option<u64>,
+    shape: Shape,
 ) -> LogPlan {
     let (sql_filters, residual) = split_line_filters(&selector.stages);
-    let mut inner_where = vec![time_predicate(bounds)];
-    inner_where.extend(selector.matchers.iter().filter_map(service_name_predicate));
-    inner_where.extend(sql_filters.iter().map(|f| line_filter_sql(f, "coalesce(\"body\", '')")));
-    let label_where: Vec<String> = selector
-        .matchers
-        .iter()
-        .filter(|m| service_name_predicate(m).is_none())
-        .map(|m| match_sql(&format!("coalesce(labels[{}], '')", literal(&m.name)), m.op, &m.value))
-        .collect();
+    let mut predicates = vec![time_predicate(bounds)];
+    predicates.extend(selector.matchers.iter().map(|m| {
+        service_name_predicate(m).unwrap_or_else(|| match_sql(&resource_label_sql(&m.name), m.op, &m.value))
+    }));
+    predicates.extend(sql_filters.iter().map(|f| line_filter_sql(f, "coalesce(\"body\", '')")));
     let filters_rows = residual.iter().any(|s| matches!(s, Stage::Line(_) | Stage::Labels(_)));
     let limited_in_sql = limit.is_some() && order.is_some() && !filters_rows;
-    let mut sql = format!(
-        "WITH raw AS (SELECT \"timestamp\", coalesce(\"body\", '') AS line, service_name, \
-         resource_attributes, list_transform(map_keys(resource_attributes), lambda k: {rk}) AS rk, \
-         log_attributes, list_transform(map_keys(log_attributes), lambda k: {lk}) AS lk, \
-         trace_id, span_id, severity_text, severity_number, scope_name \
-         FROM {logs_table} WHERE {inner}), \
-         labelled AS (SELECT \"timestamp\", \
-         map_concat({resource}, MAP {{'service_name': coalesce(nullif(service_name, ''), 'unknown_service')}}) AS labels, \
-         line, map_concat({attrs}, {fixed}) AS structured_metadata FROM raw) \
-         SELECT \"timestamp\", labels, line, structured_metadata FROM labelled",
-        rk = sanitize_sql("k"),
-        lk = sanitize_sql("k"),
-        inner = inner_where.join(" AND "),
-        resource = dedup_map_sql("resource_attributes", "rk"),
-        attrs = dedup_map_sql("log_attributes", "lk"),
-        fixed = fixed_metadata_sql(),
-    );
-    if !label_where.is_empty() {
-        sql.push_str(&format!(" WHERE {}", label_where.join(" AND ")));
-    }
-    if let Some(direction) = order {
+    let order_by = order.map(|direction| {
         let dir = if direction == Direction::Backward { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY \"timestamp\" {dir}, line {dir}"));
-    }
+        format!(" ORDER BY \"timestamp\" {dir}, line {dir}")
+    });
+    let mut sql = format!("SELECT {RAW_COLUMNS} FROM {logs_table} WHERE {}", predicates.join(" AND "));
+    sql.push_str(order_by.as_deref().unwrap_or(""));
     if let (true, Some(limit)) = (limited_in_sql, limit) {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
+    if shape == Shape::Portable {
+        sql = format!(
+            "WITH raw AS ({sql}), \
+             keyed AS (SELECT *, list_transform(map_keys(resource_attributes), lambda k: {rk}) AS rk, \
+             list_transform(map_keys(log_attributes), lambda k: {lk}) AS lk FROM raw) \
+             SELECT \"timestamp\", \
+             map_concat({resource}, MAP {{'service_name': coalesce(nullif(service_name, ''), 'unknown_service')}}) AS labels, \
+             line, map_concat({attrs}, {fixed}) AS structured_metadata FROM keyed{order}",
+            rk = sanitize_sql("k"),
+            lk = sanitize_sql("k"),
+            resource = dedup_map_sql("resource_attributes", "rk"),
+            attrs = dedup_map_sql("log_attributes", "lk"),
+            fixed = fixed_metadata_sql(),
+            order = order_by.as_deref().unwrap_or(""),
+        );
+    }
     LogPlan { sql, residual, limited_in_sql }
+}
+
+/// The value of stream label `name` (not `service_name`) from the resource
+/// attributes, `''` when absent: the first attribute whose sanitized key is `name`.
+fn resource_label_sql(name: &str) -> String {
+    if !name.contains('_') {
+        // sanitizing only introduces `_`, so only the attribute named exactly `name` qualifies
+        return format!("coalesce(resource_attributes[{}], '')", literal(name));
+    }
+    format!(
+        "coalesce(list_extract(list_filter(map_values(resource_attributes), lambda v, i: {} = {}), 1), '')",
+        sanitize_sql("map_keys(resource_attributes)[i]"),
+        literal(name)
+    )
 }
 
 /// Line filters before the first line rewrite go to SQL; the rest stay in order.
@@ -282,22 +307,26 @@ mod tests {
             BOUNDS,
             Some(Direction::Backward),
             Some(10),
+            Shape::Raw,
         );
-        assert!(plan.sql.contains(
-            "WHERE \"timestamp\" >= TIMESTAMP_NS '1970-01-01 00:00:00.000000000' AND \"timestamp\" < TIMESTAMP_NS '2023-11-14 22:13:20.123456789' \
-             AND service_name = 'api' AND contains(coalesce(\"body\", ''), 'error') AND NOT contains(coalesce(\"body\", ''), 'debug') \
-             AND (regexp_matches(coalesce(\"body\", ''), 'a+') OR regexp_matches(coalesce(\"body\", ''), 'b'))"
-        ), "{}", plan.sql);
-        assert!(plan.sql.ends_with(
-            "FROM labelled WHERE regexp_full_match(coalesce(labels['env'], ''), 'prod|stg') ORDER BY \"timestamp\" DESC, line DESC"
-        ), "{}", plan.sql);
+        assert_eq!(
+            plan.sql,
+            "SELECT \"timestamp\", coalesce(\"body\", '') AS line, service_name, resource_attributes, log_attributes, \
+             trace_id, span_id, severity_text, severity_number, scope_name FROM \"lake\".\"otel\".\"logs\" \
+             WHERE \"timestamp\" >= TIMESTAMP_NS '1970-01-01 00:00:00.000000000' \
+             AND \"timestamp\" < TIMESTAMP_NS '2023-11-14 22:13:20.123456789' \
+             AND service_name = 'api' AND regexp_full_match(coalesce(resource_attributes['env'], ''), 'prod|stg') \
+             AND contains(coalesce(\"body\", ''), 'error') AND NOT contains(coalesce(\"body\", ''), 'debug') \
+             AND (regexp_matches(coalesce(\"body\", ''), 'a+') OR regexp_matches(coalesce(\"body\", ''), 'b')) \
+             ORDER BY \"timestamp\" DESC, line DESC"
+        );
         assert_eq!(plan.residual.len(), 2);
         assert!(!plan.limited_in_sql);
     }
 
     #[test]
     fn limit_goes_to_sql_when_nothing_downstream_drops_lines() {
-        let plan = plan_logs(&selector(r#"{service_name="api"} |= "x" | logfmt"#), "logs", BOUNDS, Some(Direction::Forward), Some(5));
+        let plan = plan_logs(&selector(r#"{service_name="api"} |= "x" | logfmt"#), "logs", BOUNDS, Some(Direction::Forward), Some(5), Shape::Raw);
         assert!(plan.sql.ends_with("ORDER BY \"timestamp\" ASC, line ASC LIMIT 5"));
         assert!(plan.limited_in_sql);
         assert!(!plan.is_pure_sql());
@@ -305,15 +334,32 @@ mod tests {
 
     #[test]
     fn line_filters_after_a_rewrite_stay_in_rust() {
-        let plan = plan_logs(&selector(r#"{service_name="api"} | line_format "{{.a}}" |= "x""#), "logs", BOUNDS, None, None);
+        let plan = plan_logs(&selector(r#"{service_name="api"} | line_format "{{.a}}" |= "x""#), "logs", BOUNDS, None, None, Shape::Raw);
         assert!(!plan.sql.contains("contains("));
         assert_eq!(plan.residual.len(), 2);
         assert_eq!(stage_name(&plan.residual[0]), "line_format");
     }
 
     #[test]
+    fn labels_with_underscores_look_through_sanitized_attribute_keys() {
+        let plan = plan_logs(&selector(r#"{k8s_pod_name="p1"}"#), "logs", BOUNDS, None, None, Shape::Raw);
+        assert!(plan.sql.contains(
+            "coalesce(list_extract(list_filter(map_values(resource_attributes), lambda v, i: \
+             regexp_replace(map_keys(resource_attributes)[i], '[^A-Za-z0-9_]', '_', 'g') = 'k8s_pod_name'), 1), '') = 'p1'"
+        ), "{}", plan.sql);
+    }
+
+    #[test]
+    fn portable_plans_label_in_sql_after_the_limit() {
+        let plan = plan_logs(&selector(r#"{service_name="api"}"#), "logs", BOUNDS, Some(Direction::Backward), Some(3), Shape::Portable);
+        assert!(plan.sql.starts_with("WITH raw AS (SELECT \"timestamp\""));
+        assert!(plan.sql.contains("LIMIT 3), keyed AS"));
+        assert!(plan.sql.ends_with("AS structured_metadata FROM keyed ORDER BY \"timestamp\" DESC, line DESC"));
+    }
+
+    #[test]
     fn unknown_service_and_negative_service_matchers_use_the_fallback() {
-        let plan = plan_logs(&selector(r#"{service_name=~"unknown_.*"}"#), "logs", BOUNDS, None, None);
+        let plan = plan_logs(&selector(r#"{service_name=~"unknown_.*"}"#), "logs", BOUNDS, None, None, Shape::Raw);
         assert!(plan.sql.contains("regexp_full_match(coalesce(nullif(service_name, ''), 'unknown_service'), 'unknown_.*')"));
     }
 }
