@@ -51,6 +51,19 @@ pub fn default_step_ns(start_ns: i64, end_ns: i64) -> i64 {
     seconds as i64 * 1_000_000_000
 }
 
+/// Loki's bound on points per series, which also bounds our memory.
+const MAX_POINTS: i64 = 11_000;
+
+pub fn check_resolution(start_ns: i64, end_ns: i64, step_ns: i64) -> Result<(), BoxError> {
+    if (end_ns - start_ns) / step_ns >= MAX_POINTS {
+        return Err(format!(
+            "exceeded maximum resolution of {MAX_POINTS} points per timeseries; increase step or shorten the range"
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// The time range of a query: explicit bounds, else Loki's (end = now, start = end - 1h).
 pub fn time_range(start: Option<String>, end: Option<String>) -> Result<(i64, i64), BoxError> {
     let end_ns = match end {
@@ -172,6 +185,7 @@ impl SqlTable for LokiQuery {
         if step_ns <= 0 {
             return Err("step must be positive".into());
         }
+        check_resolution(start_ns, end_ns, step_ns)?;
         let con = db.connect()?;
         let target = resolve_target(
             &con,
@@ -218,6 +232,15 @@ mod tests {
     fn default_step_is_the_range_over_250_at_least_a_second() {
         assert_eq!(default_step_ns(0, 3_600_000_000_000), 15_000_000_000);
         assert_eq!(default_step_ns(0, 60_000_000_000), 1_000_000_000);
+    }
+
+    #[test]
+    fn resolution_is_bounded_as_in_loki() {
+        assert!(check_resolution(0, 10_999, 1).is_ok());
+        assert_eq!(
+            check_resolution(0, 11_000, 1).unwrap_err().to_string(),
+            "exceeded maximum resolution of 11000 points per timeseries; increase step or shorten the range"
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub fn run_log_query(
     selector: &LogSelector,
     request: LogRequest,
 ) -> Result<Vec<LogRow>, EngineError> {
+    if request.limit == 0 {
+        return Ok(Vec::new());
+    }
     let bounds = TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
     let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;

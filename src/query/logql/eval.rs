@@ -19,8 +19,6 @@ pub enum EvalError {
     ScalarComparison,
     #[error("many-to-many matching not allowed: found duplicate series on the {side} side of the operation at {labels}")]
     ManyToMany { side: &'static str, labels: String },
-    #[error("vector cannot contain metrics with the same labelset: {0}")]
-    DuplicateSeries(String),
     #[error("quantile_over_time needs a quantile parameter")]
     MissingQuantile,
 }
@@ -276,11 +274,7 @@ fn group_labels(labels: &Labels, grouping: &Grouping) -> Labels {
 }
 
 fn aggregate(op: AggOp, param: Option<f64>, grouping: Option<&Grouping>, vector: Vector) -> Vector {
-    let key = |labels: &Labels| match grouping {
-        Some(grouping) => group_labels(labels, grouping),
-        None if matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Sort | AggOp::SortDesc) => Labels::new(),
-        None => Labels::new(),
-    };
+    let key = |labels: &Labels| grouping.map(|g| group_labels(labels, g)).unwrap_or_default();
     let mut groups: BTreeMap<Labels, Vector> = BTreeMap::new();
     for (labels, value) in vector {
         groups.entry(key(&labels)).or_default().push((labels, value));
@@ -418,11 +412,8 @@ fn vector_binary(
                 if !seen.insert(sig.clone()) {
                     return Err(EvalError::ManyToMany { side: "left", labels: render_labels(&sig) });
                 }
-                let result_labels = match matching {
-                    Some(m) if m.on => sig,
-                    Some(_) => sig,
-                    None => labels,
-                };
+                // with on/ignoring the result keeps only the matched labels, as in Prometheus
+                let result_labels = if matching.is_some() { sig } else { labels };
                 if let Some(value) = combine(op, a, *b, return_bool, a) {
                     out.push((result_labels, value));
                 }

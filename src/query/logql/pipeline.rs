@@ -59,7 +59,7 @@ impl Entry {
 
     /// Overwrites a label wherever it lives (`label_format`).
     fn set(&mut self, name: &str, value: String) {
-        if let Some(slot) = self.stream.get_mut(name).or(None) {
+        if let Some(slot) = self.stream.get_mut(name) {
             *slot = value;
         } else if let Some(slot) = self.metadata.get_mut(name) {
             *slot = value;

@@ -3,16 +3,15 @@
 //!
 //! DuckDB gets what it filters best, vectorised: the time range as plain
 //! comparisons of `timestamp` with constants (so DuckLake can skip files),
-//! the stream selector, and every line filter that precedes the first stage
-//! rewriting the line. Parsers, label filters and formatters stay in Rust
+//! the stream selector (`service_name` on its column, other labels looked up
+//! in `resource_attributes`), every line filter that precedes the first stage
+//! rewriting the line, the order and, when nothing downstream drops lines, the
+//! limit. Parsers, label filters and formatters stay in Rust
 //! ([`super::pipeline`]), where Loki's per-line semantics (error labels,
-//! `_extracted` suffixes) are straightforward. The query also builds Loki's
-//! OTLP label model, so the SQL alone is a usable plan (`logql_sql`):
-//! stream labels are `service_name` plus the resource attributes, with every
-//! character outside `[A-Za-z0-9_]` replaced by `_`; structured metadata is
-//! the log attributes (same renaming) plus `trace_id`, `span_id`,
-//! `severity_text`, `severity_number`, `scope_name` when present, and
-//! `detected_level` derived from the severity.
+//! `_extracted` suffixes) are straightforward. The engine asks for the raw
+//! columns and labels rows in Rust ([`super::model`]), because DuckDB's MAP
+//! functions cost microseconds per row; `logql_sql` asks for the portable
+//! shape, which builds the same label maps in SQL after the limit.
 
 use super::ast::*;
 
