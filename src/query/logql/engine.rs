@@ -113,21 +113,25 @@ fn range_samples(
         if !post_filters.keep(&mut entry) {
             return Ok(true);
         }
-        let mut labels = entry.all_labels();
-        if let Some(unwrap) = &range.unwrap {
-            labels.remove(&unwrap.label);
-        }
-        if let Some(kind) = labels.get(ERROR_LABEL) {
+        let series_labels = |entry: &Entry, keep: &dyn Fn(&str) -> bool| {
+            let mut labels = entry.labels_where(keep);
+            if let Some(unwrap) = &range.unwrap {
+                labels.remove(&unwrap.label);
+            }
+            labels
+        };
+        if let Some(kind) = entry.parsed.get(ERROR_LABEL) {
+            let labels = series_labels(&entry, &|_| true);
             failure = Some(format!(
                 "pipeline error: {kind} for series {labels:?}; use a label filter such as | __error__=\"\" to skip such lines"
             ));
             return Ok(false);
         }
         if let Some(value) = value {
-            // the evaluator groups by these labels anyway; dropping the rest now keeps the series few
+            // the evaluator groups by these labels anyway; keeping only them keeps the series few
             let labels = match &range.grouping {
-                Some(grouping) => project(labels, grouping),
-                None => labels,
+                Some(g) => series_labels(&entry, &|name| g.labels.iter().any(|l| l == name) != g.without),
+                None => series_labels(&entry, &|_| true),
             };
             samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
         }
@@ -137,11 +141,6 @@ fn range_samples(
         Some(message) => Err(EngineError::Eval(EvalError::Source(message))),
         None => Ok(samples),
     }
-}
-
-fn project(mut labels: Labels, grouping: &Grouping) -> Labels {
-    labels.retain(|name, _| grouping.labels.iter().any(|g| g == name) != grouping.without);
-    labels
 }
 
 /// Streams the plan's rows as entries; `visit` returns false to stop early.

@@ -89,9 +89,17 @@ impl Entry {
 
     /// Every label, the identity of a metric series.
     pub fn all_labels(&self) -> Labels {
-        let mut labels = self.stream.clone();
-        labels.extend(self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-        labels.extend(self.parsed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.labels_where(|_| true)
+    }
+
+    /// The labels whose names pass `keep`, parsed over metadata over stream labels.
+    pub fn labels_where(&self, keep: impl Fn(&str) -> bool) -> Labels {
+        let mut labels = Labels::new();
+        for category in [&self.stream, &self.metadata, &self.parsed] {
+            for (name, value) in category.iter().filter(|(name, _)| keep(name)) {
+                labels.insert(name.clone(), value.clone());
+            }
+        }
         labels
     }
 }
