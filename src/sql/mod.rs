@@ -6,6 +6,9 @@
 mod args;
 mod canardstack_version;
 mod columns;
+mod duckdb_time;
+mod logql_sql;
+mod loki_query;
 pub mod edge;
 mod otlp_serve;
 mod otlp_status;
@@ -21,5 +24,7 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<otlp_serve::OtlpServe>(con, &db)?;
     edge::register_table::<otlp_stop::OtlpStop>(con, &())?;
     edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
+    edge::register_table::<loki_query::LokiQuery>(con, &db)?;
+    edge::register_scalar::<logql_sql::LogqlSql>(con)?;
     Ok(())
 }

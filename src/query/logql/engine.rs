@@ -1,0 +1,225 @@
+//! Runs a parsed LogQL query against the `logs` table on a DuckDB connection:
+//! the planner's SQL streams Arrow batches, the residual pipeline finishes
+//! each line in Rust, and metric queries feed the evaluator. This is the one
+//! LogQL module that touches DuckDB; the SQL functions and (later) the Loki
+//! HTTP API both call it.
+
+use super::ast::*;
+use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps};
+use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
+use super::model::{stream_labels, structured_metadata, StoredLog};
+use super::plan::{plan_logs, Direction, LogPlan, Shape, TimeBounds};
+use duckdb::arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch};
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::{DataType, TimeUnit};
+use duckdb::Connection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Pipeline(#[from] PipelineError),
+    #[error("{0}")]
+    Eval(#[from] EvalError),
+    #[error("running the plan: {0}")]
+    Sql(#[from] duckdb::Error),
+    #[error("reading the plan's result: {0}")]
+    Arrow(#[from] duckdb::arrow::error::ArrowError),
+}
+
+/// One line of a log query's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRow {
+    pub timestamp_ns: i64,
+    pub labels: Labels,
+    pub line: String,
+    pub metadata: Labels,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LogRequest {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub limit: u64,
+    pub direction: Direction,
+}
+
+/// A log query: lines in `[start, end)`, ordered, at most `limit`.
+pub fn run_log_query(
+    con: &Connection,
+    logs_table: &str,
+    selector: &LogSelector,
+    request: LogRequest,
+) -> Result<Vec<LogRow>, EngineError> {
+    if request.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let bounds = TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
+    let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
+    let pipeline = Pipeline::new(&plan.residual)?;
+    let mut rows = Vec::new();
+    for_each_entry(con, &plan, |mut entry| {
+        if pipeline.process(&mut entry) {
+            rows.push(LogRow {
+                timestamp_ns: entry.timestamp_ns,
+                labels: entry.output_labels(),
+                line: entry.line,
+                metadata: entry.metadata,
+            });
+        }
+        Ok((rows.len() as u64) < request.limit)
+    })?;
+    Ok(rows)
+}
+
+/// A metric query evaluated at every step.
+pub fn run_metric_query(con: &Connection, logs_table: &str, expr: &MetricExpr, steps: &Steps) -> Result<Vec<Series>, EngineError> {
+    let source = LakeSamples { con, logs_table };
+    Ok(evaluate(expr, steps, &source)?)
+}
+
+struct LakeSamples<'a> {
+    con: &'a Connection,
+    logs_table: &'a str,
+}
+
+impl SampleSource for LakeSamples<'_> {
+    fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError> {
+        range_samples(self.con, self.logs_table, range, from_ns, to_ns).map_err(|e| EvalError::Source(e.to_string()))
+    }
+}
+
+fn range_samples(
+    con: &Connection,
+    logs_table: &str,
+    range: &RangeAggregation,
+    from_ns: i64,
+    to_ns: i64,
+) -> Result<Vec<Sample>, EngineError> {
+    let bounds = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
+    let plan = plan_logs(&range.selector, logs_table, bounds, None, None, Shape::Raw);
+    let pipeline = Pipeline::new(&plan.residual)?;
+    let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
+    let mut samples = Vec::new();
+    let mut failure = None;
+    for_each_entry(con, &plan, |mut entry| {
+        if !pipeline.process(&mut entry) {
+            return Ok(true);
+        }
+        let value = match (&range.unwrap, range.op) {
+            (Some(unwrap), _) => unwrap_value(&mut entry, &unwrap.label, unwrap.conversion),
+            (None, RangeOp::BytesOverTime | RangeOp::BytesRate) => Some(entry.line.len() as f64),
+            (None, _) => Some(1.0),
+        };
+        if !post_filters.keep(&mut entry) {
+            return Ok(true);
+        }
+        let series_labels = |entry: &Entry, keep: &dyn Fn(&str) -> bool| {
+            let mut labels = entry.labels_where(keep);
+            if let Some(unwrap) = &range.unwrap {
+                labels.remove(&unwrap.label);
+            }
+            labels
+        };
+        if let Some(kind) = entry.parsed.get(ERROR_LABEL) {
+            let labels = series_labels(&entry, &|_| true);
+            failure = Some(format!(
+                "pipeline error: {kind} for series {labels:?}; use a label filter such as | __error__=\"\" to skip such lines"
+            ));
+            return Ok(false);
+        }
+        if let Some(value) = value {
+            // the evaluator groups by these labels anyway; keeping only them keeps the series few
+            let labels = match &range.grouping {
+                Some(g) => series_labels(&entry, &|name| g.labels.iter().any(|l| l == name) != g.without),
+                None => series_labels(&entry, &|_| true),
+            };
+            samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
+        }
+        Ok(true)
+    })?;
+    match failure {
+        Some(message) => Err(EngineError::Eval(EvalError::Source(message))),
+        None => Ok(samples),
+    }
+}
+
+/// Streams the plan's rows as entries; `visit` returns false to stop early.
+fn for_each_entry(
+    con: &Connection,
+    plan: &LogPlan,
+    mut visit: impl FnMut(Entry) -> Result<bool, EngineError>,
+) -> Result<(), EngineError> {
+    let mut stmt = con.prepare(&plan.sql)?;
+    for batch in stmt.query_arrow([])? {
+        for entry in entries(&batch)? {
+            if !visit(entry)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn text_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, EngineError> {
+    Ok(cast(column(batch, name)?, &DataType::Utf8)?)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, EngineError> {
+    batch.column_by_name(name).ok_or_else(|| EngineError::Eval(EvalError::Source(format!("the plan returned no {name} column"))))
+}
+
+/// Labels each row of a [`Shape::Raw`] batch with the OTLP label model.
+fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
+    let timestamps = cast(column(batch, "timestamp")?, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
+    let timestamps = timestamps.as_primitive::<duckdb::arrow::datatypes::TimestampNanosecondType>();
+    let texts = ["line", "service_name", "trace_id", "span_id", "severity_text", "scope_name"]
+        .map(|name| text_column(batch, name));
+    let [line, service, trace, span, severity, scope] = texts;
+    let (line, service, trace, span, severity, scope) = (line?, service?, trace?, span?, severity?, scope?);
+    let text = |array: &ArrayRef, row: usize| -> String {
+        let array = array.as_string::<i32>();
+        if array.is_null(row) { String::new() } else { array.value(row).to_string() }
+    };
+    let numbers = cast(column(batch, "severity_number")?, &DataType::Int32)?;
+    let numbers = numbers.as_primitive::<duckdb::arrow::datatypes::Int32Type>();
+    let resource = column(batch, "resource_attributes")?.as_map();
+    let attributes = column(batch, "log_attributes")?.as_map();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let (service_name, trace_id, span_id) = (text(&service, row), text(&trace, row), text(&span, row));
+        let (severity_text, scope_name) = (text(&severity, row), text(&scope, row));
+        let stored = StoredLog {
+            service_name: &service_name,
+            trace_id: &trace_id,
+            span_id: &span_id,
+            severity_text: &severity_text,
+            severity_number: if numbers.is_null(row) { 0 } else { numbers.value(row) },
+            scope_name: &scope_name,
+        };
+        let resource_pairs = map_row(resource, row)?;
+        let attribute_pairs = map_row(attributes, row)?;
+        out.push(Entry {
+            timestamp_ns: timestamps.value(row),
+            line: text(&line, row),
+            stream: stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            metadata: structured_metadata(&stored, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            parsed: Labels::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// The entries of one row's MAP, in stored order.
+fn map_row(map: &MapArray, row: usize) -> Result<Vec<(String, String)>, EngineError> {
+    if map.is_null(row) {
+        return Ok(Vec::new());
+    }
+    let entries = map.value(row);
+    let keys = cast(entries.column(0), &DataType::Utf8)?;
+    let values = cast(entries.column(1), &DataType::Utf8)?;
+    let (keys, values) = (keys.as_string::<i32>(), values.as_string::<i32>());
+    Ok((0..keys.len())
+        .filter(|i| !values.is_null(*i))
+        .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
+        .collect())
+}

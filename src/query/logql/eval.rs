@@ -1,0 +1,571 @@
+//! Evaluates LogQL metric queries over samples, step by step, as Loki does.
+//!
+//! The evaluator knows neither SQL nor query text: it asks a [`SampleSource`]
+//! for the samples of each range aggregation (already filtered and labelled by
+//! the log pipeline) and works on numbers. Windows are `(t - range, t]`
+//! shifted back by `offset`; steps with no sample in the window produce no
+//! point. Each node yields one vector per step, so aggregation and binary
+//! operators are plain per-step functions.
+
+use super::ast::*;
+use super::pipeline::Labels;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{0}")]
+    Source(String),
+    #[error("comparisons between scalars must use the bool modifier")]
+    ScalarComparison,
+    #[error("many-to-many matching not allowed: found duplicate series on the {side} side of the operation at {labels}")]
+    ManyToMany { side: &'static str, labels: String },
+    #[error("quantile_over_time needs a quantile parameter")]
+    MissingQuantile,
+}
+
+/// One extracted value of one log line (1 for counts, the byte length, or the unwrapped number).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub timestamp_ns: i64,
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// Where range aggregations get their samples: lines with timestamps in `(from_ns, to_ns]`.
+pub trait SampleSource {
+    fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError>;
+}
+
+/// The evaluation timestamps: `start`, `start + step`, ... up to `end`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Steps {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub step_ns: i64,
+}
+
+impl Steps {
+    /// Start and end rounded down to a multiple of the step (Loki's query
+    /// frontend aligns range queries so results are stable across refreshes).
+    pub fn aligned(start_ns: i64, end_ns: i64, step_ns: i64) -> Steps {
+        let step_ns = step_ns.max(1);
+        Steps { start_ns: start_ns - start_ns.rem_euclid(step_ns), end_ns: end_ns - end_ns.rem_euclid(step_ns), step_ns }
+    }
+
+    pub fn timestamps(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut t = self.start_ns;
+        while t <= self.end_ns {
+            out.push(t);
+            t += self.step_ns;
+        }
+        out
+    }
+}
+
+/// A result series: its labels and its points in time order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+type Vector = Vec<(Labels, f64)>;
+
+enum Value {
+    Scalar(f64),
+    Vectors(Vec<Vector>),
+}
+
+pub fn evaluate(expr: &MetricExpr, steps: &Steps, source: &dyn SampleSource) -> Result<Vec<Series>, EvalError> {
+    let times = steps.timestamps();
+    let vectors = match eval(expr, &times, source)? {
+        Value::Scalar(value) => times.iter().map(|_| vec![(Labels::new(), value)]).collect(),
+        Value::Vectors(vectors) => vectors,
+    };
+    let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    for (t, vector) in times.iter().zip(vectors) {
+        for (labels, value) in vector {
+            series.entry(labels).or_default().push((*t, value));
+        }
+    }
+    Ok(series.into_iter().map(|(labels, points)| Series { labels, points }).collect())
+}
+
+fn eval(expr: &MetricExpr, times: &[i64], source: &dyn SampleSource) -> Result<Value, EvalError> {
+    Ok(match expr {
+        MetricExpr::Scalar(value) => Value::Scalar(*value),
+        MetricExpr::Vector(value) => Value::Vectors(times.iter().map(|_| vec![(Labels::new(), *value)]).collect()),
+        MetricExpr::Range(range) => Value::Vectors(eval_range(range, times, source)?),
+        MetricExpr::Aggregate { op, param, grouping, inner } => {
+            let pushed = sum_pushdown(*op, grouping.as_ref(), inner);
+            let inner = pushed.as_ref().unwrap_or(inner);
+            let vectors = match eval(inner, times, source)? {
+                Value::Scalar(value) => times.iter().map(|_| vec![(Labels::new(), value)]).collect(),
+                Value::Vectors(vectors) => vectors,
+            };
+            Value::Vectors(vectors.into_iter().map(|v| aggregate(*op, *param, grouping.as_ref(), v)).collect())
+        }
+        MetricExpr::Binary { op, lhs, rhs, return_bool, matching } => {
+            let lhs = eval(lhs, times, source)?;
+            let rhs = eval(rhs, times, source)?;
+            binary(*op, lhs, rhs, *return_bool, matching.as_ref())?
+        }
+    })
+}
+
+/// `sum by (g) (f(...))` for an additive range function equals `f(...) by (g)`
+/// over the group's merged samples; grouping first avoids building one
+/// series per distinct label set (each trace id, with OTLP logs).
+fn sum_pushdown(op: AggOp, grouping: Option<&Grouping>, inner: &MetricExpr) -> Option<Box<MetricExpr>> {
+    let MetricExpr::Range(range) = inner else { return None };
+    let additive = matches!(
+        range.op,
+        RangeOp::CountOverTime | RangeOp::Rate | RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::SumOverTime
+    );
+    if op != AggOp::Sum || !additive || range.grouping.is_some() {
+        return None;
+    }
+    let grouping = grouping.cloned().unwrap_or(Grouping { without: false, labels: Vec::new() });
+    Some(Box::new(MetricExpr::Range(RangeAggregation { grouping: Some(grouping), ..range.clone() })))
+}
+
+// ---- range aggregations ----
+
+fn eval_range(range: &RangeAggregation, times: &[i64], source: &dyn SampleSource) -> Result<Vec<Vector>, EvalError> {
+    let (Some(first), Some(last)) = (times.first(), times.last()) else { return Ok(Vec::new()) };
+    let from = first - range.offset_ns - range.range_ns;
+    let to = last - range.offset_ns;
+    let samples = source.samples(range, from, to)?;
+    if range.op == RangeOp::AbsentOverTime {
+        return Ok(absent(range, times, &samples));
+    }
+    let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    for sample in samples {
+        let labels = match &range.grouping {
+            Some(grouping) => group_labels(&sample.labels, grouping),
+            None => sample.labels,
+        };
+        series.entry(labels).or_default().push((sample.timestamp_ns, sample.value));
+    }
+    let mut out = vec![Vector::new(); times.len()];
+    for (labels, mut points) in series {
+        points.sort_by_key(|(t, _)| *t);
+        // only steps whose window (t - offset - range, t - offset] can hold a point
+        let first_step = times.partition_point(|t| *t < points[0].0 + range.offset_ns);
+        let end_step = times.partition_point(|t| *t < points[points.len() - 1].0 + range.offset_ns + range.range_ns);
+        for (slot, t) in out[first_step..end_step].iter_mut().zip(&times[first_step..end_step]) {
+            let end = t - range.offset_ns;
+            let lo = points.partition_point(|(ts, _)| *ts <= end - range.range_ns);
+            let hi = points.partition_point(|(ts, _)| *ts <= end);
+            if lo < hi {
+                let value = range_function(range, &points[lo..hi], end)?;
+                slot.push((labels.clone(), value));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn absent(range: &RangeAggregation, times: &[i64], samples: &[Sample]) -> Vec<Vector> {
+    let labels: Labels = range
+        .selector
+        .matchers
+        .iter()
+        .filter(|m| m.op == MatchOp::Eq)
+        .map(|m| (m.name.clone(), m.value.clone()))
+        .collect();
+    let mut stamps: Vec<i64> = samples.iter().map(|s| s.timestamp_ns).collect();
+    stamps.sort_unstable();
+    times
+        .iter()
+        .map(|t| {
+            let end = t - range.offset_ns;
+            let lo = stamps.partition_point(|ts| *ts <= end - range.range_ns);
+            let hi = stamps.partition_point(|ts| *ts <= end);
+            if lo < hi { Vec::new() } else { vec![(labels.clone(), 1.0)] }
+        })
+        .collect()
+}
+
+fn range_function(range: &RangeAggregation, points: &[(i64, f64)], window_end: i64) -> Result<f64, EvalError> {
+    let values = || points.iter().map(|(_, v)| *v);
+    let seconds = range.range_ns as f64 / 1e9;
+    let n = points.len() as f64;
+    Ok(match range.op {
+        RangeOp::CountOverTime => n,
+        RangeOp::Rate if range.unwrap.is_none() => n / seconds,
+        RangeOp::Rate | RangeOp::BytesRate => values().sum::<f64>() / seconds,
+        RangeOp::BytesOverTime | RangeOp::SumOverTime => values().sum(),
+        RangeOp::AvgOverTime => values().sum::<f64>() / n,
+        RangeOp::MinOverTime => values().fold(f64::INFINITY, f64::min),
+        RangeOp::MaxOverTime => values().fold(f64::NEG_INFINITY, f64::max),
+        RangeOp::StdvarOverTime => variance(values()),
+        RangeOp::StddevOverTime => variance(values()).sqrt(),
+        RangeOp::QuantileOverTime => quantile(range.param.ok_or(EvalError::MissingQuantile)?, values().collect()),
+        RangeOp::FirstOverTime => points[0].1,
+        RangeOp::LastOverTime => points[points.len() - 1].1,
+        RangeOp::RateCounter => counter_rate(points, window_end - range.range_ns, window_end),
+        RangeOp::AbsentOverTime => 1.0,
+    })
+}
+
+fn variance(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let n = values.clone().count() as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
+}
+
+/// Prometheus' quantile: linear interpolation between closest ranks.
+fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = q * (values.len() - 1) as f64;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(values.len() - 1);
+    let weight = rank - rank.floor();
+    values[lower] * (1.0 - weight) + values[upper] * weight
+}
+
+/// Per-second increase of a counter over the window, handling resets and
+/// extrapolating to the window edges as Prometheus' `rate` does.
+fn counter_rate(points: &[(i64, f64)], window_start: i64, window_end: i64) -> f64 {
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mut increase = points[points.len() - 1].1 - points[0].1;
+    for pair in points.windows(2) {
+        if pair[1].1 < pair[0].1 {
+            increase += pair[0].1;
+        }
+    }
+    let seconds = |ns: i64| ns as f64 / 1e9;
+    let sampled = seconds(points[points.len() - 1].0 - points[0].0);
+    let average_gap = sampled / (points.len() - 1) as f64;
+    let mut to_start = seconds(points[0].0 - window_start);
+    let to_end = seconds(window_end - points[points.len() - 1].0);
+    if increase > 0.0 && points[0].1 >= 0.0 {
+        let to_zero = sampled * (points[0].1 / increase);
+        to_start = to_start.min(to_zero);
+    }
+    let threshold = average_gap * 1.1;
+    let mut extrapolated = sampled;
+    extrapolated += if to_start < threshold { to_start } else { average_gap / 2.0 };
+    extrapolated += if to_end < threshold { to_end } else { average_gap / 2.0 };
+    increase * (extrapolated / sampled) / seconds(window_end - window_start)
+}
+
+// ---- vector aggregations ----
+
+fn group_labels(labels: &Labels, grouping: &Grouping) -> Labels {
+    labels
+        .iter()
+        .filter(|(name, _)| grouping.labels.iter().any(|g| g == *name) != grouping.without)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn aggregate(op: AggOp, param: Option<f64>, grouping: Option<&Grouping>, vector: Vector) -> Vector {
+    let key = |labels: &Labels| grouping.map(|g| group_labels(labels, g)).unwrap_or_default();
+    let mut groups: BTreeMap<Labels, Vector> = BTreeMap::new();
+    for (labels, value) in vector {
+        groups.entry(key(&labels)).or_default().push((labels, value));
+    }
+    let mut out = Vector::new();
+    for (group, mut members) in groups {
+        let values = || members.iter().map(|(_, v)| *v);
+        let n = members.len() as f64;
+        let single = |value: f64| vec![(group.clone(), value)];
+        out.extend(match op {
+            AggOp::Sum => single(values().sum()),
+            AggOp::Avg => single(values().sum::<f64>() / n),
+            AggOp::Min => single(values().fold(f64::INFINITY, f64::min)),
+            AggOp::Max => single(values().fold(f64::NEG_INFINITY, f64::max)),
+            AggOp::Count => single(n),
+            AggOp::Stdvar => single(variance(values())),
+            AggOp::Stddev => single(variance(values()).sqrt()),
+            AggOp::Topk | AggOp::Bottomk => {
+                let k = param.unwrap_or(1.0) as usize;
+                members.sort_by(|a, b| {
+                    let order = b.1.total_cmp(&a.1);
+                    if op == AggOp::Topk { order } else { order.reverse() }
+                });
+                members.truncate(k);
+                members
+            }
+            AggOp::Sort | AggOp::SortDesc => members,
+        });
+    }
+    out
+}
+
+// ---- binary operators ----
+
+fn arithmetic(op: BinOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        BinOp::Mod => a % b,
+        BinOp::Pow => a.powf(b),
+        _ => unreachable!("not an arithmetic operator"),
+    }
+}
+
+/// The value a vector element keeps after `op`, or None when a comparison drops it.
+fn combine(op: BinOp, a: f64, b: f64, return_bool: bool, keep: f64) -> Option<f64> {
+    match op {
+        BinOp::Cmp(cmp) => {
+            let holds = cmp.holds(a, b);
+            if return_bool {
+                Some(if holds { 1.0 } else { 0.0 })
+            } else {
+                holds.then_some(keep)
+            }
+        }
+        _ => Some(arithmetic(op, a, b)),
+    }
+}
+
+fn binary(op: BinOp, lhs: Value, rhs: Value, return_bool: bool, matching: Option<&VectorMatching>) -> Result<Value, EvalError> {
+    Ok(match (lhs, rhs) {
+        (Value::Scalar(a), Value::Scalar(b)) => match op {
+            BinOp::Cmp(cmp) if return_bool => Value::Scalar(if cmp.holds(a, b) { 1.0 } else { 0.0 }),
+            BinOp::Cmp(_) => return Err(EvalError::ScalarComparison),
+            _ => Value::Scalar(arithmetic(op, a, b)),
+        },
+        (Value::Vectors(vectors), Value::Scalar(b)) => Value::Vectors(
+            vectors
+                .into_iter()
+                .map(|v| v.into_iter().filter_map(|(l, a)| combine(op, a, b, return_bool, a).map(|r| (l, r))).collect())
+                .collect(),
+        ),
+        (Value::Scalar(a), Value::Vectors(vectors)) => Value::Vectors(
+            vectors
+                .into_iter()
+                .map(|v| v.into_iter().filter_map(|(l, b)| combine(op, a, b, return_bool, b).map(|r| (l, r))).collect())
+                .collect(),
+        ),
+        (Value::Vectors(left), Value::Vectors(right)) => Value::Vectors(
+            left.into_iter()
+                .zip(right)
+                .map(|(l, r)| vector_binary(op, l, r, return_bool, matching))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+fn signature(labels: &Labels, matching: Option<&VectorMatching>) -> Labels {
+    match matching {
+        None => labels.clone(),
+        Some(m) => labels
+            .iter()
+            .filter(|(name, _)| m.labels.iter().any(|l| l == *name) == m.on)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn render_labels(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+fn vector_binary(
+    op: BinOp,
+    left: Vector,
+    right: Vector,
+    return_bool: bool,
+    matching: Option<&VectorMatching>,
+) -> Result<Vector, EvalError> {
+    let mut right_by_signature: BTreeMap<Labels, f64> = BTreeMap::new();
+    for (labels, value) in &right {
+        let sig = signature(labels, matching);
+        if right_by_signature.insert(sig.clone(), *value).is_some() && !matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
+            return Err(EvalError::ManyToMany { side: "right", labels: render_labels(&sig) });
+        }
+    }
+    match op {
+        BinOp::And => Ok(left.into_iter().filter(|(l, _)| right_by_signature.contains_key(&signature(l, matching))).collect()),
+        BinOp::Unless => Ok(left.into_iter().filter(|(l, _)| !right_by_signature.contains_key(&signature(l, matching))).collect()),
+        BinOp::Or => {
+            let left_signatures: Vec<Labels> = left.iter().map(|(l, _)| signature(l, matching)).collect();
+            let mut out = left;
+            out.extend(right.into_iter().filter(|(l, _)| !left_signatures.contains(&signature(l, matching))));
+            Ok(out)
+        }
+        _ => {
+            let mut out = Vector::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for (labels, a) in left {
+                let sig = signature(&labels, matching);
+                let Some(b) = right_by_signature.get(&sig) else { continue };
+                if !seen.insert(sig.clone()) {
+                    return Err(EvalError::ManyToMany { side: "left", labels: render_labels(&sig) });
+                }
+                // with on/ignoring the result keeps only the matched labels, as in Prometheus
+                let result_labels = if matching.is_some() { sig } else { labels };
+                if let Some(value) = combine(op, a, *b, return_bool, a) {
+                    out.push((result_labels, value));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parser::parse;
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    /// Lines at fixed seconds, with a `service_name` and a `status` label.
+    struct Fixed(Vec<(i64, &'static str, &'static str, f64)>);
+
+    impl SampleSource for Fixed {
+        fn samples(&self, range: &RangeAggregation, from: i64, to: i64) -> Result<Vec<Sample>, EvalError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(t, ..)| t * S > from && t * S <= to)
+                .filter(|(_, service, ..)| range.selector.matchers.iter().all(|m| m.name != "service_name" || m.op != MatchOp::Eq || m.value == *service))
+                .map(|(t, service, status, value)| Sample {
+                    timestamp_ns: t * S,
+                    labels: Labels::from([("service_name".into(), service.to_string()), ("status".into(), status.to_string())]),
+                    value: if range.unwrap.is_some() { *value } else { 1.0 },
+                })
+                .collect())
+        }
+    }
+
+    fn data() -> Fixed {
+        Fixed(vec![
+            (1, "api", "200", 10.0),
+            (2, "api", "500", 20.0),
+            (10, "api", "200", 30.0),
+            (11, "web", "200", 40.0),
+            (20, "api", "200", 50.0),
+        ])
+    }
+
+    fn run(query: &str, start: i64, end: i64, step: i64) -> Vec<(String, Vec<(i64, f64)>)> {
+        let Query::Metric(expr) = parse(query).unwrap() else { panic!("not a metric query") };
+        let steps = Steps { start_ns: start * S, end_ns: end * S, step_ns: step * S };
+        evaluate(&expr, &steps, &data())
+            .unwrap()
+            .into_iter()
+            .map(|s| (render_labels(&s.labels), s.points.into_iter().map(|(t, v)| (t / S, v)).collect()))
+            .collect()
+    }
+
+    fn row(labels: &str, points: &[(i64, f64)]) -> (String, Vec<(i64, f64)>) {
+        (labels.to_string(), points.to_vec())
+    }
+
+    #[test]
+    fn count_over_time_uses_left_open_windows_and_skips_empty_steps() {
+        assert_eq!(
+            run(r#"count_over_time({service_name="api"}[10s])"#, 0, 20, 10),
+            vec![
+                row(r#"{service_name="api", status="200"}"#, &[(10, 2.0), (20, 1.0)]),
+                row(r#"{service_name="api", status="500"}"#, &[(10, 1.0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn sum_by_and_rate() {
+        assert_eq!(
+            run(r#"sum by (service_name) (rate({service_name=~".+"}[10s]))"#, 10, 20, 10),
+            vec![
+                row(r#"{service_name="api"}"#, &[(10, 0.3), (20, 0.1)]),
+                row(r#"{service_name="web"}"#, &[(20, 0.1)]),
+            ]
+        );
+        assert_eq!(run(r#"sum(count_over_time({service_name="api"}[20s]))"#, 20, 20, 1), vec![row("{}", &[(20, 4.0)])]);
+        assert_eq!(
+            run(r#"count without (status) (count_over_time({service_name="api"}[10s]))"#, 10, 10, 1),
+            vec![row(r#"{service_name="api"}"#, &[(10, 2.0)])]
+        );
+    }
+
+    #[test]
+    fn unwrapped_range_functions() {
+        let one = |q: &str| run(&q.replace("[20s])", "[20s]) by (service_name)"), 20, 20, 1)[0].1[0].1;
+        let base = r#"{service_name="api"} | unwrap v [20s]"#;
+        assert_eq!(one(&format!("sum_over_time({base})")), 110.0);
+        assert_eq!(one(&format!("avg_over_time({base})")), 27.5);
+        assert_eq!(one(&format!("max_over_time({base})")), 50.0);
+        assert_eq!(one(&format!("min_over_time({base})")), 10.0);
+        assert_eq!(one(&format!("first_over_time({base})")), 10.0);
+        assert_eq!(one(&format!("last_over_time({base})")), 50.0);
+        assert_eq!(one(&format!("quantile_over_time(0.5, {base})")), 25.0);
+        assert_eq!(one(&format!("stdvar_over_time({base})")), 218.75);
+        assert_eq!(one(&format!("rate({base})")), 5.5);
+        assert_eq!(run(&format!("max_over_time({base}) by (service_name)"), 20, 20, 1), vec![row(r#"{service_name="api"}"#, &[(20, 50.0)])]);
+        assert_eq!(
+            run(&format!("max_over_time({base})"), 20, 20, 1),
+            vec![
+                row(r#"{service_name="api", status="200"}"#, &[(20, 50.0)]),
+                row(r#"{service_name="api", status="500"}"#, &[(20, 20.0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn sum_of_additive_range_functions_groups_before_windowing() {
+        let by = |q: &str| run(q, 10, 20, 10);
+        assert_eq!(
+            by(r#"sum by (service_name) (count_over_time({service_name=~".+"}[10s]))"#),
+            vec![row(r#"{service_name="api"}"#, &[(10, 3.0), (20, 1.0)]), row(r#"{service_name="web"}"#, &[(20, 1.0)])]
+        );
+        assert_eq!(by(r#"sum without (status) (sum_over_time({service_name="api"} | unwrap v [10s]))"#)[0].1, vec![(10, 60.0), (20, 50.0)]);
+        // max is not additive: no pushdown, the per-series maxima are compared
+        assert_eq!(by(r#"max(count_over_time({service_name="api"}[10s]))"#), vec![row("{}", &[(10, 2.0), (20, 1.0)])]);
+    }
+
+    #[test]
+    fn absent_over_time_reports_empty_windows_with_equality_labels() {
+        assert_eq!(
+            run(r#"absent_over_time({service_name="web"}[5s])"#, 10, 20, 5),
+            vec![row(r#"{service_name="web"}"#, &[(10, 1.0), (20, 1.0)])]
+        );
+    }
+
+    #[test]
+    fn offset_shifts_the_window_back() {
+        assert_eq!(
+            run(r#"sum(count_over_time({service_name="api"}[10s] offset 10s))"#, 20, 20, 1),
+            vec![row("{}", &[(20, 3.0)])]
+        );
+    }
+
+    #[test]
+    fn binary_operators_with_scalars_and_vectors() {
+        assert_eq!(run("vector(1)+vector(1)", 5, 5, 1), vec![row("{}", &[(5, 2.0)])]);
+        assert_eq!(run("2 * 3 + 1", 5, 5, 1), vec![row("{}", &[(5, 7.0)])]);
+        assert_eq!(run("2 ^ 3 ^ 2", 5, 5, 1), vec![row("{}", &[(5, 512.0)])]);
+        let c = r#"sum by (service_name) (count_over_time({service_name="api"}[10s]))"#;
+        assert_eq!(run(&format!("{c} * 10"), 10, 10, 1), vec![row(r#"{service_name="api"}"#, &[(10, 30.0)])]);
+        assert_eq!(run(&format!("{c} > 5"), 10, 10, 1), vec![]);
+        assert_eq!(run(&format!("{c} > bool 5"), 10, 10, 1), vec![row(r#"{service_name="api"}"#, &[(10, 0.0)])]);
+        assert_eq!(run(&format!("{c} / {c}"), 10, 10, 1), vec![row(r#"{service_name="api"}"#, &[(10, 1.0)])]);
+        let by_status = r#"sum by (status) (count_over_time({service_name="api"}[10s]))"#;
+        assert_eq!(run(&format!("topk(1, {by_status})"), 10, 10, 1), vec![row(r#"{status="200"}"#, &[(10, 2.0)])]);
+        assert_eq!(run(&format!("bottomk(1, {by_status})"), 10, 10, 1), vec![row(r#"{status="500"}"#, &[(10, 1.0)])]);
+        assert_eq!(run(&format!("{by_status} unless {by_status} > 1"), 10, 10, 1), vec![row(r#"{status="500"}"#, &[(10, 1.0)])]);
+        assert_eq!(run(&format!("{by_status} and {by_status} > 1"), 10, 10, 1), vec![row(r#"{status="200"}"#, &[(10, 2.0)])]);
+        assert_eq!(run(&format!("sum({by_status}) - on() sum({by_status})"), 10, 10, 1), vec![row("{}", &[(10, 0.0)])]);
+    }
+}

@@ -1,0 +1,134 @@
+//! Reading TIMESTAMPTZ and INTERVAL arguments of table functions.
+//!
+//! duckdb-rs' `Value` has no timestamp or interval getters, only DuckDB's own
+//! text form (`duckdb_get_varchar`), so we parse that text: a TIMESTAMPTZ
+//! prints as `2024-01-02 03:04:05.123456+00` (UTC offset, optional fraction,
+//! possibly `+05:30`) and an INTERVAL as `1 day 02:03:04.5` (`N year(s)`,
+//! `N month(s)`, `N day(s)`, then an optional `[-]HH:MM:SS[.ffffff]`).
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TimeArgError {
+    #[error("{name}: cannot read {text:?} as a timestamp")]
+    Timestamp { name: String, text: String },
+    #[error("{name}: cannot read {text:?} as an interval")]
+    Interval { name: String, text: String },
+    #[error("{name}: months and years have no fixed length; give the interval in days, hours, minutes or seconds")]
+    CalendarInterval { name: String },
+}
+
+/// Nanoseconds since the epoch of DuckDB's text form of a TIMESTAMPTZ (or TIMESTAMP, read as UTC).
+pub fn parse_timestamp_text(name: &str, text: &str) -> Result<i64, TimeArgError> {
+    let bad = || TimeArgError::Timestamp { name: name.to_string(), text: text.to_string() };
+    let (date, rest) = text.trim().split_once([' ', 'T']).ok_or_else(bad)?;
+    let (clock, offset_seconds) = match rest.rfind(['+', '-']) {
+        Some(i) => (&rest[..i], parse_offset(&rest[i..]).ok_or_else(bad)?),
+        None => (rest.trim_end_matches('Z'), 0),
+    };
+    let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i64>());
+    let (year, month, day) = match (date_parts.next(), date_parts.next(), date_parts.next()) {
+        (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) if (1..=12).contains(&m) && (1..=31).contains(&d) => (y, m, d),
+        _ => return Err(bad()),
+    };
+    let clock_ns = parse_clock(clock).ok_or_else(bad)?;
+    let days = days_from_civil(year, month, day);
+    Ok((days * 86_400 - offset_seconds) * 1_000_000_000 + clock_ns)
+}
+
+/// `+00`, `-05`, `+05:30`, `+0530` in seconds east of UTC.
+fn parse_offset(text: &str) -> Option<i64> {
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    let digits: String = text[1..].chars().filter(|c| *c != ':').collect();
+    let (hours, minutes) = match digits.len() {
+        2 => (digits.parse::<i64>().ok()?, 0),
+        4 => (digits[..2].parse::<i64>().ok()?, digits[2..].parse::<i64>().ok()?),
+        6 => (digits[..2].parse::<i64>().ok()?, digits[2..4].parse::<i64>().ok()?),
+        _ => return None,
+    };
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
+/// `HH:MM:SS[.fraction]` in nanoseconds (hours may exceed 24 in intervals).
+fn parse_clock(text: &str) -> Option<i64> {
+    let mut parts = text.split(':');
+    let hours: i64 = parts.next()?.parse().ok()?;
+    let minutes: i64 = parts.next()?.parse().ok()?;
+    let seconds_text = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let (whole, fraction) = seconds_text.split_once('.').unwrap_or((seconds_text, ""));
+    let seconds: i64 = whole.parse().ok()?;
+    if fraction.len() > 9 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().ok()? };
+    Some(((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + nanos)
+}
+
+/// Nanoseconds of DuckDB's text form of an INTERVAL without months.
+pub fn parse_interval_text(name: &str, text: &str) -> Result<i64, TimeArgError> {
+    let bad = || TimeArgError::Interval { name: name.to_string(), text: text.to_string() };
+    let mut total: i64 = 0;
+    let mut words = text.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        if word.contains(':') {
+            let (negative, clock) = match word.strip_prefix('-') {
+                Some(clock) => (true, clock),
+                None => (false, word),
+            };
+            let ns = parse_clock(clock).ok_or_else(bad)?;
+            total += if negative { -ns } else { ns };
+            continue;
+        }
+        let count: i64 = word.parse().map_err(|_| bad())?;
+        match words.next().map(|unit| unit.trim_end_matches('s')) {
+            Some("day") => total += count * 86_400_000_000_000,
+            Some("month" | "year" | "mon") => return Err(TimeArgError::CalendarInterval { name: name.to_string() }),
+            _ => return Err(bad()),
+        }
+    }
+    if text.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_duckdb_text_form() {
+        assert_eq!(parse_timestamp_text("start", "1970-01-01 00:00:00+00"), Ok(0));
+        assert_eq!(parse_timestamp_text("start", "2023-11-14 22:13:20.123456+00"), Ok(1_700_000_000_123_456_000));
+        assert_eq!(parse_timestamp_text("start", "2023-11-15 03:43:20+05:30"), Ok(1_700_000_000_000_000_000));
+        assert_eq!(parse_timestamp_text("start", "2000-02-29 00:00:00"), Ok(951_782_400_000_000_000));
+        assert_eq!(parse_timestamp_text("start", "1969-12-31 23:59:59-01"), Ok(3_599_000_000_000));
+        assert_eq!(
+            parse_timestamp_text("end", "infinity").unwrap_err().to_string(),
+            "end: cannot read \"infinity\" as a timestamp"
+        );
+    }
+
+    #[test]
+    fn intervals_in_duckdb_text_form() {
+        assert_eq!(parse_interval_text("step", "00:01:00"), Ok(60_000_000_000));
+        assert_eq!(parse_interval_text("step", "00:00:00.5"), Ok(500_000_000));
+        assert_eq!(parse_interval_text("step", "1 day 02:00:00"), Ok(93_600_000_000_000));
+        assert_eq!(parse_interval_text("step", "2 days"), Ok(172_800_000_000_000));
+        assert_eq!(parse_interval_text("step", "-00:01:00"), Ok(-60_000_000_000));
+        assert!(matches!(parse_interval_text("step", "1 month"), Err(TimeArgError::CalendarInterval { .. })));
+        assert!(parse_interval_text("step", "soon").is_err());
+    }
+}

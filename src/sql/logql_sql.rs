@@ -1,0 +1,148 @@
+//! `logql_sql(query [, start, end [, limit [, catalog [, schema]]]])`: the DuckDB
+//! SQL of a LogQL log query whose whole pipeline runs in SQL (stream selector
+//! and line filters), runnable in any DuckDB client attached to the same lake.
+//! Anything else (parsers, label filters, formatters, metric queries) is
+//! finished in Rust by `loki_query`, so it is refused with the construct
+//! named. Defaults as `loki_query`: the last hour, limit 100, newest first.
+
+use super::edge::SqlScalar;
+use super::loki_query::time_range;
+use crate::guard::BoxError;
+use crate::lake::catalog::{LakeTarget, DEFAULT_CATALOG};
+use crate::query::logql::ast::Query;
+use crate::query::logql::parser::parse;
+use crate::query::logql::plan::{plan_logs, stage_name, Direction, Shape, TimeBounds};
+use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
+use duckdb::types::DuckString;
+use duckdb::vscalar::ScalarFunctionSignature;
+use duckdb::vtab::arrow::WritableVector;
+use libduckdb_sys::duckdb_string_t;
+
+pub struct LogqlSql;
+
+/// The SQL plan of one log query over `logs_table`, or why there is none.
+pub fn pure_sql_plan(query: &str, start_ns: i64, end_ns: i64, limit: u64, logs_table: &str) -> Result<String, BoxError> {
+    let selector = match parse(query)? {
+        Query::Log(selector) => selector,
+        Query::Metric(_) => {
+            return Err("logql_sql: metric queries are evaluated in Rust and have no SQL plan; use loki_query".into())
+        }
+    };
+    let bounds = TimeBounds { from_ns: start_ns, from_inclusive: true, to_ns: end_ns, to_inclusive: false };
+    let plan = plan_logs(&selector, logs_table, bounds, Some(Direction::Backward), Some(limit), Shape::Portable);
+    match plan.residual.first() {
+        None => Ok(plan.sql),
+        Some(stage) => Err(format!(
+            "logql_sql: the {} stage runs in Rust and has no SQL plan; use loki_query",
+            stage_name(stage)
+        )
+        .into()),
+    }
+}
+
+fn text_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<String> {
+    let vector = input.flat_vector(column);
+    if vector.row_is_null(row as u64) {
+        return None;
+    }
+    // SAFETY: the signature declares this argument VARCHAR, and row < input.len()
+    let mut raw = unsafe { vector.as_slice_with_len::<duckdb_string_t>(input.len()) }[row];
+    Some(DuckString::new(&mut raw).as_str().into_owned())
+}
+
+fn timestamp_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<i64> {
+    let vector = input.flat_vector(column);
+    if vector.row_is_null(row as u64) {
+        return None;
+    }
+    // SAFETY: TIMESTAMPTZ is stored as i64 microseconds since the epoch
+    let micros = unsafe { vector.as_slice_with_len::<i64>(input.len()) }[row];
+    Some(micros * 1000)
+}
+
+fn bigint_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<i64> {
+    let vector = input.flat_vector(column);
+    if vector.row_is_null(row as u64) {
+        return None;
+    }
+    // SAFETY: the signature declares this argument BIGINT
+    Some(unsafe { vector.as_slice_with_len::<i64>(input.len()) }[row])
+}
+
+fn plan_row(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
+    let columns = input.num_columns();
+    let query = text_column(input, 0, row).ok_or("logql_sql: query must not be NULL")?;
+    let start = if columns > 1 { timestamp_column(input, 1, row) } else { None };
+    let end = if columns > 2 { timestamp_column(input, 2, row) } else { None };
+    let (start_ns, end_ns) = match (start, end) {
+        (Some(start), Some(end)) if start > end => return Err("logql_sql: start must not be after end".into()),
+        (Some(start), Some(end)) => (start, end),
+        (None, Some(end)) => (end - 3_600_000_000_000, end),
+        (start, None) => {
+            let (default_start, default_end) = time_range(None, None)?;
+            (start.unwrap_or(default_start), default_end)
+        }
+    };
+    let limit = match if columns > 3 { bigint_column(input, 3, row) } else { None } {
+        Some(limit) => super::args::count::<u64>("limit", limit)?,
+        None => 100,
+    };
+    let running = crate::service::running_target();
+    let catalog = if columns > 4 { text_column(input, 4, row) } else { None };
+    let schema = if columns > 5 { text_column(input, 5, row) } else { None };
+    let target = LakeTarget {
+        catalog: catalog.clone().or_else(|| running.as_ref().map(|t| t.catalog.clone())).unwrap_or(DEFAULT_CATALOG.into()),
+        schema: schema.or_else(|| running.filter(|_| catalog.is_none()).map(|t| t.schema)).unwrap_or("otel".into()),
+    };
+    pure_sql_plan(&query, start_ns, end_ns, limit, &target.qualified("logs"))
+}
+
+impl SqlScalar for LogqlSql {
+    const NAME: &'static str = "logql_sql";
+    type State = ();
+
+    fn signatures() -> Vec<ScalarFunctionSignature> {
+        let varchar = || LogicalTypeHandle::from(LogicalTypeId::Varchar);
+        let timestamp = || LogicalTypeHandle::from(LogicalTypeId::TimestampTZ);
+        let bigint = || LogicalTypeHandle::from(LogicalTypeId::Bigint);
+        vec![
+            ScalarFunctionSignature::exact(vec![varchar()], varchar()),
+            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp()], varchar()),
+            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint()], varchar()),
+            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint(), varchar()], varchar()),
+            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint(), varchar(), varchar()], varchar()),
+        ]
+    }
+
+    fn invoke(_: &(), input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Result<(), BoxError> {
+        let out = output.flat_vector();
+        for row in 0..input.len() {
+            out.insert(row, plan_row(input, row)?.as_str());
+        }
+        Ok(())
+    }
+
+    fn volatile() -> bool {
+        // the default time range moves with the clock
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_constructs_without_a_sql_plan_by_name() {
+        let plan = |q: &str| pure_sql_plan(q, 0, 1, 10, "logs").map_err(|e| e.to_string());
+        assert!(plan(r#"{service_name="api"} |= "x""#).unwrap().contains(" LIMIT 10), keyed AS"));
+        assert_eq!(
+            plan(r#"{service_name="api"} | json"#).unwrap_err(),
+            "logql_sql: the json stage runs in Rust and has no SQL plan; use loki_query"
+        );
+        assert_eq!(
+            plan(r#"count_over_time({service_name="api"}[1m])"#).unwrap_err(),
+            "logql_sql: metric queries are evaluated in Rust and have no SQL plan; use loki_query"
+        );
+    }
+}
