@@ -1,0 +1,1 @@
+//! Reading Prometheus series from the DuckLake metric tables (todo).

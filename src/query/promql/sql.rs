@@ -1,0 +1,1 @@
+//! Portable SQL for plans that are pure SQL (todo).
