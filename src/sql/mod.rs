@@ -10,6 +10,10 @@ pub mod edge;
 mod otlp_serve;
 mod otlp_status;
 mod otlp_stop;
+mod promql_query;
+mod promql_range;
+mod promql_result;
+mod time_args;
 
 use crate::lake::database::{Database, POOL_SIZE};
 use duckdb::Connection;
@@ -21,5 +25,7 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<otlp_serve::OtlpServe>(con, &db)?;
     edge::register_table::<otlp_stop::OtlpStop>(con, &())?;
     edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
+    edge::register_table::<promql_range::PromqlRange>(con, &db)?;
+    edge::register_table::<promql_query::PromqlQuery>(con, &db)?;
     Ok(())
 }

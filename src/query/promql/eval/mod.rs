@@ -15,6 +15,7 @@
 mod aggregate;
 mod binary;
 mod functions;
+pub use functions::civil as civil_time;
 mod histogram;
 mod range;
 
