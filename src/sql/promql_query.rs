@@ -1,5 +1,6 @@
-//! `promql_query(query, time := TIMESTAMPTZ, catalog := ..., schema := ...)`:
-//! a PromQL instant query (default time: now). A scalar is one row with empty
+//! `promql_query(query, "time" := TIMESTAMPTZ, catalog := ..., schema := ...)`:
+//! a PromQL instant query (default time: now). `time` is a keyword in DuckDB's
+//! grammar and must be quoted as a parameter name, so `at :=` is accepted too. A scalar is one row with empty
 //! labels; a range vector (`foo[5m]`) one row per sample at its own time.
 
 use super::edge::{declare_columns, BatchStream, SqlTable};
@@ -44,7 +45,8 @@ impl SqlTable for PromqlQuery {
     }
 
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        let mut params = vec![("time".to_string(), LogicalTypeHandle::from(LogicalTypeId::TimestampTZ))];
+        let timestamp = || LogicalTypeHandle::from(LogicalTypeId::TimestampTZ);
+        let mut params = vec![("time".to_string(), timestamp()), ("at".to_string(), timestamp())];
         params.extend(lake_parameters());
         params
     }
@@ -52,9 +54,10 @@ impl SqlTable for PromqlQuery {
     fn bind(db: &Database, bind: &BindInfo) -> Result<QueryBind, BoxError> {
         declare_columns(bind, &result_schema())?;
         let query = query_arg(bind)?;
-        let time = match named_timestamp_ms(bind, "time")? {
-            Some(t) => t,
-            None => promql::eval::millis(SystemTime::now()),
+        let time = match (named_timestamp_ms(bind, "time")?, named_timestamp_ms(bind, "at")?) {
+            (Some(_), Some(_)) => return Err("give either \"time\" := or at :=, not both".into()),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => promql::eval::millis(SystemTime::now()),
         };
         Ok(QueryBind { db: db.clone(), query, time, lake: LakeChoice::read(bind) })
     }

@@ -15,7 +15,8 @@
 //!   sanitising have their values joined with `;` in key order), then every
 //!   resource attribute not already present (so `service.name` is
 //!   `service_name`), then `job` (`service.namespace/service.name`, or
-//!   `service.name`) and `instance` (`service.instance.id`) when present.
+//!   `service.name`) and `instance` (`service.instance.id`) when present;
+//!   labels with empty values are dropped, as Prometheus has no such labels.
 //!
 //! This module is pure: it maps names and label sets, the lake reader applies it.
 
@@ -230,6 +231,8 @@ pub fn point_labels<'a>(
     if let Some(instance) = get("service.instance.id") {
         labels.insert("instance".into(), instance.to_string());
     }
+    // an empty label value is the same as no label in Prometheus
+    labels.retain(|_, v| !v.is_empty());
     labels
 }
 
