@@ -13,6 +13,7 @@ mod otlp_stop;
 mod promql_query;
 mod promql_range;
 mod promql_result;
+mod promql_sql;
 mod time_args;
 
 use crate::lake::database::{Database, POOL_SIZE};
@@ -26,6 +27,7 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<otlp_stop::OtlpStop>(con, &())?;
     edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
     edge::register_table::<promql_range::PromqlRange>(con, &db)?;
+    edge::register_scalar::<promql_sql::PromqlSql>(con)?;
     edge::register_table::<promql_query::PromqlQuery>(con, &db)?;
     Ok(())
 }
