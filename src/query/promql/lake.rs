@@ -14,6 +14,9 @@
 //! (labels come from translated attribute names, which SQL cannot match on
 //! directly without repeating the translation).
 //!
+//! A point flagged "no recorded value" is a staleness marker: the series has
+//! no value from then until its next point, as in Prometheus.
+//!
 //! Delta temporality: the points of a delta sum or histogram are turned into
 //! a running total per series, starting at zero just before the fetched
 //! window, so `rate`/`increase` see a counter. Within a window this gives
@@ -24,7 +27,7 @@
 use super::error::{PromqlError, Result};
 use super::series::{family_name, le_label, point_labels, series_names, MetricKind, Part};
 use super::source::{Selection, SeriesSource};
-use super::value::{format_float, Labels, Point, Series, METRIC_NAME};
+use super::value::{format_float, stale_nan, Labels, Point, Series, METRIC_NAME};
 use crate::lake::catalog::LakeTarget;
 use crate::lake::database::quote_literal;
 use duckdb::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -169,7 +172,8 @@ impl LakeSource<'_> {
         format!(
             "SELECT map_keys(resource_attributes) AS rk, map_values(resource_attributes) AS rv, \
              map_keys(attributes) AS ak, map_values(attributes) AS av, \
-             list(epoch_ms(\"timestamp\") ORDER BY \"timestamp\") AS t, {extra} \
+             list(epoch_ms(\"timestamp\") ORDER BY \"timestamp\") AS t, \
+             list(coalesce(flags, 0) & 1 = 1 ORDER BY \"timestamp\") AS stale, {extra} \
              FROM {} WHERE metric_name = {} AND coalesce(metric_unit, '') = {}{monotonic} AND {} \
              GROUP BY resource_attributes, attributes{temporality_group}",
             self.target.qualified(metric.table()),
@@ -189,12 +193,13 @@ impl LakeSource<'_> {
                     pairs(batch.column(2), batch.column(3), row).iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
                 );
                 let times = i64_list(batch.column(4), row);
-                let temporality = batch.column(5).as_primitive::<Int32Type>();
+                let stale = bool_list(batch.column(5), row);
+                let temporality = batch.column(6).as_primitive::<Int32Type>();
                 let delta = !temporality.is_null(row) && temporality.value(row) == DELTA;
                 for (name, part) in parts {
                     let mut labels = base.clone();
                     labels.insert(METRIC_NAME.into(), name.clone());
-                    out.extend(part_series(&batch, row, *part, labels, &times, delta));
+                    out.extend(part_series(&batch, row, *part, labels, &times, delta).into_iter().map(|s| mark_stale(s, &times, &stale)));
                 }
             }
         }
@@ -240,6 +245,33 @@ fn strings(list: &ArrayRef, row: usize) -> Vec<String> {
     let values = list.value(row);
     let values = values.as_string::<i32>();
     (0..values.len()).map(|i| values.value(i).to_string()).collect()
+}
+
+fn bool_list(list: &ArrayRef, row: usize) -> Vec<bool> {
+    let values = list.as_list::<i32>().value(row);
+    values.as_boolean().iter().map(|v| v.unwrap_or(false)).collect()
+}
+
+/// A point flagged "no recorded value" (OTLP's staleness signal) becomes
+/// Prometheus' staleness marker.
+fn mark_stale(mut series: Series, times: &[i64], stale: &[bool]) -> Series {
+    let stale_times: Vec<i64> = times.iter().zip(stale).filter(|(_, s)| **s).map(|(t, _)| *t).collect();
+    if stale_times.is_empty() {
+        return series;
+    }
+    for p in &mut series.points {
+        if stale_times.binary_search(&p.t).is_ok() {
+            p.v = stale_nan();
+        }
+    }
+    let present: Vec<i64> = series.points.iter().map(|p| p.t).collect();
+    for t in stale_times {
+        if present.binary_search(&t).is_err() {
+            series.points.push(Point { t, v: stale_nan() });
+        }
+    }
+    series.points.sort_by_key(|p| p.t);
+    series
 }
 
 fn pairs(keys: &ArrayRef, values: &ArrayRef, row: usize) -> Vec<(String, String)> {

@@ -6,7 +6,8 @@
 //! [`super::series`] (metric names with unit and type suffixes, sanitised
 //! label names, `job`/`instance`, histogram buckets, summary quantiles, delta
 //! running totals) is written out in SQL, and the evaluation of a plain
-//! selector (the newest sample in `(t - 5m, t]` per step) is an ASOF join of
+//! selector (the newest sample in `(t - 5m, t]` per step, unless it is flagged
+//! "no recorded value", a staleness marker) is an ASOF join of
 //! series x steps against the points. Only plans that are pure SQL get text;
 //! any other construct is an error naming it (`promql_range` evaluates those
 //! in Rust). Every table is read with a prunable `timestamp` window.
@@ -104,7 +105,7 @@ fn selector_sql(vs: &VectorSelector, times: QueryTimes, target: &LakeTarget) -> 
     let lookback = DEFAULT_LOOKBACK_MS;
     let window = window_predicate(times.start - offset - lookback, times.end - offset);
     let t = |table: &str| target.qualified(table);
-    let common = "metric_name, coalesce(metric_unit, '') AS unit, resource_attributes, attributes, epoch_ms(\"timestamp\") AS t";
+    let common = "metric_name, coalesce(metric_unit, '') AS unit, resource_attributes, attributes, epoch_ms(\"timestamp\") AS t, coalesce(flags, 0) & 1 = 1 AS stale";
     let no_extra = "NULL::VARCHAR AS extra_label, NULL::VARCHAR AS extra_value";
     let delta = "coalesce(aggregation_temporality = 1, false)";
     let raw = [
@@ -146,7 +147,7 @@ WITH steps AS (
   SELECT *, CASE WHEN delta THEN sum(v) OVER (
       PARTITION BY kind, metric_name, unit, part, extra_value, resource_attributes, attributes, delta
       ORDER BY t ROWS UNBOUNDED PRECEDING) ELSE v END AS value
-  FROM raw WHERE v IS NOT NULL
+  FROM raw WHERE v IS NOT NULL OR stale
 ), metrics AS (
   SELECT DISTINCT kind, metric_name, unit,
     list_filter(regexp_split_to_array(metric_name, '[^a-zA-Z0-9:]'), lambda x: x <> '') AS tokens,
@@ -181,7 +182,7 @@ WITH steps AS (
                 lambda e: e.key <> '' AND e.value <> '') AS re
   FROM valued
 ), labelled AS (
-  SELECT n.family || e.part AS metric, e.t, e.value,
+  SELECT n.family || e.part AS metric, e.t, e.value, e.stale,
     map_from_entries(list_sort(list_filter(map_entries(map_concat(
       map_from_entries(list_filter(e.re, lambda x, i: list_position(list_transform(e.re, lambda y: y.key), x.key) = i)),
       map_from_entries(list_transform(
@@ -193,14 +194,14 @@ WITH steps AS (
     )), lambda x: x.value <> ''))) AS labels
   FROM entries e JOIN names n USING (kind, metric_name, unit)
 ), matched AS (
-  SELECT metric, labels, metric || to_json(labels)::VARCHAR AS key, t, value FROM labelled
+  SELECT metric, labels, metric || to_json(labels)::VARCHAR AS key, t, value, stale FROM labelled
   WHERE {filters}
 ), grid AS (
   SELECT * FROM (SELECT DISTINCT key, metric, labels FROM matched) CROSS JOIN steps
 )
 SELECT g.labels, g.metric, make_timestamp(g.step_ms * 1000) AS \"timestamp\", p.value
 FROM grid g ASOF JOIN matched p ON g.key = p.key AND p.t <= g.step_ms - {offset}
-WHERE p.t > g.step_ms - {offset} - {lookback}
+WHERE p.t > g.step_ms - {offset} - {lookback} AND NOT p.stale
 ORDER BY g.key, g.step_ms",
         start = times.start,
         end = times.end,
