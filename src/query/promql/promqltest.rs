@@ -174,7 +174,6 @@ impl Default for Runner {
 
 /// One `eval` statement.
 struct Eval {
-    line: usize,
     query: String,
     times: QueryTimes,
     instant: bool,
@@ -221,7 +220,7 @@ impl Runner {
                     self.skipped_load = None;
                 }
                 "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
-                    let outcome = match self.parse_eval(number, line, &body) {
+                    let outcome = match self.parse_eval(line, &body) {
                         Ok(eval) => self.run_eval(&eval),
                         Err(reason) => Outcome::Skip(reason),
                     };
@@ -260,7 +259,7 @@ impl Runner {
         }
     }
 
-    fn parse_eval(&self, number: usize, line: &str, body: &[(usize, &str)]) -> Result<Eval, String> {
+    fn parse_eval(&self, line: &str, body: &[(usize, &str)]) -> Result<Eval, String> {
         let mut words = line.splitn(2, ' ');
         let command = words.next().unwrap_or("");
         let rest = words.next().unwrap_or("").trim();
@@ -280,7 +279,6 @@ impl Runner {
             return Err(format!("unsupported eval form: {line}"));
         };
         let mut eval = Eval {
-            line: number,
             query,
             times,
             instant,
