@@ -34,7 +34,9 @@ def provider_for(endpoint, temporality=None, views=()):
 def db(tmp_path_factory, extension, ducklake_extension):
     from harness import DuckDB
 
-    process = DuckDB(tmp_path_factory.mktemp("promql"), extension, ducklake_extension)
+    directory = tmp_path_factory.mktemp("promql")
+    process = DuckDB(directory, extension, ducklake_extension)
+    process.directory = directory
     port = free_port()
     endpoint = process.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 50)")[0]["endpoint"]
     send_ten_minutes(endpoint)
@@ -115,3 +117,31 @@ def test_delta_counter_rate(db):
     # 5 per minute sent as deltas: the same 1/12 per second as a cumulative counter would give
     rows = db.sql(f"SELECT value FROM promql_range('rate(jobs_done_total[5m])', {RANGE})")
     assert rows == [{"value": pytest.approx(1 / 12, rel=1e-12)}] * 2
+
+
+def test_portable_sql_runs_without_canardstack(db, ducklake_extension):
+    """Last test of the module: it ends the canardstack process to free the lake for a plain DuckDB."""
+    import duckdb
+
+    queries = ["http_requests_total", "rate(http_requests_total[5m])", "increase(jobs_done_total[3m])",
+               "latency_seconds_bucket{le=\"0.5\"}", "delta(temperature_celsius[2m] offset 1m)"]
+    window = "TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:15:00+00', INTERVAL 30 SECOND"
+    as_text = 'SELECT labels::VARCHAR AS labels, metric, "timestamp"::VARCHAR AS t, value FROM ({}) ORDER BY ALL'
+    plans, expected = {}, {}
+    for query in queries:
+        quoted = query.replace("'", "''")
+        plans[query] = db.sql(f"SELECT promql_sql('{quoted}', {window}, 'canardstack', 'otel') AS sql")[0]["sql"]
+        engine = (f"""FROM promql_range('{quoted}', start := TIMESTAMPTZ '2026-01-01 00:00:00+00',
+                      "end" := TIMESTAMPTZ '2026-01-01 00:15:00+00', step := INTERVAL 30 SECOND)""")
+        expected[query] = [tuple(row.values()) for row in db.sql(as_text.format(engine))]
+    db.close()
+
+    con = duckdb.connect()
+    con.execute(f"LOAD '{ducklake_extension}'")
+    base = db.directory / ".canardstack"
+    con.execute(f"ATTACH 'ducklake:{base}/catalog.ducklake' AS canardstack (DATA_PATH '{base}/data/', READ_ONLY)")
+    assert con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE 'promql%'").fetchone()[0] == 0
+    for query in queries:
+        rows = con.execute(as_text.format(plans[query])).fetchall()
+        assert rows == expected[query], query
+        assert rows, query

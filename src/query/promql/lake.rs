@@ -229,7 +229,9 @@ impl SeriesSource for LakeSource<'_> {
         Ok(merged
             .into_iter()
             .map(|(labels, mut points)| {
-                points.sort_by_key(|p| p.t);
+                // one value per millisecond, as Prometheus stores: the largest (deterministic, and
+                // what promql_sql keeps too); duplicates come from re-exports of the same point
+                points.sort_by(|a, b| a.t.cmp(&b.t).then(b.v.total_cmp(&a.v)));
                 points.dedup_by_key(|p| p.t);
                 Series { labels, points }
             })

@@ -289,6 +289,7 @@ fn points_sql(vs: &VectorSelector, times: QueryTimes, target: &LakeTarget, reach
 ), matched AS (
   SELECT metric, labels, metric || to_json(labels)::VARCHAR AS key, t, value, stale FROM labelled
   WHERE {filters}
+  QUALIFY row_number() OVER (PARTITION BY key, t ORDER BY value DESC NULLS FIRST) = 1
 )",
         start = times.start,
         end = times.end,
