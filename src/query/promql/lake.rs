@@ -403,4 +403,25 @@ mod tests {
         );
         assert_eq!(timestamp_literal(-1), "TIMESTAMP_NS '1969-12-31 23:59:59.999'");
     }
+
+    fn pts(values: &[(i64, f64)]) -> Vec<Point> {
+        values.iter().map(|&(t, v)| Point { t, v }).collect()
+    }
+
+    #[test]
+    fn deltas_become_a_running_total() {
+        let mut points = pts(&[(1, 5.0), (2, 5.0), (3, 0.0), (4, 2.5)]);
+        running_total(&mut points);
+        assert_eq!(points, pts(&[(1, 5.0), (2, 10.0), (3, 10.0), (4, 12.5)]));
+    }
+
+    #[test]
+    fn no_recorded_value_points_are_staleness_markers() {
+        // the flagged point at t=2 has no value (not in the series) and is added as a marker
+        let series = Series { labels: Labels::new(), points: pts(&[(1, 1.0), (3, 3.0)]) };
+        let marked = mark_stale(series, &[1, 2, 3], &[false, true, false]);
+        assert_eq!(marked.points.len(), 3);
+        assert!(crate::query::promql::value::is_stale(marked.points[1].v));
+        assert_eq!((marked.points[1].t, marked.points[2].v), (2, 3.0));
+    }
 }
