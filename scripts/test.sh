@@ -20,6 +20,12 @@ echo "== sqllogictest"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 sql_summary=$(tail -1 "$log/sql")
 
+echo "== promqltest"
+"$venv/bin/python" scripts/promqltest --extension "$extension" --ducklake-extension "$ducklake" test/promql/*.test \
+    2>&1 | tee "$log/promql"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+promql_summary=$(tail -1 "$log/promql")
+
 echo "== pytest (end-to-end)"
 CANARDSTACK_EXTENSION="$PWD/$extension" CANARDSTACK_REPOSITORY="$PWD/build/repository" \
 DUCKLAKE_EXTENSION="$ducklake" "$venv/bin/python" -m pytest -q test/e2e 2>&1 | tee "$log/e2e"
@@ -28,5 +34,5 @@ e2e_summary=$(grep -E '(passed|failed|error)' "$log/e2e" | tail -1 | tr -d '=' |
 
 rm -rf "$log"
 verdict=$([ "$status" -eq 0 ] && echo PASS || echo FAIL)
-echo "$verdict: cargo test: ${cargo_summary:-no result}; sqllogictest: ${sql_summary:-no result}; e2e: ${e2e_summary:-no result}"
+echo "$verdict: cargo test: ${cargo_summary:-no result}; sqllogictest: ${sql_summary:-no result}; promqltest: ${promql_summary:-no result}; e2e: ${e2e_summary:-no result}"
 exit "$status"

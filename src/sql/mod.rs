@@ -13,6 +13,11 @@ pub mod edge;
 mod otlp_serve;
 mod otlp_status;
 mod otlp_stop;
+mod promql_query;
+mod promql_range;
+mod promql_result;
+mod promql_sql;
+mod time_args;
 
 use crate::lake::database::{Database, POOL_SIZE};
 use duckdb::Connection;
@@ -26,5 +31,8 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
     edge::register_table::<loki_query::LokiQuery>(con, &db)?;
     edge::register_scalar::<logql_sql::LogqlSql>(con)?;
+    edge::register_table::<promql_range::PromqlRange>(con, &db)?;
+    edge::register_scalar::<promql_sql::PromqlSql>(con)?;
+    edge::register_table::<promql_query::PromqlQuery>(con, &db)?;
     Ok(())
 }
