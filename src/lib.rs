@@ -7,6 +7,7 @@ pub mod guard;
 pub mod ingest;
 pub mod lake;
 pub mod otlp;
+pub mod query;
 pub mod server;
 pub mod service;
 pub mod spool;
