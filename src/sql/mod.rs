@@ -10,6 +10,11 @@ pub mod edge;
 mod otlp_serve;
 mod otlp_status;
 mod otlp_stop;
+mod planned_query;
+mod tempo_search;
+mod tempo_trace;
+mod time_arg;
+mod traceql_sql;
 
 use crate::lake::database::{Database, POOL_SIZE};
 use duckdb::Connection;
@@ -21,5 +26,8 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<otlp_serve::OtlpServe>(con, &db)?;
     edge::register_table::<otlp_stop::OtlpStop>(con, &())?;
     edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
+    edge::register_table::<tempo_trace::TempoTrace>(con, &db)?;
+    edge::register_table::<tempo_search::TempoSearch>(con, &db)?;
+    edge::register_scalar::<traceql_sql::TraceqlSql>(con)?;
     Ok(())
 }
