@@ -24,6 +24,8 @@ pub enum TraceqlError {
     Unsupported(String),
     #[error("traceql: {0}")]
     Invalid(String),
+    #[error("{argument} must be a trace id of up to 32 hex characters, got {value:?}")]
+    TraceId { argument: String, value: String },
 }
 
 impl TraceqlError {

@@ -196,8 +196,7 @@ impl Planner {
              SELECT t.trace_id, t.root_service_name, t.root_span_name, t.start_time, t.duration_ms::BIGINT AS duration_ms, \
              count(*)::BIGINT AS matched_spans, \
              list({{'span_id': s.span_id, 'name': s.span_name, 'start_time': s.timestamp, 'duration': s.duration, \
-             'service_name': s.service_name, 'attributes': s.span_attributes}} ORDER BY s.position) \
-             FILTER (WHERE s.position <= {spss}) AS spans \
+             'service_name': s.service_name, 'attributes': s.span_attributes}} ORDER BY s.position)[1:{spss}] AS spans \
              FROM traces t JOIN matched_spans s ON s.trace_id = t.trace_id \
              GROUP BY t.trace_id, t.root_service_name, t.root_span_name, t.start_time, t.duration_ms \
              ORDER BY t.start_time DESC, t.trace_id",

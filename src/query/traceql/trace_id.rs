@@ -13,10 +13,7 @@ use crate::lake::database::quote_literal;
 pub fn normalize(raw: &str, argument: &str) -> Result<String, TraceqlError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.len() > 32 || !trimmed.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(TraceqlError::Invalid(format!(
-            "{argument} must be up to 32 hex characters, got {:?}",
-            shorten(raw)
-        )));
+        return Err(TraceqlError::TraceId { argument: argument.to_string(), value: shorten(raw) });
     }
     Ok(format!("{:0>32}", trimmed.to_ascii_lowercase()))
 }
@@ -58,9 +55,9 @@ mod tests {
     #[test]
     fn malformed_ids_name_the_argument() {
         let err = |raw: &str| normalize(raw, "trace_id").unwrap_err().to_string();
-        assert_eq!(err("xyz"), "traceql: trace_id must be up to 32 hex characters, got \"xyz\"");
-        assert_eq!(err(""), "traceql: trace_id must be up to 32 hex characters, got \"\"");
-        assert_eq!(err(&"a".repeat(33)), format!("traceql: trace_id must be up to 32 hex characters, got \"{}\"", "a".repeat(33)));
+        assert_eq!(err("xyz"), "trace_id must be a trace id of up to 32 hex characters, got \"xyz\"");
+        assert_eq!(err(""), "trace_id must be a trace id of up to 32 hex characters, got \"\"");
+        assert_eq!(err(&"a".repeat(33)), format!("trace_id must be a trace id of up to 32 hex characters, got \"{}\"", "a".repeat(33)));
         assert!(err("'; DROP TABLE spans; --").contains("DROP TABLE"));
     }
 
