@@ -3,8 +3,9 @@
 //! Shape of the SQL: `base` is the `spans` table restricted to the time range
 //! by constant comparisons on `timestamp` (so DuckLake can skip files) and
 //! is never materialised, so every use pushes its own predicate into the
-//! scan. Each spanset node becomes a CTE of matched span ids
-//! `(trace_id, span_id, parent_span_id)`: a `{ ... }` filter is a WHERE
+//! scan. Each spanset node becomes a CTE of matched spans (their ids plus
+//! the columns the result lists, so the result needs no second scan of the
+//! wide attribute columns): a `{ ... }` filter is a WHERE
 //! clause on `base`; `&&` / `||` between spansets are trace-level semi-joins
 //! and unions; `>` and `~` are semi-joins on parent ids; `>>` walks parent
 //! links with a recursive CTE over the candidate traces only; pipeline
@@ -20,6 +21,11 @@
 use super::ast::*;
 use super::TraceqlError;
 use crate::lake::database::quote_literal;
+
+/// What every matched-span relation carries: the ids the spanset operators
+/// join on, and what the result lists, so the result needs no second scan.
+const MATCHED_COLUMNS: &str =
+    "b.trace_id, b.span_id, b.parent_span_id, b.timestamp, b.span_name, b.duration, b.service_name, b.span_attributes";
 
 /// What a search returns and over which rows.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,10 +90,7 @@ impl Planner {
         match expr {
             SpansetExpr::Filter(condition) => {
                 let predicate = condition_sql(condition, "b")?;
-                Ok(self.add(format!(
-                    "SELECT b.trace_id, b.span_id, b.parent_span_id FROM {} b WHERE {predicate}",
-                    self.source
-                )))
+                Ok(self.add(format!("SELECT {MATCHED_COLUMNS} FROM {} b WHERE {predicate}", self.source)))
             }
             SpansetExpr::Binary { op, lhs, rhs } => {
                 let lhs = self.spanset(lhs)?;
@@ -109,11 +112,11 @@ impl Planner {
                  UNION SELECT * FROM {rhs} WHERE trace_id IN (SELECT trace_id FROM {lhs})"
             )),
             SpansetOp::Child => self.add(format!(
-                "SELECT DISTINCT r.* FROM {rhs} r WHERE EXISTS \
+                "SELECT r.* FROM {rhs} r WHERE EXISTS \
                  (SELECT 1 FROM {lhs} l WHERE l.trace_id = r.trace_id AND l.span_id = r.parent_span_id)"
             )),
             SpansetOp::Sibling => self.add(format!(
-                "SELECT DISTINCT r.* FROM {rhs} r WHERE r.parent_span_id <> '' AND EXISTS \
+                "SELECT r.* FROM {rhs} r WHERE r.parent_span_id <> '' AND EXISTS \
                  (SELECT 1 FROM {lhs} l WHERE l.trace_id = r.trace_id AND l.parent_span_id = r.parent_span_id \
                  AND l.span_id <> r.span_id)"
             )),
@@ -138,7 +141,7 @@ impl Planner {
         );
         self.ctes.last_mut().expect("just added").1 = up_body;
         self.add(format!(
-            "SELECT DISTINCT r.* FROM {rhs} r WHERE EXISTS (SELECT 1 FROM {up} u JOIN {lhs} l \
+            "SELECT r.* FROM {rhs} r WHERE EXISTS (SELECT 1 FROM {up} u JOIN {lhs} l \
              ON l.trace_id = u.trace_id AND l.span_id = u.ancestor \
              WHERE u.trace_id = r.trace_id AND u.span_id = r.span_id)"
         ))
@@ -149,8 +152,8 @@ impl Planner {
             Stage::Filter(condition) => {
                 let predicate = condition_sql(condition, "b")?;
                 Ok(self.add(format!(
-                    "SELECT DISTINCT p.* FROM {input} p JOIN {} b ON b.trace_id = p.trace_id AND b.span_id = p.span_id \
-                     WHERE {predicate}",
+                    "SELECT p.* FROM {input} p WHERE EXISTS (SELECT 1 FROM {} b \
+                     WHERE b.trace_id = p.trace_id AND b.span_id = p.span_id AND {predicate})",
                     self.source
                 )))
             }
@@ -184,11 +187,9 @@ impl Planner {
             limit = options.limit
         ));
         ctes.push(format!(
-            "matched_spans AS (SELECT b.trace_id, b.span_id, b.span_name, b.timestamp, b.duration, \
-             b.service_name, b.span_attributes, \
-             row_number() OVER (PARTITION BY b.trace_id ORDER BY b.timestamp, b.span_id) AS position \
-             FROM base b SEMI JOIN (SELECT DISTINCT trace_id, span_id FROM {matched} \
-             WHERE trace_id IN (SELECT trace_id FROM traces)) m ON m.trace_id = b.trace_id AND m.span_id = b.span_id)"
+            "matched_spans AS (SELECT m.*, \
+             row_number() OVER (PARTITION BY m.trace_id ORDER BY m.timestamp, m.span_id) AS position \
+             FROM {matched} m WHERE m.trace_id IN (SELECT trace_id FROM traces))"
         ));
         let with = if self.recursive { "WITH RECURSIVE" } else { "WITH" };
         format!(
@@ -509,7 +510,8 @@ mod tests {
     fn span_conditions_become_predicates() {
         let text = sql(r#"{ resource.service.name = "checkout" && duration > 200ms && status = error }"#);
         assert!(text.contains(
-            "s1 AS (SELECT b.trace_id, b.span_id, b.parent_span_id FROM base b WHERE \
+            "s1 AS (SELECT b.trace_id, b.span_id, b.parent_span_id, b.timestamp, b.span_name, b.duration, \
+             b.service_name, b.span_attributes FROM base b WHERE \
              ((NULLIF(b.service_name, '') = 'checkout' AND b.duration > 200000000) AND b.status_code = 'Error'))"
         ));
         assert!(sql("{ span.http.status_code >= 500 }").contains("TRY_CAST(b.span_attributes['http.status_code'] AS DOUBLE) >= 500"));
