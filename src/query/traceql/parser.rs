@@ -102,7 +102,7 @@ impl Parser {
                 Token::Gt => SpansetOp::Child,
                 Token::Descendant => SpansetOp::Descendant,
                 Token::Tilde => SpansetOp::Sibling,
-                token @ (Token::Lt | Token::Le | Token::Not) => {
+                token @ (Token::Lt | Token::Le | Token::Not | Token::NotMatch) => {
                     let at = self.at();
                     let negated = self.tokens.get(self.next + 1).map(|next| symbol(&next.token)).unwrap_or_default();
                     let symbol = if *token == Token::Not { format!("!{negated}") } else { symbol(token).to_string() };
@@ -471,6 +471,7 @@ mod tests {
         assert_eq!(err("{ event.name = \"x\" }"), "traceql: the event scope (at 2) is not supported");
         assert_eq!(err("{ } | select(.a)"), "traceql: the pipeline function select() (at 6) is not supported");
         assert_eq!(err("{ } < { }"), "traceql: the spanset operator '<' (at 4) is not supported");
+        assert_eq!(err("{ } !~ { }"), "traceql: the spanset operator '!~' (at 4) is not supported");
         assert_eq!(err("{ } !>> { }"), "traceql: the spanset operator '!>>' (at 4) is not supported");
         assert_eq!(err("{ span.a = span.b }"), "traceql: comparing two fields (at 11) is not supported");
     }
