@@ -354,7 +354,21 @@ fn mismatch(field: &Field, op: CompareOp, value: &Literal) -> TraceqlError {
     ))
 }
 
+/// An unscoped `.name` is looked up in both scopes, as Tempo does: the span
+/// matches when its own attribute or its resource's does (`= nil`: neither exists).
 fn compare_sql(field: &Field, op: CompareOp, value: &Literal, row: &str) -> Result<String, TraceqlError> {
+    let Field::Attribute { scope: AttributeScope::Any, name } = field else {
+        return compare_one_sql(field, op, value, row);
+    };
+    compare_one_sql(field, op, value, row)?; // type errors name the field as written
+    let in_scope = |scope| Field::Attribute { scope, name: name.clone() };
+    let span = compare_one_sql(&in_scope(AttributeScope::Span), op, value, row)?;
+    let resource = compare_one_sql(&in_scope(AttributeScope::Resource), op, value, row)?;
+    let either = if op == CompareOp::Eq && *value == Literal::Nil { "AND" } else { "OR" };
+    Ok(format!("({span} {either} {resource})"))
+}
+
+fn compare_one_sql(field: &Field, op: CompareOp, value: &Literal, row: &str) -> Result<String, TraceqlError> {
     let column = field_sql(field, row);
     let is_equality = matches!(op, CompareOp::Eq | CompareOp::Ne);
     let is_regex = matches!(op, CompareOp::Match | CompareOp::NotMatch);
@@ -516,8 +530,10 @@ mod tests {
         ));
         assert!(sql("{ span.http.status_code >= 500 }").contains("TRY_CAST(b.span_attributes['http.status_code'] AS DOUBLE) >= 500"));
         assert!(sql("{ .a = 1.5 }").contains(
-            "TRY_CAST(coalesce(b.span_attributes['a'], b.resource_attributes['a']) AS DOUBLE) = 1.5::DOUBLE"
+            "(TRY_CAST(b.span_attributes['a'] AS DOUBLE) = 1.5::DOUBLE OR TRY_CAST(b.resource_attributes['a'] AS DOUBLE) = 1.5::DOUBLE)"
         ));
+        assert!(sql("{ .a = nil }").contains("(b.span_attributes['a'] IS NULL AND b.resource_attributes['a'] IS NULL)"));
+        assert!(sql("{ .service.name != nil }").contains("(b.span_attributes['service.name'] IS NOT NULL OR NULLIF(b.service_name, '') IS NOT NULL)"));
         assert!(sql(r#"{ name =~ "GET.*" }"#).contains("regexp_full_match(b.span_name, 'GET.*')"));
         assert!(sql(r#"{ name !~ "GET.*" }"#).contains("(b.span_name IS NOT NULL AND NOT regexp_full_match(b.span_name, 'GET.*'))"));
         assert!(sql("{ kind = server }").contains("b.span_kind = 'Server'"));
