@@ -34,31 +34,33 @@ fn i64_at(vector: &FlatVector, len: usize, row: usize) -> Option<i64> {
     Some(unsafe { vector.as_slice_with_len::<i64>(len) }[row])
 }
 
+/// The lake a plan reads: as `resolve_target` decides, without attaching anything.
+fn plan_target(catalog: Option<String>, schema: Option<String>) -> LakeTarget {
+    let schema_or = |fallback: String| schema.clone().unwrap_or(fallback);
+    match (catalog, crate::service::running_target()) {
+        (Some(catalog), _) => LakeTarget { catalog, schema: schema_or("otel".into()) },
+        (None, Some(running)) => LakeTarget { catalog: running.catalog, schema: schema_or(running.schema) },
+        (None, None) => LakeTarget { catalog: DEFAULT_CATALOG.into(), schema: schema_or("otel".into()) },
+    }
+}
+
+fn micros_to_nanos(micros: i64) -> Result<i64, BoxError> {
+    micros.checked_mul(1000).ok_or_else(|| "traceql_sql: timestamp out of range".into())
+}
+
+/// The plan for one row; NULL query, NULL plan (DuckDB already turns any other NULL argument into NULL).
 fn row_sql(input: &DataChunkHandle, row: usize) -> Result<Option<String>, BoxError> {
-    let len = input.len();
-    let columns = input.num_columns();
-    let Some(query) = text_at(&input.flat_vector(0), len, row) else {
+    let (len, columns) = (input.len(), input.num_columns());
+    let integer = |index: usize| if index < columns { i64_at(&input.flat_vector(index), len, row) } else { None };
+    let text = |index: usize| if index < columns { text_at(&input.flat_vector(index), len, row) } else { None };
+    let Some(query) = text(0) else {
         return Ok(None);
     };
-    let micros_to_nanos = |micros: i64| {
-        micros.checked_mul(1000).ok_or_else(|| BoxError::from("traceql_sql: timestamp out of range"))
-    };
-    let at = |index: usize| if index < columns { i64_at(&input.flat_vector(index), len, row) } else { None };
-    let text = |index: usize| if index < columns { text_at(&input.flat_vector(index), len, row) } else { None };
-    let limit = match at(3) {
-        Some(raw) => super::args::count("limit", raw)?,
-        None => DEFAULT_LIMIT,
-    };
-    let running = crate::service::running_target();
-    let target = LakeTarget {
-        catalog: text(4).or_else(|| running.as_ref().map(|t| t.catalog.clone())).unwrap_or(DEFAULT_CATALOG.into()),
-        schema: text(5).or_else(|| running.map(|t| t.schema)).unwrap_or("otel".into()),
-    };
     let options = SearchOptions {
-        spans_table: target.qualified("spans"),
-        start_ns: at(1).map(micros_to_nanos).transpose()?,
-        end_ns: at(2).map(micros_to_nanos).transpose()?,
-        limit,
+        spans_table: plan_target(text(4), text(5)).qualified("spans"),
+        start_ns: integer(1).map(micros_to_nanos).transpose()?,
+        end_ns: integer(2).map(micros_to_nanos).transpose()?,
+        limit: integer(3).map(|raw| super::args::count("limit", raw)).transpose()?.unwrap_or(DEFAULT_LIMIT),
         spans_per_spanset: DEFAULT_SPANS_PER_SPANSET,
     };
     Ok(Some(search_sql(&parse(&query)?, &options)?))
