@@ -3,3 +3,4 @@
 
 pub mod logql;
 pub mod promql;
+pub mod traceql;

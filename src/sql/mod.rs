@@ -18,6 +18,11 @@ mod promql_range;
 mod promql_result;
 mod promql_sql;
 mod time_args;
+mod planned_query;
+mod tempo_search;
+mod tempo_trace;
+mod time_arg;
+mod traceql_sql;
 
 use crate::lake::database::{Database, POOL_SIZE};
 use duckdb::Connection;
@@ -34,5 +39,8 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<promql_range::PromqlRange>(con, &db)?;
     edge::register_scalar::<promql_sql::PromqlSql>(con)?;
     edge::register_table::<promql_query::PromqlQuery>(con, &db)?;
+    edge::register_table::<tempo_trace::TempoTrace>(con, &db)?;
+    edge::register_table::<tempo_search::TempoSearch>(con, &db)?;
+    edge::register_scalar::<traceql_sql::TraceqlSql>(con)?;
     Ok(())
 }

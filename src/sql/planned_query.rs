@@ -1,0 +1,38 @@
+//! Running planned SQL on a pooled connection and keeping its Arrow result,
+//! for table functions whose columns are whatever the plan selects.
+//!
+//! The query runs in `bind`, because DuckDB needs the result columns there
+//! and the planned SQL is the only source of truth for them; `scan` then
+//! hands the batches out. The pooled connection sees committed data only.
+
+use super::args::named_string;
+use crate::guard::BoxError;
+use crate::lake::catalog::{resolve_target, LakeTarget};
+use crate::lake::database::Database;
+use duckdb::arrow::datatypes::SchemaRef;
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::vtab::BindInfo;
+use duckdb::Connection;
+
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+pub fn run(con: &Connection, sql: &str) -> Result<QueryResult, BoxError> {
+    let mut stmt = con.prepare(sql)?;
+    let arrow = stmt.query_arrow([])?;
+    let schema = arrow.get_schema();
+    Ok(QueryResult { schema, batches: arrow.collect() })
+}
+
+/// The lake named by `catalog :=` / `schema :=`, else the default one.
+pub fn target(db: &Database, bind: &BindInfo) -> Result<LakeTarget, BoxError> {
+    let con = db.connect()?;
+    Ok(resolve_target(
+        &con,
+        named_string(bind, "catalog"),
+        named_string(bind, "schema"),
+        crate::service::running_target(),
+    )?)
+}
