@@ -6,6 +6,24 @@
 //! possibly `+05:30`) and an INTERVAL as `1 day 02:03:04.5` (`N year(s)`,
 //! `N month(s)`, `N day(s)`, then an optional `[-]HH:MM:SS[.ffffff]`).
 
+use super::args::named;
+use duckdb::vtab::BindInfo;
+
+/// A named TIMESTAMPTZ parameter as nanoseconds since the epoch, if given and not NULL.
+pub fn named_timestamp_ns(bind: &BindInfo, name: &str) -> Result<Option<i64>, TimeArgError> {
+    named(bind, name).map(|value| parse_timestamp_text(name, &value.to_string())).transpose()
+}
+
+/// A named INTERVAL parameter as nanoseconds, if given and not NULL.
+pub fn named_interval_ns(bind: &BindInfo, name: &str) -> Result<Option<i64>, TimeArgError> {
+    named(bind, name).map(|value| parse_interval_text(name, &value.to_string())).transpose()
+}
+
+/// Milliseconds (PromQL's resolution) from nanoseconds, rounding toward the past.
+pub fn ns_to_ms(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000)
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TimeArgError {
     #[error("{name}: cannot read {text:?} as a timestamp")]
@@ -119,6 +137,12 @@ mod tests {
             parse_timestamp_text("end", "infinity").unwrap_err().to_string(),
             "end: cannot read \"infinity\" as a timestamp"
         );
+    }
+
+    #[test]
+    fn milliseconds_round_toward_the_past() {
+        assert_eq!(ns_to_ms(1_795_697_467_514_080_000), 1_795_697_467_514);
+        assert_eq!(ns_to_ms(-1), -1);
     }
 
     #[test]

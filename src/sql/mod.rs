@@ -17,11 +17,9 @@ mod promql_query;
 mod promql_range;
 mod promql_result;
 mod promql_sql;
-mod time_args;
 mod planned_query;
 mod tempo_search;
 mod tempo_trace;
-mod time_arg;
 mod traceql_sql;
 
 use crate::lake::database::{Database, POOL_SIZE};

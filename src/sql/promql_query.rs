@@ -6,7 +6,7 @@
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use super::promql_range::query_arg;
 use super::promql_result::{lake_parameters, result_batch, result_schema, LakeChoice};
-use super::time_args::named_timestamp_ms;
+use super::duckdb_time::{named_timestamp_ns, ns_to_ms};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::promql::{self, value::{Labels, Point, Series, Value}};
@@ -54,7 +54,7 @@ impl SqlTable for PromqlQuery {
     fn bind(db: &Database, bind: &BindInfo) -> Result<QueryBind, BoxError> {
         declare_columns(bind, &result_schema())?;
         let query = query_arg(bind)?;
-        let time = match (named_timestamp_ms(bind, "time")?, named_timestamp_ms(bind, "at")?) {
+        let time = match (named_timestamp_ns(bind, "time")?.map(ns_to_ms), named_timestamp_ns(bind, "at")?.map(ns_to_ms)) {
             (Some(_), Some(_)) => return Err("give either \"time\" := or at :=, not both".into()),
             (Some(t), None) | (None, Some(t)) => t,
             (None, None) => promql::eval::millis(SystemTime::now()),

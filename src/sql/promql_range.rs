@@ -8,7 +8,7 @@
 
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use super::promql_result::{lake_parameters, result_batch, result_schema, LakeChoice};
-use super::time_args::{named_interval_ms, named_timestamp_ms};
+use super::duckdb_time::{named_interval_ns, named_timestamp_ns, ns_to_ms};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::promql::{self, eval::QueryTimes};
@@ -58,9 +58,9 @@ impl SqlTable for PromqlRange {
         declare_columns(bind, &result_schema())?;
         let query = query_arg(bind)?;
         let required = |name: &str, value: Option<i64>| value.ok_or_else(|| format!("{name} := is required"));
-        let start = required("start", named_timestamp_ms(bind, "start")?)?;
-        let end = required("end", named_timestamp_ms(bind, "end")?)?;
-        let step = required("step", named_interval_ms(bind, "step")?)?;
+        let start = required("start", named_timestamp_ns(bind, "start")?.map(ns_to_ms))?;
+        let end = required("end", named_timestamp_ns(bind, "end")?.map(ns_to_ms))?;
+        let step = required("step", named_interval_ns(bind, "step")?.map(ns_to_ms))?;
         let times = QueryTimes::range(start, end, step)?;
         Ok(RangeBind { db: db.clone(), query, times, lake: LakeChoice::read(bind) })
     }

@@ -4,7 +4,7 @@
 use super::args::named_count;
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use super::planned_query::{run, target};
-use super::time_arg::named_timestamp_ns;
+use super::duckdb_time::named_timestamp_ns;
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::traceql::{parse, search_sql, SearchOptions};
