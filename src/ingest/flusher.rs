@@ -141,13 +141,21 @@ mod tests {
 
     #[test]
     fn nothing_pending_is_never_due() {
-        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10, compact_interval: Duration::from_secs(60) };
+        let policy = FlushPolicy {
+            interval: Duration::from_millis(100),
+            max_rows: 10,
+            compact_interval: Duration::from_secs(60),
+        };
         assert!(!policy.due(0, None, true, Instant::now()));
     }
 
     #[test]
     fn due_by_age_rows_or_closing() {
-        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10, compact_interval: Duration::from_secs(60) };
+        let policy = FlushPolicy {
+            interval: Duration::from_millis(100),
+            max_rows: 10,
+            compact_interval: Duration::from_secs(60),
+        };
         let start = Instant::now();
         assert!(!policy.due(3, Some(start), false, start + Duration::from_millis(50)));
         assert!(policy.due(3, Some(start), false, start + Duration::from_millis(100)));
@@ -157,7 +165,11 @@ mod tests {
 
     #[test]
     fn waits_only_until_the_oldest_record_is_due() {
-        let policy = FlushPolicy { interval: Duration::from_millis(100), max_rows: 10, compact_interval: Duration::from_secs(60) };
+        let policy = FlushPolicy {
+            interval: Duration::from_millis(100),
+            max_rows: 10,
+            compact_interval: Duration::from_secs(60),
+        };
         let start = Instant::now();
         assert_eq!(policy.wait(None, start), Duration::from_millis(100));
         assert_eq!(policy.wait(Some(start), start + Duration::from_millis(30)), Duration::from_millis(70));

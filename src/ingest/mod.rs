@@ -70,8 +70,7 @@ impl Ingest {
 
     pub fn accept(&self, kind: RequestKind, body: &[u8]) -> Result<Accepted, IngestError> {
         self.admit()?;
-        let decoded =
-            otlp::decode(kind, body, self.limits.max_decompressed_bytes).map_err(IngestError::BadRequest)?;
+        let decoded = otlp::decode(kind, body, self.limits.max_decompressed_bytes).map_err(IngestError::BadRequest)?;
         let accepted = Accepted { rejected_items: decoded.rejected, rejection_message: decoded.rejection_message };
         if decoded.batches.is_empty() {
             return Ok(accepted); // nothing to store: no spool record, no commit

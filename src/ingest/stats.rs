@@ -85,7 +85,8 @@ mod tests {
         stats.accepted("logs", 50, 2);
         stats.rejected("traces", "400 invalid protobuf", 7);
         stats.committed(&BTreeMap::from([("logs".to_string(), 30)]), Duration::from_millis(5));
-        stats.committed(&BTreeMap::from([("logs".to_string(), 12), ("spans".to_string(), 1)]), Duration::from_millis(9));
+        stats
+            .committed(&BTreeMap::from([("logs".to_string(), 12), ("spans".to_string(), 1)]), Duration::from_millis(9));
         let s = stats.snapshot();
         assert_eq!(s.requests_accepted["logs"], 2);
         assert_eq!(s.bytes_accepted["logs"], 150);

@@ -135,10 +135,7 @@ fn check_columns(con: &Connection, target: &LakeTarget, table: Table) -> Result<
     }
     for ((name, sql_type), column) in found.iter().zip(expected) {
         if name != column.name || normalize_type(sql_type) != normalize_type(column.sql_type) {
-            return Err(mismatch(format!(
-                "column {name} {sql_type}, expected {} {}",
-                column.name, column.sql_type
-            )));
+            return Err(mismatch(format!("column {name} {sql_type}, expected {} {}", column.name, column.sql_type)));
         }
     }
     Ok(())

@@ -13,23 +13,23 @@
 //! (at most an unreferenced Parquet file); after it, both.
 
 use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE};
+use super::database::Pooled;
 use super::database::{quote_ident, quote_literal};
 use super::schema::Table;
 use crate::otlp::TableBatch;
 use duckdb::arrow::array::{make_array, ArrayData, ArrayRef, UInt32Array};
-use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema};
-use std::sync::Arc;
 use duckdb::arrow::compute::take_record_batch;
+use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema};
 use duckdb::arrow::error::ArrowError;
+use duckdb::arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use duckdb::arrow::record_batch::RecordBatch;
-use super::database::Pooled;
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -264,14 +264,14 @@ fn local_data_path(con: &Pooled, target: &LakeTarget) -> Result<Option<PathBuf>,
 /// transaction that registers it (a crash in between leaves an unreferenced file).
 fn write_parquet(folder: &Path, path: &Path, table: Table, batches: &[&RecordBatch]) -> Result<(), CommitError> {
     let io = |source: std::io::Error| CommitError::Io { context: format!("writing {}", path.display()), source };
-    let parquet = |source: ParquetError| CommitError::Parquet { context: format!("writing {}", path.display()), source };
+    let parquet =
+        |source: ParquetError| CommitError::Parquet { context: format!("writing {}", path.display()), source };
     std::fs::create_dir_all(folder).map_err(io)?;
     let file = File::create(path).map_err(io)?;
     let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
     let arrow = |source: ArrowError| CommitError::Arrow { context: format!("writing {}", path.display()), source };
-    let schema = Arc::new(Schema::new(
-        table.arrow_schema().fields().iter().map(|f| parquet_field(f)).collect::<Vec<_>>(),
-    ));
+    let schema =
+        Arc::new(Schema::new(table.arrow_schema().fields().iter().map(|f| parquet_field(f)).collect::<Vec<_>>()));
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(parquet)?;
     for batch in batches {
         let columns = batch.columns().iter().map(|c| parquet_array(c)).collect::<Result<Vec<_>, _>>().map_err(arrow)?;
@@ -289,7 +289,9 @@ fn parquet_field(field: &Field) -> Field {
 
 fn parquet_type(data_type: &DataType) -> DataType {
     match data_type {
-        DataType::List(item) => DataType::List(Arc::new(Field::new("element", parquet_type(item.data_type()), item.is_nullable()))),
+        DataType::List(item) => {
+            DataType::List(Arc::new(Field::new("element", parquet_type(item.data_type()), item.is_nullable())))
+        }
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| parquet_field(f)).collect()),
         DataType::Map(entries, sorted) => {
             let DataType::Struct(kv) = entries.data_type() else { return data_type.clone() };

@@ -76,14 +76,8 @@ const SPANS: &[Column] = &[
     c("end_timestamp", "TIMESTAMP_NS"),
     c("status_code", "VARCHAR"),
     c("status_message", "VARCHAR"),
-    c(
-        "events",
-        "STRUCT(timestamp TIMESTAMP_NS, name VARCHAR, attributes MAP(VARCHAR, VARCHAR))[]",
-    ),
-    c(
-        "links",
-        "STRUCT(trace_id VARCHAR, span_id VARCHAR, trace_state VARCHAR, attributes MAP(VARCHAR, VARCHAR))[]",
-    ),
+    c("events", "STRUCT(timestamp TIMESTAMP_NS, name VARCHAR, attributes MAP(VARCHAR, VARCHAR))[]"),
+    c("links", "STRUCT(trace_id VARCHAR, span_id VARCHAR, trace_state VARCHAR, attributes MAP(VARCHAR, VARCHAR))[]"),
 ];
 
 const EXEMPLARS: Column = c(
@@ -203,11 +197,8 @@ impl Table {
         static SCHEMAS: [OnceLock<SchemaRef>; 7] = [const { OnceLock::new() }; 7];
         SCHEMAS[self.index()]
             .get_or_init(|| {
-                let fields: Vec<Field> = self
-                    .columns()
-                    .iter()
-                    .map(|col| Field::new(col.name, parse_sql_type(col.sql_type), true))
-                    .collect();
+                let fields: Vec<Field> =
+                    self.columns().iter().map(|col| Field::new(col.name, parse_sql_type(col.sql_type), true)).collect();
                 Arc::new(Schema::new(fields))
             })
             .clone()
@@ -216,10 +207,7 @@ impl Table {
     /// `CREATE TABLE IF NOT EXISTS {qualified_schema}.{name} (...)`; column
     /// names are quoted (several, such as `timestamp` or `count`, are keywords).
     pub fn create_sql(self, qualified_schema: &str) -> String {
-        let mut sql = format!(
-            "CREATE TABLE IF NOT EXISTS {qualified_schema}.{} (",
-            self.name()
-        );
+        let mut sql = format!("CREATE TABLE IF NOT EXISTS {qualified_schema}.{} (", self.name());
         for (i, col) in self.columns().iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
@@ -240,10 +228,7 @@ impl Table {
 fn parse_sql_type(sql: &str) -> DataType {
     let mut parser = TypeParser { rest: sql };
     let ty = parser.parse();
-    assert!(
-        parser.rest.trim().is_empty(),
-        "trailing text in SQL type {sql:?}"
-    );
+    assert!(parser.rest.trim().is_empty(), "trailing text in SQL type {sql:?}");
     ty
 }
 
@@ -258,10 +243,7 @@ impl TypeParser<'_> {
 
     fn ident(&mut self) -> &str {
         self.skip_ws();
-        let end = self
-            .rest
-            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-            .unwrap_or(self.rest.len());
+        let end = self.rest.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).unwrap_or(self.rest.len());
         let (ident, rest) = self.rest.split_at(end);
         assert!(!ident.is_empty(), "expected a name at {:?}", self.rest);
         self.rest = rest;
@@ -329,10 +311,7 @@ impl TypeParser<'_> {
 fn map_type(key: DataType, value: DataType) -> DataType {
     let entries = Field::new(
         "entries",
-        DataType::Struct(Fields::from(vec![
-            Field::new("keys", key, false),
-            Field::new("values", value, true),
-        ])),
+        DataType::Struct(Fields::from(vec![Field::new("keys", key, false), Field::new("values", value, true)])),
         false,
     );
     DataType::Map(Arc::new(entries), false)
@@ -357,20 +336,14 @@ mod tests {
             DataType::Boolean => "BOOLEAN".into(),
             DataType::List(item) => format!("{}[]", duckdb_sql_type(item.data_type())),
             DataType::Struct(fields) => {
-                let inner: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("{} {}", f.name(), duckdb_sql_type(f.data_type())))
-                    .collect();
+                let inner: Vec<String> =
+                    fields.iter().map(|f| format!("{} {}", f.name(), duckdb_sql_type(f.data_type()))).collect();
                 format!("STRUCT({})", inner.join(", "))
             }
             DataType::Map(entries, _) => match entries.data_type() {
                 DataType::Struct(kv) if kv.len() == 2 => {
                     assert!(!kv[0].is_nullable(), "map keys must be non-null");
-                    format!(
-                        "MAP({}, {})",
-                        duckdb_sql_type(kv[0].data_type()),
-                        duckdb_sql_type(kv[1].data_type())
-                    )
+                    format!("MAP({}, {})", duckdb_sql_type(kv[0].data_type()), duckdb_sql_type(kv[1].data_type()))
                 }
                 other => panic!("map entries must be a 2-field struct, got {other}"),
             },
@@ -386,13 +359,7 @@ mod tests {
             assert_eq!(schema.fields().len(), columns.len(), "{}", table.name());
             for (field, col) in schema.fields().iter().zip(columns) {
                 assert_eq!(field.name(), col.name, "{}", table.name());
-                assert_eq!(
-                    duckdb_sql_type(field.data_type()),
-                    col.sql_type,
-                    "{}.{}",
-                    table.name(),
-                    col.name
-                );
+                assert_eq!(duckdb_sql_type(field.data_type()), col.sql_type, "{}.{}", table.name(), col.name);
             }
         }
     }
@@ -400,10 +367,7 @@ mod tests {
     #[test]
     fn explicit_type_mappings() {
         assert_eq!(parse_sql_type("VARCHAR"), DataType::Utf8);
-        assert_eq!(
-            parse_sql_type("TIMESTAMP_NS"),
-            DataType::Timestamp(TimeUnit::Nanosecond, None)
-        );
+        assert_eq!(parse_sql_type("TIMESTAMP_NS"), DataType::Timestamp(TimeUnit::Nanosecond, None));
         assert_eq!(parse_sql_type("UBIGINT"), DataType::UInt64);
         assert_eq!(parse_sql_type("UINTEGER"), DataType::UInt32);
         assert_eq!(parse_sql_type("BOOLEAN"), DataType::Boolean);
@@ -458,24 +422,20 @@ mod tests {
     fn metrics_tables_share_leading_columns() {
         let gauge = Table::MetricsGauge.columns();
         assert_eq!(gauge[14].name, "exemplars");
-        for table in [
-            Table::MetricsSum,
-            Table::MetricsHistogram,
-            Table::MetricsExponentialHistogram,
-            Table::MetricsSummary,
-        ] {
+        for table in
+            [Table::MetricsSum, Table::MetricsHistogram, Table::MetricsExponentialHistogram, Table::MetricsSummary]
+        {
             assert_eq!(&table.columns()[..14], &gauge[..14], "{}", table.name());
         }
-        assert!(Table::MetricsSummary
-            .columns()
-            .iter()
-            .all(|c| c.name != "exemplars"));
+        assert!(Table::MetricsSummary.columns().iter().all(|c| c.name != "exemplars"));
     }
 
     #[test]
     fn create_sql_lists_columns_in_order() {
         let sql = Table::MetricsSummary.create_sql("lake.otel");
-        assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS lake.otel.metrics_summary (\"resource_attributes\" MAP(VARCHAR, VARCHAR), "));
+        assert!(sql.starts_with(
+            "CREATE TABLE IF NOT EXISTS lake.otel.metrics_summary (\"resource_attributes\" MAP(VARCHAR, VARCHAR), "
+        ));
         assert!(sql.ends_with(
             "\"count\" UBIGINT, \"sum\" DOUBLE, \"quantile_values\" STRUCT(quantile DOUBLE, value DOUBLE)[])"
         ));

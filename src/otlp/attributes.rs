@@ -12,9 +12,7 @@
 
 use super::text::{base64_encode, format_double, json_string};
 use duckdb::arrow::array::{MapBuilder, StringBuilder};
-use opentelemetry_proto::tonic::common::v1::{
-    any_value::Value, AnyValue, InstrumentationScope, KeyValue,
-};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -34,8 +32,7 @@ pub(crate) fn attr_map_builder(rows: usize, entries: usize) -> AttrMapBuilder {
 /// Ends the current map row. Keys and values are always appended in pairs,
 /// which is the only failure condition of `MapBuilder::append`.
 fn close_map(map: &mut AttrMapBuilder) {
-    map.append(true)
-        .expect("attribute keys and values are appended in pairs");
+    map.append(true).expect("attribute keys and values are appended in pairs");
 }
 
 /// Calls `f` on every attribute whose key does not occur again later in the
@@ -49,11 +46,7 @@ pub(crate) fn for_each_unique<'a>(attrs: &'a [KeyValue], mut f: impl FnMut(&'a K
         }
     } else {
         let mut seen = HashSet::with_capacity(attrs.len());
-        let mut keep: Vec<bool> = attrs
-            .iter()
-            .rev()
-            .map(|kv| seen.insert(kv.key.as_str()))
-            .collect();
+        let mut keep: Vec<bool> = attrs.iter().rev().map(|kv| seen.insert(kv.key.as_str())).collect();
         keep.reverse();
         for (kv, keep) in attrs.iter().zip(keep) {
             if keep {
@@ -64,11 +57,7 @@ pub(crate) fn for_each_unique<'a>(attrs: &'a [KeyValue], mut f: impl FnMut(&'a K
 }
 
 /// Appends one map row holding `attrs`.
-pub(crate) fn append_attributes(
-    map: &mut AttrMapBuilder,
-    attrs: &[KeyValue],
-    scratch: &mut String,
-) {
+pub(crate) fn append_attributes(map: &mut AttrMapBuilder, attrs: &[KeyValue], scratch: &mut String) {
     for_each_unique(attrs, |kv| {
         map.keys().append_value(&kv.key);
         match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
@@ -168,10 +157,7 @@ impl RenderedAttributes {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Appends one map row holding these attributes.
@@ -195,15 +181,8 @@ pub(crate) struct ResourceContext<'a> {
 impl<'a> ResourceContext<'a> {
     pub(crate) fn new(resource: Option<&Resource>, schema_url: &'a str) -> Self {
         let attributes = RenderedAttributes::new(resource.map_or(&[][..], |r| &r.attributes));
-        let service_name = attributes
-            .get("service.name")
-            .unwrap_or_default()
-            .to_string();
-        ResourceContext {
-            attributes,
-            service_name,
-            schema_url,
-        }
+        let service_name = attributes.get("service.name").unwrap_or_default().to_string();
+        ResourceContext { attributes, service_name, schema_url }
     }
 }
 
@@ -233,11 +212,7 @@ pub(crate) mod tests {
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
 
     pub(crate) fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
+        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
     }
 
     pub(crate) fn s(text: &str) -> Value {
@@ -247,19 +222,9 @@ pub(crate) mod tests {
     /// The entries of map row `row` as (key, value) pairs.
     pub(crate) fn map_entries(map: &MapArray, row: usize) -> Vec<(String, String)> {
         let entries = map.value(row);
-        let keys = entries
-            .column(0)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        let values = entries
-            .column(1)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        (0..entries.len())
-            .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
-            .collect()
+        let keys = entries.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        let values = entries.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        (0..entries.len()).map(|i| (keys.value(i).to_string(), values.value(i).to_string())).collect()
     }
 
     fn render(value: Value) -> String {
@@ -285,18 +250,10 @@ pub(crate) mod tests {
     fn nested_values_render_as_compact_json() {
         let array = Value::ArrayValue(ArrayValue {
             values: vec![
-                AnyValue {
-                    value: Some(s("a\"b")),
-                },
-                AnyValue {
-                    value: Some(Value::IntValue(5)),
-                },
-                AnyValue {
-                    value: Some(Value::DoubleValue(2.5)),
-                },
-                AnyValue {
-                    value: Some(Value::BoolValue(false)),
-                },
+                AnyValue { value: Some(s("a\"b")) },
+                AnyValue { value: Some(Value::IntValue(5)) },
+                AnyValue { value: Some(Value::DoubleValue(2.5)) },
+                AnyValue { value: Some(Value::BoolValue(false)) },
                 AnyValue { value: None },
             ],
         });
@@ -309,9 +266,7 @@ pub(crate) mod tests {
                 kv(
                     "m",
                     Value::ArrayValue(ArrayValue {
-                        values: vec![AnyValue {
-                            value: Some(Value::BytesValue(vec![1])),
-                        }],
+                        values: vec![AnyValue { value: Some(Value::BytesValue(vec![1])) }],
                     }),
                 ),
             ],
@@ -321,29 +276,20 @@ pub(crate) mod tests {
 
     #[test]
     fn maps_deduplicate_keys_last_wins() {
-        let attrs = vec![
-            kv("a", s("1")),
-            kv("b", Value::IntValue(2)),
-            kv("a", s("3")),
-        ];
+        let attrs = vec![kv("a", s("1")), kv("b", Value::IntValue(2)), kv("a", s("3"))];
         let mut builder = attr_map_builder(2, 4);
         let mut scratch = String::new();
         append_attributes(&mut builder, &attrs, &mut scratch);
         append_attributes(&mut builder, &[], &mut scratch);
         let map = builder.finish();
-        assert_eq!(
-            map_entries(&map, 0),
-            vec![("b".into(), "2".into()), ("a".into(), "3".into())]
-        );
+        assert_eq!(map_entries(&map, 0), vec![("b".into(), "2".into()), ("a".into(), "3".into())]);
         assert_eq!(map_entries(&map, 1), vec![]);
         assert!(!map.is_null(1));
     }
 
     #[test]
     fn long_lists_deduplicate_too() {
-        let mut attrs: Vec<KeyValue> = (0..40)
-            .map(|i| kv(&format!("k{i}"), Value::IntValue(i)))
-            .collect();
+        let mut attrs: Vec<KeyValue> = (0..40).map(|i| kv(&format!("k{i}"), Value::IntValue(i))).collect();
         attrs.push(kv("k3", s("last")));
         let rendered = RenderedAttributes::new(&attrs);
         assert_eq!(rendered.pairs.len(), 40);
@@ -353,10 +299,8 @@ pub(crate) mod tests {
 
     #[test]
     fn service_name_comes_from_resource() {
-        let resource = Resource {
-            attributes: vec![kv("service.name", s("checkout")), kv("host", s("h1"))],
-            ..Default::default()
-        };
+        let resource =
+            Resource { attributes: vec![kv("service.name", s("checkout")), kv("host", s("h1"))], ..Default::default() };
         let ctx = ResourceContext::new(Some(&resource), "https://schema");
         assert_eq!(ctx.service_name, "checkout");
         assert_eq!(ctx.schema_url, "https://schema");

@@ -44,30 +44,20 @@ impl ListOffsets {
 
     /// Ends the current row, whose elements brought the children to `child_len`.
     pub(crate) fn close_row(&mut self, child_len: usize) {
-        self.offsets
-            .push(i32::try_from(child_len).unwrap_or(i32::MAX));
+        self.offsets.push(i32::try_from(child_len).unwrap_or(i32::MAX));
     }
 
     /// Assembles the list column of type `list_type` from its struct children.
-    pub(crate) fn finish(
-        self,
-        list_type: &DataType,
-        children: Vec<ArrayRef>,
-    ) -> Result<ArrayRef, DecodeError> {
+    pub(crate) fn finish(self, list_type: &DataType, children: Vec<ArrayRef>) -> Result<ArrayRef, DecodeError> {
         let DataType::List(item) = list_type else {
-            return Err(DecodeError::Internal(format!(
-                "expected a list type, got {list_type}"
-            )));
+            return Err(DecodeError::Internal(format!("expected a list type, got {list_type}")));
         };
         let DataType::Struct(fields) = item.data_type() else {
-            return Err(DecodeError::Internal(format!(
-                "expected a list of structs, got {list_type}"
-            )));
+            return Err(DecodeError::Internal(format!("expected a list of structs, got {list_type}")));
         };
         let values = StructArray::try_new(fields.clone(), children, None).map_err(arrow_error)?;
         let offsets = OffsetBuffer::new(self.offsets.into());
-        let list = ListArray::try_new(item.clone(), offsets, Arc::new(values), None)
-            .map_err(arrow_error)?;
+        let list = ListArray::try_new(item.clone(), offsets, Arc::new(values), None).map_err(arrow_error)?;
         Ok(Arc::new(list))
     }
 }
@@ -86,10 +76,7 @@ fn arrow_error(err: duckdb::arrow::error::ArrowError) -> DecodeError {
 }
 
 /// Wraps finished columns into the table's batch; `None` when there are no rows.
-pub(crate) fn table_batch(
-    table: Table,
-    columns: Vec<ArrayRef>,
-) -> Result<Option<TableBatch>, DecodeError> {
+pub(crate) fn table_batch(table: Table, columns: Vec<ArrayRef>) -> Result<Option<TableBatch>, DecodeError> {
     if columns.first().is_none_or(|c| c.is_empty()) {
         return Ok(None);
     }

@@ -13,11 +13,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 /// Decompresses `body`, refusing output beyond `max_bytes`.
-pub fn decompress(
-    compression: Compression,
-    body: &[u8],
-    max_bytes: usize,
-) -> Result<Cow<'_, [u8]>, DecodeError> {
+pub fn decompress(compression: Compression, body: &[u8], max_bytes: usize) -> Result<Cow<'_, [u8]>, DecodeError> {
     let too_large = DecodeError::TooLarge { limit: max_bytes };
     match compression {
         Compression::None if body.len() > max_bytes => Err(too_large),
@@ -36,11 +32,8 @@ pub fn decompress(
             }
         }
         Compression::Zstd => {
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(body)
-                .map_err(|e| codec_error("zstd", e))?;
-            decoder
-                .window_log_max(zstd_window_log(max_bytes))
-                .map_err(|e| codec_error("zstd", e))?;
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(|e| codec_error("zstd", e))?;
+            decoder.window_log_max(zstd_window_log(max_bytes)).map_err(|e| codec_error("zstd", e))?;
             read_limited(decoder, "zstd", body.len(), max_bytes)
         }
     }
@@ -49,9 +42,7 @@ pub fn decompress(
 /// A zlib header: deflate method, 32 KiB window at most, valid check bits.
 fn is_zlib(body: &[u8]) -> bool {
     match body {
-        [cmf, flg, ..] => {
-            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
-        }
+        [cmf, flg, ..] => cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0,
         _ => false,
     }
 }
@@ -65,10 +56,7 @@ fn zstd_window_log(max_bytes: usize) -> u32 {
 }
 
 fn codec_error(codec: &'static str, err: std::io::Error) -> DecodeError {
-    DecodeError::Decompress {
-        codec,
-        message: err.to_string(),
-    }
+    DecodeError::Decompress { codec, message: err.to_string() }
 }
 
 fn read_limited(
@@ -78,13 +66,8 @@ fn read_limited(
     max_bytes: usize,
 ) -> Result<Cow<'static, [u8]>, DecodeError> {
     let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(max_bytes));
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    reader
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| codec_error(codec, e))?;
+    let limit = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(limit).read_to_end(&mut out).map_err(|e| codec_error(codec, e))?;
     if out.len() > max_bytes {
         return Err(DecodeError::TooLarge { limit: max_bytes });
     }
@@ -100,14 +83,12 @@ pub(crate) mod tests {
         match compression {
             Compression::None => raw.to_vec(),
             Compression::Gzip => {
-                let mut enc =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 enc.write_all(raw).unwrap();
                 enc.finish().unwrap()
             }
             Compression::Deflate => {
-                let mut enc =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
                 enc.write_all(raw).unwrap();
                 enc.finish().unwrap()
             }
@@ -117,36 +98,19 @@ pub(crate) mod tests {
 
     #[test]
     fn round_trips_every_codec() {
-        let raw: Vec<u8> = (0..10_000u32)
-            .flat_map(|i| (i % 251).to_le_bytes())
-            .collect();
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Deflate,
-            Compression::Zstd,
-        ] {
+        let raw: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        for c in [Compression::None, Compression::Gzip, Compression::Deflate, Compression::Zstd] {
             let body = compress(c, &raw);
-            assert_eq!(
-                decompress(c, &body, raw.len()).unwrap().as_ref(),
-                &raw[..],
-                "{c:?}"
-            );
+            assert_eq!(decompress(c, &body, raw.len()).unwrap().as_ref(), &raw[..], "{c:?}");
         }
     }
 
     #[test]
     fn raw_deflate_is_accepted() {
-        let mut enc =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(b"hello raw deflate").unwrap();
         let body = enc.finish().unwrap();
-        assert_eq!(
-            decompress(Compression::Deflate, &body, 100)
-                .unwrap()
-                .as_ref(),
-            b"hello raw deflate"
-        );
+        assert_eq!(decompress(Compression::Deflate, &body, 100).unwrap().as_ref(), b"hello raw deflate");
     }
 
     #[test]
@@ -156,11 +120,7 @@ pub(crate) mod tests {
             let body = compress(c, &raw);
             assert!(body.len() < 64 << 10, "{c:?} compressed to {}", body.len());
             let err = decompress(c, &body, 4 << 20).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                "decompressed body exceeds 4194304 bytes",
-                "{c:?}"
-            );
+            assert_eq!(err.to_string(), "decompressed body exceeds 4194304 bytes", "{c:?}");
             // Exactly at the limit is fine.
             assert_eq!(decompress(c, &body, raw.len()).unwrap().len(), raw.len());
         }

@@ -23,9 +23,7 @@ use super::{DecodeError, Signal};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
-use serde::de::{
-    self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor,
-};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
 use std::fmt;
 
 /// Transcodes an OTLP/JSON export request of `signal` into protobuf bytes.
@@ -37,13 +35,10 @@ pub(super) fn to_protobuf(signal: Signal, json: &[u8]) -> Result<Vec<u8>, Decode
     };
     let mut out = Vec::with_capacity(json.len() / 2);
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    MessageSeed {
-        msg: root,
-        out: &mut out,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|()| deserializer.end())
-    .map_err(json_error)?;
+    MessageSeed { msg: root, out: &mut out }
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .map_err(json_error)?;
     Ok(out)
 }
 
@@ -96,21 +91,11 @@ struct Msg {
 }
 
 const fn one(name: &'static str, tag: u32, kind: Kind) -> Field {
-    Field {
-        name,
-        tag,
-        kind,
-        repeated: false,
-    }
+    Field { name, tag, kind, repeated: false }
 }
 
 const fn many(name: &'static str, tag: u32, kind: Kind) -> Field {
-    Field {
-        name,
-        tag,
-        kind,
-        repeated: true,
-    }
+    Field { name, tag, kind, repeated: true }
 }
 
 fn severity_number(name: &str) -> Option<i32> {
@@ -141,18 +126,9 @@ static ANY_VALUE: Msg = Msg {
         one("bytes_value", 7, Base64Bytes),
     ],
 };
-static ARRAY_VALUE: Msg = Msg {
-    name: "ArrayValue",
-    fields: &[many("values", 1, Nested(&ANY_VALUE))],
-};
-static KEY_VALUE_LIST: Msg = Msg {
-    name: "KeyValueList",
-    fields: &[many("values", 1, Nested(&KEY_VALUE))],
-};
-static KEY_VALUE: Msg = Msg {
-    name: "KeyValue",
-    fields: &[one("key", 1, Text), one("value", 2, Nested(&ANY_VALUE))],
-};
+static ARRAY_VALUE: Msg = Msg { name: "ArrayValue", fields: &[many("values", 1, Nested(&ANY_VALUE))] };
+static KEY_VALUE_LIST: Msg = Msg { name: "KeyValueList", fields: &[many("values", 1, Nested(&KEY_VALUE))] };
+static KEY_VALUE: Msg = Msg { name: "KeyValue", fields: &[one("key", 1, Text), one("value", 2, Nested(&ANY_VALUE))] };
 static SCOPE: Msg = Msg {
     name: "InstrumentationScope",
     fields: &[
@@ -164,17 +140,12 @@ static SCOPE: Msg = Msg {
 };
 static RESOURCE: Msg = Msg {
     name: "Resource",
-    fields: &[
-        many("attributes", 1, Nested(&KEY_VALUE)),
-        one("dropped_attributes_count", 2, UInt32),
-    ],
+    fields: &[many("attributes", 1, Nested(&KEY_VALUE)), one("dropped_attributes_count", 2, UInt32)],
 };
 
 // logs.proto
-static EXPORT_LOGS: Msg = Msg {
-    name: "ExportLogsServiceRequest",
-    fields: &[many("resource_logs", 1, Nested(&RESOURCE_LOGS))],
-};
+static EXPORT_LOGS: Msg =
+    Msg { name: "ExportLogsServiceRequest", fields: &[many("resource_logs", 1, Nested(&RESOURCE_LOGS))] };
 static RESOURCE_LOGS: Msg = Msg {
     name: "ResourceLogs",
     fields: &[
@@ -185,11 +156,7 @@ static RESOURCE_LOGS: Msg = Msg {
 };
 static SCOPE_LOGS: Msg = Msg {
     name: "ScopeLogs",
-    fields: &[
-        one("scope", 1, Nested(&SCOPE)),
-        many("log_records", 2, Nested(&LOG_RECORD)),
-        one("schema_url", 3, Text),
-    ],
+    fields: &[one("scope", 1, Nested(&SCOPE)), many("log_records", 2, Nested(&LOG_RECORD)), one("schema_url", 3, Text)],
 };
 static LOG_RECORD: Msg = Msg {
     name: "LogRecord",
@@ -209,10 +176,8 @@ static LOG_RECORD: Msg = Msg {
 };
 
 // trace.proto
-static EXPORT_TRACE: Msg = Msg {
-    name: "ExportTraceServiceRequest",
-    fields: &[many("resource_spans", 1, Nested(&RESOURCE_SPANS))],
-};
+static EXPORT_TRACE: Msg =
+    Msg { name: "ExportTraceServiceRequest", fields: &[many("resource_spans", 1, Nested(&RESOURCE_SPANS))] };
 static RESOURCE_SPANS: Msg = Msg {
     name: "ResourceSpans",
     fields: &[
@@ -223,11 +188,7 @@ static RESOURCE_SPANS: Msg = Msg {
 };
 static SCOPE_SPANS: Msg = Msg {
     name: "ScopeSpans",
-    fields: &[
-        one("scope", 1, Nested(&SCOPE)),
-        many("spans", 2, Nested(&SPAN)),
-        one("schema_url", 3, Text),
-    ],
+    fields: &[one("scope", 1, Nested(&SCOPE)), many("spans", 2, Nested(&SPAN)), one("schema_url", 3, Text)],
 };
 static SPAN: Msg = Msg {
     name: "Span",
@@ -270,16 +231,11 @@ static SPAN_LINK: Msg = Msg {
         one("flags", 6, Fixed32),
     ],
 };
-static STATUS: Msg = Msg {
-    name: "Status",
-    fields: &[one("message", 2, Text), one("code", 3, Enum(status_code))],
-};
+static STATUS: Msg = Msg { name: "Status", fields: &[one("message", 2, Text), one("code", 3, Enum(status_code))] };
 
 // metrics.proto
-static EXPORT_METRICS: Msg = Msg {
-    name: "ExportMetricsServiceRequest",
-    fields: &[many("resource_metrics", 1, Nested(&RESOURCE_METRICS))],
-};
+static EXPORT_METRICS: Msg =
+    Msg { name: "ExportMetricsServiceRequest", fields: &[many("resource_metrics", 1, Nested(&RESOURCE_METRICS))] };
 static RESOURCE_METRICS: Msg = Msg {
     name: "ResourceMetrics",
     fields: &[
@@ -290,11 +246,7 @@ static RESOURCE_METRICS: Msg = Msg {
 };
 static SCOPE_METRICS: Msg = Msg {
     name: "ScopeMetrics",
-    fields: &[
-        one("scope", 1, Nested(&SCOPE)),
-        many("metrics", 2, Nested(&METRIC)),
-        one("schema_url", 3, Text),
-    ],
+    fields: &[one("scope", 1, Nested(&SCOPE)), many("metrics", 2, Nested(&METRIC)), one("schema_url", 3, Text)],
 };
 static METRIC: Msg = Msg {
     name: "Metric",
@@ -310,10 +262,7 @@ static METRIC: Msg = Msg {
         many("metadata", 12, Nested(&KEY_VALUE)),
     ],
 };
-static GAUGE: Msg = Msg {
-    name: "Gauge",
-    fields: &[many("data_points", 1, Nested(&NUMBER_DATA_POINT))],
-};
+static GAUGE: Msg = Msg { name: "Gauge", fields: &[many("data_points", 1, Nested(&NUMBER_DATA_POINT))] };
 static SUM: Msg = Msg {
     name: "Sum",
     fields: &[
@@ -336,10 +285,7 @@ static EXPONENTIAL_HISTOGRAM: Msg = Msg {
         one("aggregation_temporality", 2, Enum(aggregation_temporality)),
     ],
 };
-static SUMMARY: Msg = Msg {
-    name: "Summary",
-    fields: &[many("data_points", 1, Nested(&SUMMARY_DATA_POINT))],
-};
+static SUMMARY: Msg = Msg { name: "Summary", fields: &[many("data_points", 1, Nested(&SUMMARY_DATA_POINT))] };
 static NUMBER_DATA_POINT: Msg = Msg {
     name: "NumberDataPoint",
     fields: &[
@@ -387,10 +333,7 @@ static EXPONENTIAL_HISTOGRAM_DATA_POINT: Msg = Msg {
         one("zero_threshold", 14, Double),
     ],
 };
-static BUCKETS: Msg = Msg {
-    name: "Buckets",
-    fields: &[one("offset", 1, SInt32), many("bucket_counts", 2, UInt64)],
-};
+static BUCKETS: Msg = Msg { name: "Buckets", fields: &[one("offset", 1, SInt32), many("bucket_counts", 2, UInt64)] };
 static SUMMARY_DATA_POINT: Msg = Msg {
     name: "SummaryDataPoint",
     fields: &[
@@ -403,10 +346,8 @@ static SUMMARY_DATA_POINT: Msg = Msg {
         one("flags", 8, UInt32),
     ],
 };
-static VALUE_AT_QUANTILE: Msg = Msg {
-    name: "ValueAtQuantile",
-    fields: &[one("quantile", 1, Double), one("value", 2, Double)],
-};
+static VALUE_AT_QUANTILE: Msg =
+    Msg { name: "ValueAtQuantile", fields: &[one("quantile", 1, Double), one("value", 2, Double)] };
 static EXEMPLAR: Msg = Msg {
     name: "Exemplar",
     fields: &[
@@ -583,10 +524,7 @@ fn put_double(out: &mut Vec<u8>, tag: u32, value: f64) {
 }
 
 fn is_integer_kind(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Enum(_) | UInt32 | SInt32 | Int64 | UInt64 | Fixed32 | Fixed64 | SFixed64
-    )
+    matches!(kind, Enum(_) | UInt32 | SInt32 | Int64 | UInt64 | Fixed32 | Fixed64 | SFixed64)
 }
 
 /// An integral float as an integer (`1e3`, `5.0`); `None` otherwise.
@@ -596,9 +534,7 @@ fn integral(value: f64) -> Option<i128> {
 
 /// A decimal integer string, or an integral number in float notation.
 fn parse_integer(text: &str) -> Option<i128> {
-    text.parse::<i128>()
-        .ok()
-        .or_else(|| text.parse::<f64>().ok().and_then(integral))
+    text.parse::<i128>().ok().or_else(|| text.parse::<f64>().ok().and_then(integral))
 }
 
 // ---------------------------------------------------------------------------
@@ -629,10 +565,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(field) = map.next_key_seed(KeySeed(self.msg))? {
             match field {
-                Some(field) => map.next_value_seed(FieldSeed {
-                    field,
-                    out: &mut *self.out,
-                })?,
+                Some(field) => map.next_value_seed(FieldSeed { field, out: &mut *self.out })?,
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -675,10 +608,7 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        let value = ValueVisitor {
-            field: self.field,
-            out: self.out,
-        };
+        let value = ValueVisitor { field: self.field, out: self.out };
         if self.field.repeated {
             deserializer.deserialize_any(RepeatedVisitor(value))
         } else {
@@ -703,13 +633,7 @@ impl<'de> Visitor<'de> for RepeatedVisitor<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let field = self.0.field;
         let out = self.0.out;
-        while seq
-            .next_element_seed(ElementSeed {
-                field,
-                out: &mut *out,
-            })?
-            .is_some()
-        {}
+        while seq.next_element_seed(ElementSeed { field, out: &mut *out })?.is_some() {}
         Ok(())
     }
 }
@@ -723,10 +647,7 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(ValueVisitor {
-            field: self.field,
-            out: self.out,
-        })
+        deserializer.deserialize_any(ValueVisitor { field: self.field, out: self.out })
     }
 }
 
@@ -747,14 +668,7 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let what = match self.field.kind {
-            Nested(msg) => {
-                return write!(
-                    f,
-                    "a JSON object ({}) for {}",
-                    msg.name,
-                    json_name(self.field.name)
-                )
-            }
+            Nested(msg) => return write!(f, "a JSON object ({}) for {}", msg.name, json_name(self.field.name)),
             Text => "a string",
             HexBytes => "a hex string",
             Base64Bytes => "a base64 string",
@@ -872,11 +786,7 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         match self.field.kind {
             Nested(msg) => {
                 let at = begin_nested(self.out, self.field.tag);
-                MessageSeed {
-                    msg,
-                    out: &mut *self.out,
-                }
-                .visit_map(map)?;
+                MessageSeed { msg, out: &mut *self.out }.visit_map(map)?;
                 end_nested(self.out, at).map_err(de::Error::custom)
             }
             _ => Err(de::Error::invalid_type(Unexpected::Map, &self)),
@@ -892,10 +802,7 @@ mod tests {
     fn camel_case_keys_match_proto_names() {
         assert!(key_matches("traceId", "trace_id"));
         assert!(key_matches("trace_id", "trace_id"));
-        assert!(key_matches(
-            "observedTimeUnixNano",
-            "observed_time_unix_nano"
-        ));
+        assert!(key_matches("observedTimeUnixNano", "observed_time_unix_nano"));
         assert!(key_matches("name", "name"));
         assert!(!key_matches("traceid", "trace_id"));
         assert!(!key_matches("trace", "trace_id"));

@@ -10,9 +10,7 @@ use super::attributes::{
 };
 use super::columns::{append_hex, nanos, table_batch};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
-use duckdb::arrow::array::{
-    ArrayRef, Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
-};
+use duckdb::arrow::array::{ArrayRef, Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -25,17 +23,12 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let mut attributes = 0;
     for scope in request.resource_logs.iter().flat_map(|r| &r.scope_logs) {
         rows += scope.log_records.len();
-        attributes += scope
-            .log_records
-            .iter()
-            .map(|r| r.attributes.len())
-            .sum::<usize>();
+        attributes += scope.log_records.iter().map(|r| r.attributes.len()).sum::<usize>();
     }
     let mut columns = LogColumns::with_capacity(rows, attributes);
     let mut rejections = Rejections::default();
     for resource_logs in &request.resource_logs {
-        let resource =
-            ResourceContext::new(resource_logs.resource.as_ref(), &resource_logs.schema_url);
+        let resource = ResourceContext::new(resource_logs.resource.as_ref(), &resource_logs.schema_url);
         for scope_logs in &resource_logs.scope_logs {
             let scope = ScopeContext::new(scope_logs.scope.as_ref(), &scope_logs.schema_url);
             for record in &scope_logs.log_records {
@@ -48,9 +41,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             }
         }
     }
-    let batches = table_batch(Table::Logs, columns.finish())?
-        .into_iter()
-        .collect();
+    let batches = table_batch(Table::Logs, columns.finish())?.into_iter().collect();
     Ok(rejections.into_decoded(batches))
 }
 
@@ -77,8 +68,7 @@ struct LogColumns {
 
 impl LogColumns {
     fn with_capacity(rows: usize, attributes: usize) -> Self {
-        let strings =
-            |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        let strings = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         LogColumns {
             timestamp: TimestampNanosecondBuilder::with_capacity(rows),
             observed_timestamp: TimestampNanosecondBuilder::with_capacity(rows),
@@ -102,14 +92,9 @@ impl LogColumns {
     }
 
     fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, record: &LogRecord) {
-        let time = if record.time_unix_nano != 0 {
-            record.time_unix_nano
-        } else {
-            record.observed_time_unix_nano
-        };
+        let time = if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano };
         self.timestamp.append_option(nanos(time));
-        self.observed_timestamp
-            .append_option(nanos(record.observed_time_unix_nano));
+        self.observed_timestamp.append_option(nanos(record.observed_time_unix_nano));
         append_hex(&mut self.trace_id, &record.trace_id);
         append_hex(&mut self.span_id, &record.span_id);
         self.trace_flags.append_value(record.flags);
@@ -131,11 +116,7 @@ impl LogColumns {
         self.scope_name.append_value(scope.name);
         self.scope_version.append_value(scope.version);
         scope.attributes.append_to(&mut self.scope_attributes);
-        append_attributes(
-            &mut self.log_attributes,
-            &record.attributes,
-            &mut self.scratch,
-        );
+        append_attributes(&mut self.log_attributes, &record.attributes, &mut self.scratch);
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {
@@ -177,9 +158,7 @@ pub(crate) mod tests {
             observed_time_unix_nano: 1_700_000_001_000_000_000,
             severity_number: 9,
             severity_text: "INFO".into(),
-            body: Some(AnyValue {
-                value: Some(s("user logged in")),
-            }),
+            body: Some(AnyValue { value: Some(s("user logged in")) }),
             attributes: vec![
                 kv("http.method", s("GET")),
                 kv("http.status_code", Value::IntValue(200)),
@@ -233,56 +212,28 @@ pub(crate) mod tests {
         let ts = col("timestamp");
         let ts = ts.as_primitive::<TimestampNanosecondType>();
         assert_eq!(ts.value(0), 1_700_000_000_123_456_789);
-        assert_eq!(
-            ts.value(1),
-            1_700_000_002_000_000_000,
-            "falls back to observed time"
-        );
+        assert_eq!(ts.value(1), 1_700_000_002_000_000_000, "falls back to observed time");
         let observed = col("observed_timestamp");
-        assert_eq!(
-            observed.as_primitive::<TimestampNanosecondType>().value(0),
-            1_700_000_001_000_000_000
-        );
-        assert_eq!(
-            col("trace_id").as_string::<i32>().value(0),
-            "0102030405060708090a0b0c0d0e0f10"
-        );
-        assert_eq!(
-            col("span_id").as_string::<i32>().value(0),
-            "abababababababab"
-        );
+        assert_eq!(observed.as_primitive::<TimestampNanosecondType>().value(0), 1_700_000_001_000_000_000);
+        assert_eq!(col("trace_id").as_string::<i32>().value(0), "0102030405060708090a0b0c0d0e0f10");
+        assert_eq!(col("span_id").as_string::<i32>().value(0), "abababababababab");
         assert_eq!(col("trace_id").as_string::<i32>().value(1), "");
         assert_eq!(col("trace_flags").as_primitive::<UInt32Type>().value(0), 1);
         assert_eq!(col("severity_text").as_string::<i32>().value(0), "INFO");
-        assert_eq!(
-            col("severity_number").as_primitive::<Int32Type>().value(0),
-            9
-        );
+        assert_eq!(col("severity_number").as_primitive::<Int32Type>().value(0), 9);
         assert_eq!(col("service_name").as_string::<i32>().value(1), "checkout");
         assert_eq!(col("body").as_string::<i32>().value(0), "user logged in");
-        assert_eq!(
-            col("body").as_string::<i32>().value(1),
-            r#"{"a":"x","b":1}"#
-        );
+        assert_eq!(col("body").as_string::<i32>().value(1), r#"{"a":"x","b":1}"#);
         assert_eq!(col("event_name").as_string::<i32>().value(0), "login");
-        assert_eq!(
-            col("resource_schema_url").as_string::<i32>().value(0),
-            "https://opentelemetry.io/schemas/1.21.0"
-        );
-        assert_eq!(
-            col("scope_schema_url").as_string::<i32>().value(1),
-            "scope-url"
-        );
+        assert_eq!(col("resource_schema_url").as_string::<i32>().value(0), "https://opentelemetry.io/schemas/1.21.0");
+        assert_eq!(col("scope_schema_url").as_string::<i32>().value(1), "scope-url");
         assert_eq!(col("scope_name").as_string::<i32>().value(0), "auth");
         assert_eq!(col("scope_version").as_string::<i32>().value(0), "1.2.3");
         let resource = col("resource_attributes");
         let resource = resource.as_any().downcast_ref::<MapArray>().unwrap();
         assert_eq!(
             map_entries(resource, 1),
-            vec![
-                ("service.name".into(), "checkout".into()),
-                ("host.name".into(), "h1".into())
-            ]
+            vec![("service.name".into(), "checkout".into()), ("host.name".into(), "h1".into())]
         );
         let scope = col("scope_attributes");
         let scope = scope.as_any().downcast_ref::<MapArray>().unwrap();
@@ -320,10 +271,7 @@ pub(crate) mod tests {
         records.push(bad_span);
         let decoded = decode(&request.encode_to_vec()).unwrap();
         assert_eq!(decoded.rejected, 2);
-        assert_eq!(
-            decoded.rejection_message,
-            "log record trace_id has 5 bytes, expected 16"
-        );
+        assert_eq!(decoded.rejection_message, "log record trace_id has 5 bytes, expected 16");
         assert_eq!(decoded.batches[0].batch.num_rows(), 2);
     }
 
@@ -343,10 +291,7 @@ pub(crate) mod tests {
         let decoded = decode(&request.encode_to_vec()).unwrap();
         assert!(decoded.batches.is_empty());
         assert_eq!(decoded.rejected, 2);
-        assert_eq!(
-            decoded.rejection_message,
-            "log record span_id has 1 bytes, expected 8"
-        );
+        assert_eq!(decoded.rejection_message, "log record span_id has 1 bytes, expected 8");
     }
 
     #[test]

@@ -8,21 +8,19 @@
 //! DOUBLE. A metric with no data counts as one rejected data point; a point
 //! whose exemplar carries a malformed id is rejected on its own.
 
-use super::attributes::{
-    append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext,
-};
+use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext};
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table, TableBatch};
 use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder,
-    StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint,
-    HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
+    NumberDataPoint, SummaryDataPoint,
 };
 use prost::Message;
 use std::sync::Arc;
@@ -37,58 +35,37 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let mut rejections = Rejections::default();
 
     for resource_metrics in &request.resource_metrics {
-        let resource = ResourceContext::new(
-            resource_metrics.resource.as_ref(),
-            &resource_metrics.schema_url,
-        );
+        let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
         for scope_metrics in &resource_metrics.scope_metrics {
             let scope = ScopeContext::new(scope_metrics.scope.as_ref(), &scope_metrics.schema_url);
             for metric in &scope_metrics.metrics {
-                let ctx = MetricContext {
-                    resource: &resource,
-                    scope: &scope,
-                    metric,
-                };
+                let ctx = MetricContext { resource: &resource, scope: &scope, metric };
                 match &metric.data {
-                    None => {
-                        rejections.reject(1, || format!("metric {:?} has no data", metric.name))
-                    }
+                    None => rejections.reject(1, || format!("metric {:?} has no data", metric.name)),
                     Some(Data::Gauge(data)) => {
-                        for point in data
-                            .data_points
-                            .iter()
-                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        for point in
+                            data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
                         {
                             gauge.append(&ctx, point, None);
                         }
                     }
                     Some(Data::Sum(data)) => {
-                        for point in data
-                            .data_points
-                            .iter()
-                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        for point in
+                            data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
                         {
-                            sum.append(
-                                &ctx,
-                                point,
-                                Some((data.aggregation_temporality, data.is_monotonic)),
-                            );
+                            sum.append(&ctx, point, Some((data.aggregation_temporality, data.is_monotonic)));
                         }
                     }
                     Some(Data::Histogram(data)) => {
-                        for point in data
-                            .data_points
-                            .iter()
-                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        for point in
+                            data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
                         {
                             histogram.append(&ctx, point, data.aggregation_temporality);
                         }
                     }
                     Some(Data::ExponentialHistogram(data)) => {
-                        for point in data
-                            .data_points
-                            .iter()
-                            .filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
+                        for point in
+                            data.data_points.iter().filter(|p| keep_point(&mut rejections, metric, &p.exemplars))
                         {
                             exponential.append(&ctx, point, data.aggregation_temporality);
                         }
@@ -107,10 +84,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     batches.extend(table_batch(Table::MetricsGauge, gauge.finish()?)?);
     batches.extend(table_batch(Table::MetricsSum, sum.finish()?)?);
     batches.extend(table_batch(Table::MetricsHistogram, histogram.finish()?)?);
-    batches.extend(table_batch(
-        Table::MetricsExponentialHistogram,
-        exponential.finish()?,
-    )?);
+    batches.extend(table_batch(Table::MetricsExponentialHistogram, exponential.finish()?)?);
     batches.extend(table_batch(Table::MetricsSummary, summary.finish()?)?);
     Ok(rejections.into_decoded(batches))
 }
@@ -210,19 +184,15 @@ impl CommonColumns {
     }
 
     fn append(&mut self, ctx: &MetricContext, point: PointHeader) {
-        ctx.resource
-            .attributes
-            .append_to(&mut self.resource_attributes);
-        self.resource_schema_url
-            .append_value(ctx.resource.schema_url);
+        ctx.resource.attributes.append_to(&mut self.resource_attributes);
+        self.resource_schema_url.append_value(ctx.resource.schema_url);
         self.scope_name.append_value(ctx.scope.name);
         self.scope_version.append_value(ctx.scope.version);
         ctx.scope.attributes.append_to(&mut self.scope_attributes);
         self.scope_schema_url.append_value(ctx.scope.schema_url);
         self.service_name.append_value(&ctx.resource.service_name);
         self.metric_name.append_value(&ctx.metric.name);
-        self.metric_description
-            .append_value(&ctx.metric.description);
+        self.metric_description.append_value(&ctx.metric.description);
         self.metric_unit.append_value(&ctx.metric.unit);
         append_attributes(&mut self.attributes, point.attributes, &mut self.scratch);
         self.start_timestamp.append_option(nanos(point.start));
@@ -230,11 +200,7 @@ impl CommonColumns {
         self.flags.append_value(point.flags);
         if let Some(ex) = &mut self.exemplars {
             for exemplar in point.exemplars {
-                append_attributes(
-                    &mut ex.filtered_attributes,
-                    &exemplar.filtered_attributes,
-                    &mut self.scratch,
-                );
+                append_attributes(&mut ex.filtered_attributes, &exemplar.filtered_attributes, &mut self.scratch);
                 ex.timestamp.append_option(nanos(exemplar.time_unix_nano));
                 ex.value.append_option(exemplar.value.map(|v| match v {
                     exemplar::Value::AsDouble(d) => d,
@@ -370,13 +336,9 @@ impl HistogramColumns {
         );
         self.count.append_value(point.count);
         self.sum.append_option(point.sum);
-        self.bucket_counts
-            .values()
-            .append_slice(&point.bucket_counts);
+        self.bucket_counts.values().append_slice(&point.bucket_counts);
         self.bucket_counts.append(true);
-        self.explicit_bounds
-            .values()
-            .append_slice(&point.explicit_bounds);
+        self.explicit_bounds.values().append_slice(&point.explicit_bounds);
         self.explicit_bounds.append(true);
         self.min.append_option(point.min);
         self.max.append_option(point.max);
@@ -431,12 +393,7 @@ impl ExponentialHistogramColumns {
         }
     }
 
-    fn append(
-        &mut self,
-        ctx: &MetricContext,
-        point: &ExponentialHistogramDataPoint,
-        temporality: i32,
-    ) {
+    fn append(&mut self, ctx: &MetricContext, point: &ExponentialHistogramDataPoint, temporality: i32) {
         self.common.append(
             ctx,
             PointHeader {
@@ -455,15 +412,11 @@ impl ExponentialHistogramColumns {
         let empty = Buckets::default();
         let positive = point.positive.as_ref().unwrap_or(&empty);
         self.positive_offset.append_value(positive.offset);
-        self.positive_bucket_counts
-            .values()
-            .append_slice(&positive.bucket_counts);
+        self.positive_bucket_counts.values().append_slice(&positive.bucket_counts);
         self.positive_bucket_counts.append(true);
         let negative = point.negative.as_ref().unwrap_or(&empty);
         self.negative_offset.append_value(negative.offset);
-        self.negative_bucket_counts
-            .values()
-            .append_slice(&negative.bucket_counts);
+        self.negative_bucket_counts.values().append_slice(&negative.bucket_counts);
         self.negative_bucket_counts.append(true);
         self.min.append_option(point.min);
         self.max.append_option(point.max);
@@ -535,10 +488,7 @@ impl SummaryColumns {
         columns.push(Arc::new(self.sum.finish()));
         columns.push(self.quantile_values.finish(
             &column_type(Table::MetricsSummary, "quantile_values"),
-            vec![
-                Arc::new(self.quantile.finish()),
-                Arc::new(self.value.finish()),
-            ],
+            vec![Arc::new(self.quantile.finish()), Arc::new(self.value.finish())],
         )?);
         Ok(columns)
     }
@@ -549,9 +499,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::otlp::attributes::tests::{kv, map_entries, s};
     use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
-    use duckdb::arrow::datatypes::{
-        Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type,
-    };
+    use duckdb::arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
     use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
     use opentelemetry_proto::tonic::metrics::v1::{
@@ -593,17 +541,9 @@ pub(crate) mod tests {
         let mut gauge_int = number(number_data_point::Value::AsInt(42), vec![kv("cpu", s("0"))]);
         gauge_int.exemplars = vec![exemplar.clone()];
         gauge_int.flags = 1;
-        let gauge_double = number(
-            number_data_point::Value::AsDouble(0.75),
-            vec![kv("cpu", s("1"))],
-        );
+        let gauge_double = number(number_data_point::Value::AsDouble(0.75), vec![kv("cpu", s("1"))]);
         let metrics = vec![
-            metric(
-                "system.cpu.utilization",
-                Data::Gauge(Gauge {
-                    data_points: vec![gauge_int, gauge_double],
-                }),
-            ),
+            metric("system.cpu.utilization", Data::Gauge(Gauge { data_points: vec![gauge_int, gauge_double] })),
             metric(
                 "http.requests",
                 Data::Sum(Sum {
@@ -631,11 +571,7 @@ pub(crate) mod tests {
                             max: Some(9.0),
                             ..Default::default()
                         },
-                        HistogramDataPoint {
-                            time_unix_nano: T1,
-                            count: 0,
-                            ..Default::default()
-                        },
+                        HistogramDataPoint { time_unix_nano: T1, count: 0, ..Default::default() },
                     ],
                     aggregation_temporality: 1,
                 }),
@@ -651,10 +587,7 @@ pub(crate) mod tests {
                         scale: -2,
                         zero_count: 1,
                         zero_threshold: 0.001,
-                        positive: Some(Buckets {
-                            offset: -3,
-                            bucket_counts: vec![4, 4],
-                        }),
+                        positive: Some(Buckets { offset: -3, bucket_counts: vec![4, 4] }),
                         negative: None,
                         exemplars: vec![exemplar],
                         max: Some(20.0),
@@ -672,14 +605,8 @@ pub(crate) mod tests {
                         count: 100,
                         sum: 250.0,
                         quantile_values: vec![
-                            ValueAtQuantile {
-                                quantile: 0.5,
-                                value: 2.0,
-                            },
-                            ValueAtQuantile {
-                                quantile: 0.99,
-                                value: 9.5,
-                            },
+                            ValueAtQuantile { quantile: 0.5, value: 2.0 },
+                            ValueAtQuantile { quantile: 0.99, value: 9.5 },
                         ],
                         ..Default::default()
                     }],
@@ -688,10 +615,7 @@ pub(crate) mod tests {
         ];
         ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
-                resource: Some(Resource {
-                    attributes: vec![kv("service.name", s("api"))],
-                    ..Default::default()
-                }),
+                resource: Some(Resource { attributes: vec![kv("service.name", s("api"))], ..Default::default() }),
                 schema_url: "res-url".into(),
                 scope_metrics: vec![ScopeMetrics {
                     scope: Some(InstrumentationScope {
@@ -708,19 +632,11 @@ pub(crate) mod tests {
     }
 
     fn batch(decoded: &Decoded, table: Table) -> &RecordBatch {
-        &decoded
-            .batches
-            .iter()
-            .find(|b| b.table == table)
-            .unwrap_or_else(|| panic!("no {} batch", table.name()))
-            .batch
+        &decoded.batches.iter().find(|b| b.table == table).unwrap_or_else(|| panic!("no {} batch", table.name())).batch
     }
 
     fn f64_at(b: &RecordBatch, name: &str, row: usize) -> Option<f64> {
-        let col = b
-            .column_by_name(name)
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let col = b.column_by_name(name).unwrap().as_primitive::<Float64Type>();
         col.is_valid(row).then(|| col.value(row))
     }
 
@@ -748,17 +664,10 @@ pub(crate) mod tests {
         assert_eq!(f64_at(gauge, "value", 0), Some(42.0));
         assert_eq!(f64_at(gauge, "value", 1), Some(0.75));
         let text = |b: &RecordBatch, name: &str, row: usize| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_string::<i32>()
-                .value(row)
-                .to_string()
+            b.column_by_name(name).unwrap().as_string::<i32>().value(row).to_string()
         };
         assert_eq!(text(gauge, "metric_name", 0), "system.cpu.utilization");
-        assert_eq!(
-            text(gauge, "metric_description", 0),
-            "system.cpu.utilization description"
-        );
+        assert_eq!(text(gauge, "metric_description", 0), "system.cpu.utilization description");
         assert_eq!(text(gauge, "metric_unit", 1), "ms");
         assert_eq!(text(gauge, "service_name", 1), "api");
         assert_eq!(text(gauge, "resource_schema_url", 0), "res-url");
@@ -772,21 +681,11 @@ pub(crate) mod tests {
         let attrs = attrs.as_any().downcast_ref::<MapArray>().unwrap();
         assert_eq!(map_entries(attrs, 1), vec![("cpu".into(), "1".into())]);
         let ts = |b: &RecordBatch, name: &str, row: usize| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_primitive::<TimestampNanosecondType>()
-                .value(row)
+            b.column_by_name(name).unwrap().as_primitive::<TimestampNanosecondType>().value(row)
         };
         assert_eq!(ts(gauge, "start_timestamp", 0), T0 as i64);
         assert_eq!(ts(gauge, "timestamp", 0), T1 as i64);
-        assert_eq!(
-            gauge
-                .column_by_name("flags")
-                .unwrap()
-                .as_primitive::<UInt32Type>()
-                .value(0),
-            1
-        );
+        assert_eq!(gauge.column_by_name("flags").unwrap().as_primitive::<UInt32Type>().value(0), 1);
         let exemplars = gauge.column_by_name("exemplars").unwrap().as_list::<i32>();
         assert_eq!(exemplars.value_length(0), 1);
         assert_eq!(exemplars.value_length(1), 0);
@@ -794,127 +693,56 @@ pub(crate) mod tests {
         let ex = ex.as_struct();
         let filtered = ex.column(0).as_any().downcast_ref::<MapArray>().unwrap();
         assert_eq!(map_entries(filtered, 0), vec![("user".into(), "u1".into())]);
-        assert_eq!(
-            ex.column(1)
-                .as_primitive::<TimestampNanosecondType>()
-                .value(0),
-            (T1 - 5) as i64
-        );
+        assert_eq!(ex.column(1).as_primitive::<TimestampNanosecondType>().value(0), (T1 - 5) as i64);
         assert_eq!(ex.column(2).as_primitive::<Float64Type>().value(0), 7.0);
         assert_eq!(ex.column(3).as_string::<i32>().value(0), "1111111111111111");
-        assert_eq!(
-            ex.column(4).as_string::<i32>().value(0),
-            "22222222222222222222222222222222"
-        );
+        assert_eq!(ex.column(4).as_string::<i32>().value(0), "22222222222222222222222222222222");
 
         let sum = batch(decoded, Table::MetricsSum);
         assert_eq!(sum.num_rows(), 1);
         assert_eq!(f64_at(sum, "value", 0), Some(10.0));
-        assert_eq!(
-            sum.column_by_name("aggregation_temporality")
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .value(0),
-            2
-        );
-        assert!(sum
-            .column_by_name("is_monotonic")
-            .unwrap()
-            .as_boolean()
-            .value(0));
+        assert_eq!(sum.column_by_name("aggregation_temporality").unwrap().as_primitive::<Int32Type>().value(0), 2);
+        assert!(sum.column_by_name("is_monotonic").unwrap().as_boolean().value(0));
         let sum_attrs = sum.column_by_name("attributes").unwrap();
         let sum_attrs = sum_attrs.as_any().downcast_ref::<MapArray>().unwrap();
-        assert_eq!(
-            map_entries(sum_attrs, 0),
-            vec![("code".into(), "200".into())]
-        );
+        assert_eq!(map_entries(sum_attrs, 0), vec![("code".into(), "200".into())]);
 
         let hist = batch(decoded, Table::MetricsHistogram);
         assert_eq!(hist.num_rows(), 2);
-        assert_eq!(
-            hist.column_by_name("count")
-                .unwrap()
-                .as_primitive::<UInt64Type>()
-                .value(0),
-            6
-        );
+        assert_eq!(hist.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0), 6);
         assert_eq!(f64_at(hist, "sum", 0), Some(12.5));
         assert_eq!(f64_at(hist, "sum", 1), None);
         assert_eq!(u64_list(hist, "bucket_counts", 0), vec![1, 2, 3]);
         assert_eq!(u64_list(hist, "bucket_counts", 1), Vec::<u64>::new());
-        let bounds = hist
-            .column_by_name("explicit_bounds")
-            .unwrap()
-            .as_list::<i32>()
-            .value(0);
-        assert_eq!(
-            bounds.as_primitive::<Float64Type>().values().to_vec(),
-            vec![1.0, 5.0]
-        );
+        let bounds = hist.column_by_name("explicit_bounds").unwrap().as_list::<i32>().value(0);
+        assert_eq!(bounds.as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 5.0]);
         assert_eq!(f64_at(hist, "min", 0), Some(0.5));
         assert_eq!(f64_at(hist, "max", 0), Some(9.0));
         assert_eq!(f64_at(hist, "min", 1), None);
-        assert_eq!(
-            hist.column_by_name("aggregation_temporality")
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .value(0),
-            1
-        );
-        assert_eq!(
-            hist.column_by_name("exemplars")
-                .unwrap()
-                .as_list::<i32>()
-                .value_length(0),
-            1
-        );
+        assert_eq!(hist.column_by_name("aggregation_temporality").unwrap().as_primitive::<Int32Type>().value(0), 1);
+        assert_eq!(hist.column_by_name("exemplars").unwrap().as_list::<i32>().value_length(0), 1);
 
         let exp = batch(decoded, Table::MetricsExponentialHistogram);
         assert_eq!(exp.num_rows(), 1);
-        let i32_at = |name: &str| {
-            exp.column_by_name(name)
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .value(0)
-        };
+        let i32_at = |name: &str| exp.column_by_name(name).unwrap().as_primitive::<Int32Type>().value(0);
         assert_eq!(i32_at("scale"), -2);
         assert_eq!(i32_at("positive_offset"), -3);
         assert_eq!(i32_at("negative_offset"), 0);
         assert_eq!(i32_at("aggregation_temporality"), 2);
-        assert_eq!(
-            exp.column_by_name("zero_count")
-                .unwrap()
-                .as_primitive::<UInt64Type>()
-                .value(0),
-            1
-        );
+        assert_eq!(exp.column_by_name("zero_count").unwrap().as_primitive::<UInt64Type>().value(0), 1);
         assert_eq!(f64_at(exp, "zero_threshold", 0), Some(0.001));
         assert_eq!(f64_at(exp, "sum", 0), Some(30.0));
         assert_eq!(f64_at(exp, "min", 0), None);
         assert_eq!(f64_at(exp, "max", 0), Some(20.0));
         assert_eq!(u64_list(exp, "positive_bucket_counts", 0), vec![4, 4]);
-        assert_eq!(
-            u64_list(exp, "negative_bucket_counts", 0),
-            Vec::<u64>::new()
-        );
+        assert_eq!(u64_list(exp, "negative_bucket_counts", 0), Vec::<u64>::new());
 
         let summary = batch(decoded, Table::MetricsSummary);
         assert_eq!(summary.num_rows(), 1);
         assert!(summary.column_by_name("exemplars").is_none());
-        assert_eq!(
-            summary
-                .column_by_name("count")
-                .unwrap()
-                .as_primitive::<UInt64Type>()
-                .value(0),
-            100
-        );
+        assert_eq!(summary.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0), 100);
         assert_eq!(f64_at(summary, "sum", 0), Some(250.0));
-        let q = summary
-            .column_by_name("quantile_values")
-            .unwrap()
-            .as_list::<i32>()
-            .value(0);
+        let q = summary.column_by_name("quantile_values").unwrap().as_list::<i32>().value(0);
         let q = q.as_struct();
         assert_eq!(q.len(), 2);
         assert_eq!(q.column(0).as_primitive::<Float64Type>().value(1), 0.99);
@@ -930,13 +758,7 @@ pub(crate) mod tests {
     fn rejects_metrics_without_data_and_bad_exemplars() {
         let mut request = sample_request();
         let metrics = &mut request.resource_metrics[0].scope_metrics[0].metrics;
-        metrics.insert(
-            0,
-            Metric {
-                name: "empty".into(),
-                ..Default::default()
-            },
-        );
+        metrics.insert(0, Metric { name: "empty".into(), ..Default::default() });
         if let Some(Data::Histogram(h)) = &mut metrics[3].data {
             h.data_points[0].exemplars[0].trace_id = vec![0; 8];
         } else {
@@ -952,9 +774,7 @@ pub(crate) mod tests {
     #[test]
     fn only_touched_tables_get_batches() {
         let mut request = sample_request();
-        request.resource_metrics[0].scope_metrics[0]
-            .metrics
-            .truncate(1);
+        request.resource_metrics[0].scope_metrics[0].metrics.truncate(1);
         let decoded = decode(&request.encode_to_vec()).unwrap();
         assert_eq!(decoded.batches.len(), 1);
         assert_eq!(decoded.batches[0].table, Table::MetricsGauge);
@@ -963,15 +783,10 @@ pub(crate) mod tests {
     #[test]
     fn missing_point_value_is_null() {
         let mut request = sample_request();
-        if let Some(Data::Gauge(g)) =
-            &mut request.resource_metrics[0].scope_metrics[0].metrics[0].data
-        {
+        if let Some(Data::Gauge(g)) = &mut request.resource_metrics[0].scope_metrics[0].metrics[0].data {
             g.data_points[1].value = None;
         }
         let decoded = decode(&request.encode_to_vec()).unwrap();
-        assert_eq!(
-            f64_at(batch(&decoded, Table::MetricsGauge), "value", 1),
-            None
-        );
+        assert_eq!(f64_at(batch(&decoded, Table::MetricsGauge), "value", 1), None);
     }
 }

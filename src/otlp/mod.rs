@@ -55,9 +55,7 @@ impl Signal {
 
     /// The signal served at an OTLP/HTTP path (`/v1/logs`, ...).
     pub fn from_path(path: &str) -> Option<Signal> {
-        [Signal::Logs, Signal::Traces, Signal::Metrics]
-            .into_iter()
-            .find(|s| s.path() == path)
+        [Signal::Logs, Signal::Traces, Signal::Metrics].into_iter().find(|s| s.path() == path)
     }
 }
 
@@ -74,9 +72,7 @@ impl Format {
     /// `; charset=utf-8` ignored.
     pub fn from_content_type(content_type: &str) -> Option<Format> {
         let mime = content_type.split(';').next().unwrap_or_default().trim();
-        if mime.eq_ignore_ascii_case("application/x-protobuf")
-            || mime.eq_ignore_ascii_case("application/protobuf")
-        {
+        if mime.eq_ignore_ascii_case("application/x-protobuf") || mime.eq_ignore_ascii_case("application/protobuf") {
             Some(Format::Protobuf)
         } else if mime.eq_ignore_ascii_case("application/json") {
             Some(Format::Json)
@@ -160,11 +156,7 @@ impl RequestKind {
             2 => Signal::Metrics,
             _ => return None,
         };
-        let format = if byte & 0b100 == 0 {
-            Format::Protobuf
-        } else {
-            Format::Json
-        };
+        let format = if byte & 0b100 == 0 { Format::Protobuf } else { Format::Json };
         let compression = match (byte >> 3) & 0b11 {
             0 => Compression::None,
             1 => Compression::Gzip,
@@ -174,11 +166,7 @@ impl RequestKind {
         if byte >> 5 != 0 {
             return None;
         }
-        Some(RequestKind {
-            signal,
-            format,
-            compression,
-        })
+        Some(RequestKind { signal, format, compression })
     }
 }
 
@@ -213,18 +201,11 @@ pub enum DecodeError {
     #[error("decompressed body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     #[error("{codec}: {message}")]
-    Decompress {
-        codec: &'static str,
-        message: String,
-    },
+    Decompress { codec: &'static str, message: String },
     #[error("invalid protobuf: {0}")]
     Protobuf(String),
     #[error("invalid json at line {line} column {column}: {message}")]
-    Json {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Json { line: usize, column: usize, message: String },
     /// A bug: the built columns did not fit the table schema.
     #[error("internal error: {0}")]
     Internal(String),
@@ -233,19 +214,13 @@ pub enum DecodeError {
 impl From<prost::DecodeError> for DecodeError {
     fn from(err: prost::DecodeError) -> Self {
         let text = err.to_string();
-        let text = text
-            .strip_prefix("failed to decode Protobuf message: ")
-            .unwrap_or(&text);
+        let text = text.strip_prefix("failed to decode Protobuf message: ").unwrap_or(&text);
         DecodeError::Protobuf(text.to_string())
     }
 }
 
 /// Decompresses, parses and converts one request body.
-pub fn decode(
-    kind: RequestKind,
-    body: &[u8],
-    max_decompressed_bytes: usize,
-) -> Result<Decoded, DecodeError> {
+pub fn decode(kind: RequestKind, body: &[u8], max_decompressed_bytes: usize) -> Result<Decoded, DecodeError> {
     let raw = decompress(kind.compression, body, max_decompressed_bytes)?;
     let protobuf: Cow<[u8]> = match kind.format {
         Format::Protobuf => raw,
@@ -274,11 +249,7 @@ impl Rejections {
     }
 
     fn into_decoded(self, batches: Vec<TableBatch>) -> Decoded {
-        Decoded {
-            batches,
-            rejected: self.count,
-            rejection_message: self.first.unwrap_or_default(),
-        }
+        Decoded { batches, rejected: self.count, rejection_message: self.first.unwrap_or_default() }
     }
 }
 

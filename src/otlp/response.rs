@@ -8,15 +8,9 @@
 
 use super::text::json_string;
 use super::{Format, Signal};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
 
 /// gRPC `INVALID_ARGUMENT`, the code OTLP/HTTP uses for a 400.
@@ -29,24 +23,18 @@ pub fn export_response(signal: Signal, format: Format, rejected: u64, message: &
     match format {
         Format::Protobuf => match signal {
             Signal::Logs => ExportLogsServiceResponse {
-                partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
-                    rejected_log_records: count,
-                    error_message: message,
-                }),
+                partial_success: (rejected > 0)
+                    .then_some(ExportLogsPartialSuccess { rejected_log_records: count, error_message: message }),
             }
             .encode_to_vec(),
             Signal::Traces => ExportTraceServiceResponse {
-                partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
-                    rejected_spans: count,
-                    error_message: message,
-                }),
+                partial_success: (rejected > 0)
+                    .then_some(ExportTracePartialSuccess { rejected_spans: count, error_message: message }),
             }
             .encode_to_vec(),
             Signal::Metrics => ExportMetricsServiceResponse {
-                partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
-                    rejected_data_points: count,
-                    error_message: message,
-                }),
+                partial_success: (rejected > 0)
+                    .then_some(ExportMetricsPartialSuccess { rejected_data_points: count, error_message: message }),
             }
             .encode_to_vec(),
         },
@@ -57,8 +45,7 @@ pub fn export_response(signal: Signal, format: Format, rejected: u64, message: &
                 Signal::Traces => "rejectedSpans",
                 Signal::Metrics => "rejectedDataPoints",
             };
-            let mut out =
-                format!("{{\"partialSuccess\":{{\"{field}\":\"{count}\",\"errorMessage\":");
+            let mut out = format!("{{\"partialSuccess\":{{\"{field}\":\"{count}\",\"errorMessage\":");
             json_string(&message, &mut out);
             out.push_str("}}");
             out.into_bytes()
@@ -78,11 +65,7 @@ struct Status {
 /// The body of a 400 answer: `Status { code: INVALID_ARGUMENT, message }`.
 pub fn error_status(format: Format, message: &str) -> Vec<u8> {
     match format {
-        Format::Protobuf => Status {
-            code: INVALID_ARGUMENT,
-            message: message.to_string(),
-        }
-        .encode_to_vec(),
+        Format::Protobuf => Status { code: INVALID_ARGUMENT, message: message.to_string() }.encode_to_vec(),
         Format::Json => {
             let mut out = format!("{{\"code\":{INVALID_ARGUMENT},\"message\":");
             json_string(message, &mut out);
@@ -106,24 +89,19 @@ mod tests {
 
     #[test]
     fn protobuf_partial_success_round_trips() {
-        let logs = ExportLogsServiceResponse::decode(
-            &export_response(Signal::Logs, Format::Protobuf, 2, "bad id")[..],
-        )
-        .unwrap();
+        let logs = ExportLogsServiceResponse::decode(&export_response(Signal::Logs, Format::Protobuf, 2, "bad id")[..])
+            .unwrap();
         let partial = logs.partial_success.unwrap();
         assert_eq!(partial.rejected_log_records, 2);
         assert_eq!(partial.error_message, "bad id");
 
-        let traces = ExportTraceServiceResponse::decode(
-            &export_response(Signal::Traces, Format::Protobuf, 3, "x")[..],
-        )
-        .unwrap();
+        let traces =
+            ExportTraceServiceResponse::decode(&export_response(Signal::Traces, Format::Protobuf, 3, "x")[..]).unwrap();
         assert_eq!(traces.partial_success.unwrap().rejected_spans, 3);
 
-        let metrics = ExportMetricsServiceResponse::decode(
-            &export_response(Signal::Metrics, Format::Protobuf, 4, "y")[..],
-        )
-        .unwrap();
+        let metrics =
+            ExportMetricsServiceResponse::decode(&export_response(Signal::Metrics, Format::Protobuf, 4, "y")[..])
+                .unwrap();
         let partial = metrics.partial_success.unwrap();
         assert_eq!(partial.rejected_data_points, 4);
         assert_eq!(partial.error_message, "y");
@@ -134,10 +112,7 @@ mod tests {
         assert_eq!(export_response(Signal::Logs, Format::Json, 0, ""), b"{}");
         let body = export_response(Signal::Logs, Format::Json, 2, "span \"a\": bad");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            value,
-            json!({"partialSuccess": {"rejectedLogRecords": "2", "errorMessage": "span \"a\": bad"}})
-        );
+        assert_eq!(value, json!({"partialSuccess": {"rejectedLogRecords": "2", "errorMessage": "span \"a\": bad"}}));
         let body = export_response(Signal::Traces, Format::Json, 1, "m");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["partialSuccess"]["rejectedSpans"], "1");
@@ -148,12 +123,10 @@ mod tests {
 
     #[test]
     fn error_status_bodies() {
-        let status =
-            Status::decode(&error_status(Format::Protobuf, "invalid protobuf: x")[..]).unwrap();
+        let status = Status::decode(&error_status(Format::Protobuf, "invalid protobuf: x")[..]).unwrap();
         assert_eq!(status.code, 3);
         assert_eq!(status.message, "invalid protobuf: x");
-        let value: serde_json::Value =
-            serde_json::from_slice(&error_status(Format::Json, "bad \"json\"\n")).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&error_status(Format::Json, "bad \"json\"\n")).unwrap();
         assert_eq!(value, json!({"code": 3, "message": "bad \"json\"\n"}));
     }
 }

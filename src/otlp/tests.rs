@@ -10,39 +10,21 @@ use prost::Message;
 const MAX: usize = 4 << 20;
 
 fn kind(signal: Signal, format: Format, compression: Compression) -> RequestKind {
-    RequestKind {
-        signal,
-        format,
-        compression,
-    }
+    RequestKind { signal, format, compression }
 }
 
 fn decode_json(signal: Signal, json: &str) -> Result<Decoded, DecodeError> {
-    decode(
-        kind(signal, Format::Json, Compression::None),
-        json.as_bytes(),
-        MAX,
-    )
+    decode(kind(signal, Format::Json, Compression::None), json.as_bytes(), MAX)
 }
 
 fn only_batch(decoded: &Decoded, table: Table) -> &RecordBatch {
-    assert_eq!(
-        decoded.batches.len(),
-        1,
-        "{:?}",
-        decoded.batches.iter().map(|b| b.table).collect::<Vec<_>>()
-    );
+    assert_eq!(decoded.batches.len(), 1, "{:?}", decoded.batches.iter().map(|b| b.table).collect::<Vec<_>>());
     assert_eq!(decoded.batches[0].table, table);
     &decoded.batches[0].batch
 }
 
 fn text(batch: &RecordBatch, name: &str, row: usize) -> String {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_string::<i32>()
-        .value(row)
-        .to_string()
+    batch.column_by_name(name).unwrap().as_string::<i32>().value(row).to_string()
 }
 
 fn entries(batch: &RecordBatch, name: &str, row: usize) -> Vec<(String, String)> {
@@ -51,9 +33,7 @@ fn entries(batch: &RecordBatch, name: &str, row: usize) -> Vec<(String, String)>
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -65,41 +45,17 @@ fn signals_formats_and_encodings() {
     assert_eq!(Signal::from_path("/v1/metrics"), Some(Signal::Metrics));
     assert_eq!(Signal::from_path("/v1/profiles"), None);
 
-    assert_eq!(
-        Format::from_content_type("application/x-protobuf"),
-        Some(Format::Protobuf)
-    );
-    assert_eq!(
-        Format::from_content_type("application/json; charset=utf-8"),
-        Some(Format::Json)
-    );
-    assert_eq!(
-        Format::from_content_type("Application/JSON"),
-        Some(Format::Json)
-    );
+    assert_eq!(Format::from_content_type("application/x-protobuf"), Some(Format::Protobuf));
+    assert_eq!(Format::from_content_type("application/json; charset=utf-8"), Some(Format::Json));
+    assert_eq!(Format::from_content_type("Application/JSON"), Some(Format::Json));
     assert_eq!(Format::from_content_type("text/plain"), None);
     assert_eq!(Format::Json.content_type(), "application/json");
 
-    assert_eq!(
-        Compression::from_content_encoding(None).unwrap(),
-        Compression::None
-    );
-    assert_eq!(
-        Compression::from_content_encoding(Some("identity")).unwrap(),
-        Compression::None
-    );
-    assert_eq!(
-        Compression::from_content_encoding(Some("GZIP")).unwrap(),
-        Compression::Gzip
-    );
-    assert_eq!(
-        Compression::from_content_encoding(Some("deflate")).unwrap(),
-        Compression::Deflate
-    );
-    assert_eq!(
-        Compression::from_content_encoding(Some("zstd")).unwrap(),
-        Compression::Zstd
-    );
+    assert_eq!(Compression::from_content_encoding(None).unwrap(), Compression::None);
+    assert_eq!(Compression::from_content_encoding(Some("identity")).unwrap(), Compression::None);
+    assert_eq!(Compression::from_content_encoding(Some("GZIP")).unwrap(), Compression::Gzip);
+    assert_eq!(Compression::from_content_encoding(Some("deflate")).unwrap(), Compression::Deflate);
+    assert_eq!(Compression::from_content_encoding(Some("zstd")).unwrap(), Compression::Zstd);
     let err = Compression::from_content_encoding(Some("br")).unwrap_err();
     assert_eq!(err.to_string(), "unsupported content encoding \"br\"");
 }
@@ -109,12 +65,7 @@ fn request_kind_byte_round_trip() {
     let mut seen = std::collections::HashSet::new();
     for signal in [Signal::Logs, Signal::Traces, Signal::Metrics] {
         for format in [Format::Protobuf, Format::Json] {
-            for compression in [
-                Compression::None,
-                Compression::Gzip,
-                Compression::Deflate,
-                Compression::Zstd,
-            ] {
+            for compression in [Compression::None, Compression::Gzip, Compression::Deflate, Compression::Zstd] {
                 let k = kind(signal, format, compression);
                 let byte = k.to_byte();
                 assert!(seen.insert(byte), "byte {byte} reused");
@@ -123,9 +74,7 @@ fn request_kind_byte_round_trip() {
         }
     }
     assert_eq!(seen.len(), 24);
-    let valid = (0..=255u8)
-        .filter(|b| RequestKind::from_byte(*b).is_some())
-        .count();
+    let valid = (0..=255u8).filter(|b| RequestKind::from_byte(*b).is_some()).count();
     assert_eq!(valid, 24, "every other byte is refused");
     assert_eq!(RequestKind::from_byte(0b11), None);
     assert_eq!(RequestKind::from_byte(0x80), None);
@@ -135,88 +84,46 @@ fn request_kind_byte_round_trip() {
 fn compressed_bodies_decode() {
     let body = super::logs::tests::sample_request().encode_to_vec();
     for c in [Compression::Gzip, Compression::Deflate, Compression::Zstd] {
-        let decoded = decode(
-            kind(Signal::Logs, Format::Protobuf, c),
-            &compress(c, &body),
-            MAX,
-        )
-        .unwrap();
+        let decoded = decode(kind(Signal::Logs, Format::Protobuf, c), &compress(c, &body), MAX).unwrap();
         super::logs::tests::check_sample(&decoded);
     }
     let json = serde_json::to_vec(&super::traces::tests::sample_request()).unwrap();
-    let decoded = decode(
-        kind(Signal::Traces, Format::Json, Compression::Gzip),
-        &compress(Compression::Gzip, &json),
-        MAX,
-    )
-    .unwrap();
+    let decoded =
+        decode(kind(Signal::Traces, Format::Json, Compression::Gzip), &compress(Compression::Gzip, &json), MAX)
+            .unwrap();
     super::traces::tests::check_sample(&decoded);
 }
 
 #[test]
 fn zip_bomb_through_decode() {
     let body = compress(Compression::Gzip, &vec![b' '; MAX + 1]);
-    let err = decode(
-        kind(Signal::Logs, Format::Json, Compression::Gzip),
-        &body,
-        MAX,
-    )
-    .unwrap_err();
+    let err = decode(kind(Signal::Logs, Format::Json, Compression::Gzip), &body, MAX).unwrap_err();
     assert_eq!(err.to_string(), "decompressed body exceeds 4194304 bytes");
 }
 
 #[test]
 fn bad_bodies_are_errors() {
-    let err = decode(
-        kind(Signal::Traces, Format::Protobuf, Compression::None),
-        b"\xff\xff\xff",
-        MAX,
-    )
-    .unwrap_err();
+    let err = decode(kind(Signal::Traces, Format::Protobuf, Compression::None), b"\xff\xff\xff", MAX).unwrap_err();
     assert!(matches!(err, DecodeError::Protobuf(_)));
     assert!(err.to_string().starts_with("invalid protobuf: "), "{err}");
 
     let err = decode_json(Signal::Logs, "{\"resourceLogs\": [").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid json at line 1 column 18: EOF while parsing a list"
-    );
+    assert_eq!(err.to_string(), "invalid json at line 1 column 18: EOF while parsing a list");
     let err = decode_json(Signal::Logs, "\n  {\"resourceLogs\": 5}").unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid json at line 2 column 20: invalid type: integer `5`, expected an array for resourceLogs"
     );
     let err = decode_json(Signal::Logs, "[]").unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("expected a JSON object (ExportLogsServiceRequest)"),
-        "{err}"
-    );
-    let err = decode_json(
-        Signal::Traces,
-        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("expected a hex string for traceId"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("expected a JSON object (ExportLogsServiceRequest)"), "{err}");
+    let err = decode_json(Signal::Traces, r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#)
+        .unwrap_err();
+    assert!(err.to_string().contains("expected a hex string for traceId"), "{err}");
     let err = decode_json(Signal::Logs, "{} trailing").unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("invalid json at line 1 column 4: trailing characters"),
-        "{err}"
-    );
-    let err = decode_json(
-        Signal::Logs,
-        r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"flags":-1}]}]}]}"#,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string().ends_with("-1 is out of range for flags"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid json at line 1 column 4: trailing characters"), "{err}");
+    let err =
+        decode_json(Signal::Logs, r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"flags":-1}]}]}]}"#).unwrap_err();
+    assert!(err.to_string().ends_with("-1 is out of range for flags"), "{err}");
 }
 
 #[test]
@@ -275,27 +182,18 @@ fn json_logs_accept_numbers_as_strings_or_numbers() {
     assert_eq!(decoded.rejected, 0);
     let b = only_batch(&decoded, Table::Logs);
     assert_eq!(b.num_rows(), 3);
-    let ts = b
-        .column_by_name("timestamp")
-        .unwrap()
-        .as_primitive::<TimestampNanosecondType>();
+    let ts = b.column_by_name("timestamp").unwrap().as_primitive::<TimestampNanosecondType>();
     assert_eq!(ts.value(0), 1_700_000_000_000_000_001);
     assert_eq!(ts.value(1), 1_700_000_000_000_000_002);
     assert_eq!(ts.value(2), 0);
-    let severity = b
-        .column_by_name("severity_number")
-        .unwrap()
-        .as_primitive::<Int32Type>();
+    let severity = b.column_by_name("severity_number").unwrap().as_primitive::<Int32Type>();
     assert_eq!(severity.value(0), 9);
     assert_eq!(severity.value(1), 13);
     assert_eq!(text(b, "trace_id", 0), "5b8efff798038103d269b633813fc60c");
     assert_eq!(text(b, "span_id", 0), "eee19b7ec3c1b174");
     assert_eq!(text(b, "trace_id", 1), "");
     assert_eq!(text(b, "service_name", 2), "web");
-    assert_eq!(
-        entries(b, "resource_attributes", 0),
-        pairs(&[("service.name", "web"), ("pid", "5")])
-    );
+    assert_eq!(entries(b, "resource_attributes", 0), pairs(&[("service.name", "web"), ("pid", "5")]));
     assert_eq!(
         entries(b, "log_attributes", 0),
         pairs(&[
@@ -325,10 +223,7 @@ fn json_traces_accept_enum_forms() {
     ]}]}]}"#;
     let decoded = decode_json(Signal::Traces, json).unwrap();
     assert_eq!(decoded.rejected, 1);
-    assert_eq!(
-        decoded.rejection_message,
-        "span \"no trace id\": trace_id is empty"
-    );
+    assert_eq!(decoded.rejection_message, "span \"no trace id\": trace_id is empty");
     let b = only_batch(&decoded, Table::Spans);
     assert_eq!(b.num_rows(), 2);
     assert_eq!(text(b, "span_kind", 0), "Server");
@@ -337,17 +232,11 @@ fn json_traces_accept_enum_forms() {
     assert_eq!(text(b, "status_message", 0), "boom");
     assert_eq!(text(b, "status_code", 1), "Ok");
     assert_eq!(
-        b.column_by_name("duration")
-            .unwrap()
-            .as_primitive::<duckdb::arrow::datatypes::Int64Type>()
-            .value(0),
+        b.column_by_name("duration").unwrap().as_primitive::<duckdb::arrow::datatypes::Int64Type>().value(0),
         250
     );
     let links = b.column_by_name("links").unwrap().as_list::<i32>().value(0);
-    assert_eq!(
-        links.as_struct().column(0).as_string::<i32>().value(0),
-        "0102030405060708090a0b0c0d0e0f10"
-    );
+    assert_eq!(links.as_struct().column(0).as_string::<i32>().value(0), "0102030405060708090a0b0c0d0e0f10");
 }
 
 #[test]
@@ -366,140 +255,45 @@ fn json_metrics_accept_string_counts() {
     let decoded = decode_json(Signal::Metrics, json).unwrap();
     assert_eq!(decoded.rejected, 1);
     assert_eq!(decoded.rejection_message, "metric \"nodata\" has no data");
-    let get = |table: Table| {
-        &decoded
-            .batches
-            .iter()
-            .find(|b| b.table == table)
-            .unwrap()
-            .batch
-    };
+    let get = |table: Table| &decoded.batches.iter().find(|b| b.table == table).unwrap().batch;
 
     let gauge = get(Table::MetricsGauge);
-    let value = gauge
-        .column_by_name("value")
-        .unwrap()
-        .as_primitive::<Float64Type>();
+    let value = gauge.column_by_name("value").unwrap().as_primitive::<Float64Type>();
     assert_eq!(value.value(0), 5.0);
     assert_eq!(value.value(1), 1.25);
     assert!(value.value(2).is_nan());
-    assert_eq!(
-        gauge
-            .column_by_name("timestamp")
-            .unwrap()
-            .as_primitive::<TimestampNanosecondType>()
-            .value(0),
-        1000
-    );
+    assert_eq!(gauge.column_by_name("timestamp").unwrap().as_primitive::<TimestampNanosecondType>().value(0), 1000);
 
     let sum = get(Table::MetricsSum);
-    assert_eq!(
-        sum.column_by_name("value")
-            .unwrap()
-            .as_primitive::<Float64Type>()
-            .value(0),
-        -3.0
-    );
-    assert_eq!(
-        sum.column_by_name("aggregation_temporality")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .value(0),
-        1
-    );
-    let ex = sum
-        .column_by_name("exemplars")
-        .unwrap()
-        .as_list::<i32>()
-        .value(0);
+    assert_eq!(sum.column_by_name("value").unwrap().as_primitive::<Float64Type>().value(0), -3.0);
+    assert_eq!(sum.column_by_name("aggregation_temporality").unwrap().as_primitive::<Int32Type>().value(0), 1);
+    let ex = sum.column_by_name("exemplars").unwrap().as_list::<i32>().value(0);
     let ex = ex.as_struct();
     assert_eq!(ex.column(2).as_primitive::<Float64Type>().value(0), 9.0);
     assert_eq!(ex.column(3).as_string::<i32>().value(0), "0102030405060708");
     assert_eq!(ex.column(4).as_string::<i32>().value(0), "");
 
     let hist = get(Table::MetricsHistogram);
-    assert_eq!(
-        hist.column_by_name("count")
-            .unwrap()
-            .as_primitive::<UInt64Type>()
-            .value(0),
-        3
-    );
-    let buckets = hist
-        .column_by_name("bucket_counts")
-        .unwrap()
-        .as_list::<i32>()
-        .value(0);
-    assert_eq!(
-        buckets.as_primitive::<UInt64Type>().values().to_vec(),
-        vec![1, 2]
-    );
-    let bounds = hist
-        .column_by_name("explicit_bounds")
-        .unwrap()
-        .as_list::<i32>()
-        .value(0);
-    assert_eq!(
-        bounds.as_primitive::<Float64Type>().values().to_vec(),
-        vec![2.5, f64::INFINITY]
-    );
-    assert_eq!(
-        hist.column_by_name("max")
-            .unwrap()
-            .as_primitive::<Float64Type>()
-            .value(0),
-        4.0
-    );
+    assert_eq!(hist.column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0), 3);
+    let buckets = hist.column_by_name("bucket_counts").unwrap().as_list::<i32>().value(0);
+    assert_eq!(buckets.as_primitive::<UInt64Type>().values().to_vec(), vec![1, 2]);
+    let bounds = hist.column_by_name("explicit_bounds").unwrap().as_list::<i32>().value(0);
+    assert_eq!(bounds.as_primitive::<Float64Type>().values().to_vec(), vec![2.5, f64::INFINITY]);
+    assert_eq!(hist.column_by_name("max").unwrap().as_primitive::<Float64Type>().value(0), 4.0);
 
     let exp = get(Table::MetricsExponentialHistogram);
-    assert_eq!(
-        exp.column_by_name("scale")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .value(0),
-        -1
-    );
-    assert_eq!(
-        exp.column_by_name("positive_offset")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .value(0),
-        -2
-    );
-    let pos = exp
-        .column_by_name("positive_bucket_counts")
-        .unwrap()
-        .as_list::<i32>()
-        .value(0);
-    assert_eq!(
-        pos.as_primitive::<UInt64Type>().values().to_vec(),
-        vec![1, 2]
-    );
-    assert!(
-        exp.column_by_name("sum").unwrap().is_null(0),
-        "absent sum is NULL"
-    );
+    assert_eq!(exp.column_by_name("scale").unwrap().as_primitive::<Int32Type>().value(0), -1);
+    assert_eq!(exp.column_by_name("positive_offset").unwrap().as_primitive::<Int32Type>().value(0), -2);
+    let pos = exp.column_by_name("positive_bucket_counts").unwrap().as_list::<i32>().value(0);
+    assert_eq!(pos.as_primitive::<UInt64Type>().values().to_vec(), vec![1, 2]);
+    assert!(exp.column_by_name("sum").unwrap().is_null(0), "absent sum is NULL");
 
     let summary = get(Table::MetricsSummary);
-    assert_eq!(
-        summary
-            .column_by_name("sum")
-            .unwrap()
-            .as_primitive::<Float64Type>()
-            .value(0),
-        100.0
-    );
-    let q = summary
-        .column_by_name("quantile_values")
-        .unwrap()
-        .as_list::<i32>()
-        .value(0);
+    assert_eq!(summary.column_by_name("sum").unwrap().as_primitive::<Float64Type>().value(0), 100.0);
+    let q = summary.column_by_name("quantile_values").unwrap().as_list::<i32>().value(0);
     let q = q.as_struct();
     assert_eq!(q.column(0).as_primitive::<Float64Type>().value(1), 0.0);
-    assert_eq!(
-        q.column(1).as_primitive::<Float64Type>().value(1),
-        f64::INFINITY
-    );
+    assert_eq!(q.column(1).as_primitive::<Float64Type>().value(1), f64::INFINITY);
 }
 
 #[test]
@@ -559,10 +353,7 @@ pub(crate) fn realistic_logs(
                 ..Default::default()
             }),
             scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "io.opentelemetry.logback".into(),
-                    ..Default::default()
-                }),
+                scope: Some(InstrumentationScope { name: "io.opentelemetry.logback".into(), ..Default::default() }),
                 log_records,
                 ..Default::default()
             }],
@@ -579,12 +370,7 @@ fn throughput(label: &str, kind: RequestKind, body: &[u8], iterations: usize) ->
     }
     let secs = start.elapsed().as_secs_f64();
     let mbps = (body.len() * iterations) as f64 / secs / 1e6;
-    println!(
-        "{label}: {} bytes/request, {:.1} MB/s, {:.2} M rows/s",
-        body.len(),
-        mbps,
-        rows as f64 / secs / 1e6
-    );
+    println!("{label}: {} bytes/request, {:.1} MB/s, {:.2} M rows/s", body.len(), mbps, rows as f64 / secs / 1e6);
     mbps
 }
 
@@ -605,37 +391,21 @@ fn bench_decode_logs() {
     let pb_kind = kind(Signal::Logs, Format::Protobuf, Compression::None);
     throughput("protobuf (warm-up)", pb_kind, &protobuf, 100);
     throughput("protobuf", pb_kind, &protobuf, 1000);
-    let gzip_mbps = throughput(
-        "protobuf+gzip",
-        kind(Signal::Logs, Format::Protobuf, Compression::Gzip),
-        &gzip,
-        300,
-    );
+    let gzip_mbps = throughput("protobuf+gzip", kind(Signal::Logs, Format::Protobuf, Compression::Gzip), &gzip, 300);
     println!(
         "protobuf+gzip: {:.1} MB/s of uncompressed protobuf",
         gzip_mbps * protobuf.len() as f64 / gzip.len() as f64
     );
-    throughput(
-        "json",
-        kind(Signal::Logs, Format::Json, Compression::None),
-        &json,
-        300,
-    );
+    throughput("json", kind(Signal::Logs, Format::Json, Compression::None), &json, 300);
 
     let start = std::time::Instant::now();
     for _ in 0..1000 {
         let decoded =
-            opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(
-                &protobuf[..],
-            )
-            .unwrap();
+            opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(&protobuf[..]).unwrap();
         std::hint::black_box(decoded);
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "prost decode alone: {:.1} MB/s",
-        (protobuf.len() * 1000) as f64 / secs / 1e6
-    );
+    println!("prost decode alone: {:.1} MB/s", (protobuf.len() * 1000) as f64 / secs / 1e6);
 
     // For comparison: opentelemetry-proto's own serde path (JSON -> structs only).
     let start = std::time::Instant::now();
@@ -645,8 +415,5 @@ fn bench_decode_logs() {
         std::hint::black_box(decoded);
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "opentelemetry-proto serde json alone: {:.1} MB/s",
-        (json.len() * 300) as f64 / secs / 1e6
-    );
+    println!("opentelemetry-proto serde json alone: {:.1} MB/s", (json.len() * 300) as f64 / secs / 1e6);
 }

@@ -10,9 +10,7 @@
 use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext};
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
-use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
-};
+use duckdb::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, StringBuilder, TimestampNanosecondBuilder};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
@@ -20,34 +18,24 @@ use std::sync::Arc;
 
 pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let request = ExportTraceServiceRequest::decode(body)?;
-    let rows = request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum();
+    let rows = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     let mut columns = SpanColumns::with_capacity(rows);
     let mut rejections = Rejections::default();
     for resource_spans in &request.resource_spans {
-        let resource =
-            ResourceContext::new(resource_spans.resource.as_ref(), &resource_spans.schema_url);
+        let resource = ResourceContext::new(resource_spans.resource.as_ref(), &resource_spans.schema_url);
         for scope_spans in &resource_spans.scope_spans {
             let scope = scope_spans.scope.as_ref();
             let scope_name = scope.map_or("", |s| s.name.as_str());
             let scope_version = scope.map_or("", |s| s.version.as_str());
             for span in &scope_spans.spans {
                 match span_problem(span) {
-                    Some(problem) => {
-                        rejections.reject(1, || format!("span {:?}: {problem}", span.name))
-                    }
+                    Some(problem) => rejections.reject(1, || format!("span {:?}: {problem}", span.name)),
                     None => columns.append(&resource, scope_name, scope_version, span),
                 }
             }
         }
     }
-    let batches = table_batch(Table::Spans, columns.finish()?)?
-        .into_iter()
-        .collect();
+    let batches = table_batch(Table::Spans, columns.finish()?)?.into_iter().collect();
     Ok(rejections.into_decoded(batches))
 }
 
@@ -116,8 +104,7 @@ struct SpanColumns {
 
 impl SpanColumns {
     fn with_capacity(rows: usize) -> Self {
-        let strings =
-            |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        let strings = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         SpanColumns {
             timestamp: TimestampNanosecondBuilder::with_capacity(rows),
             trace_id: strings(32),
@@ -149,15 +136,8 @@ impl SpanColumns {
         }
     }
 
-    fn append(
-        &mut self,
-        resource: &ResourceContext,
-        scope_name: &str,
-        scope_version: &str,
-        span: &Span,
-    ) {
-        self.timestamp
-            .append_option(nanos(span.start_time_unix_nano));
+    fn append(&mut self, resource: &ResourceContext, scope_name: &str, scope_version: &str, span: &Span) {
+        self.timestamp.append_option(nanos(span.start_time_unix_nano));
         append_hex(&mut self.trace_id, &span.trace_id);
         append_hex(&mut self.span_id, &span.span_id);
         append_hex(&mut self.parent_span_id, &span.parent_span_id);
@@ -169,43 +149,24 @@ impl SpanColumns {
         resource.attributes.append_to(&mut self.resource_attributes);
         self.scope_name.append_value(scope_name);
         self.scope_version.append_value(scope_version);
-        append_attributes(
-            &mut self.span_attributes,
-            &span.attributes,
-            &mut self.scratch,
-        );
-        self.duration.append_value(
-            span.end_time_unix_nano
-                .wrapping_sub(span.start_time_unix_nano) as i64,
-        );
-        self.end_timestamp
-            .append_option(nanos(span.end_time_unix_nano));
+        append_attributes(&mut self.span_attributes, &span.attributes, &mut self.scratch);
+        self.duration.append_value(span.end_time_unix_nano.wrapping_sub(span.start_time_unix_nano) as i64);
+        self.end_timestamp.append_option(nanos(span.end_time_unix_nano));
         let status = span.status.as_ref();
-        self.status_code
-            .append_value(status_code(status.map_or(0, |s| s.code)));
-        self.status_message
-            .append_value(status.map_or("", |s| s.message.as_str()));
+        self.status_code.append_value(status_code(status.map_or(0, |s| s.code)));
+        self.status_message.append_value(status.map_or("", |s| s.message.as_str()));
 
         for event in &span.events {
-            self.event_timestamp
-                .append_option(nanos(event.time_unix_nano));
+            self.event_timestamp.append_option(nanos(event.time_unix_nano));
             self.event_name.append_value(&event.name);
-            append_attributes(
-                &mut self.event_attributes,
-                &event.attributes,
-                &mut self.scratch,
-            );
+            append_attributes(&mut self.event_attributes, &event.attributes, &mut self.scratch);
         }
         self.events.close_row(self.event_name.len());
         for link in &span.links {
             append_hex(&mut self.link_trace_id, &link.trace_id);
             append_hex(&mut self.link_span_id, &link.span_id);
             self.link_trace_state.append_value(&link.trace_state);
-            append_attributes(
-                &mut self.link_attributes,
-                &link.attributes,
-                &mut self.scratch,
-            );
+            append_attributes(&mut self.link_attributes, &link.attributes, &mut self.scratch);
         }
         self.links.close_row(self.link_trace_id.len());
     }
@@ -273,10 +234,7 @@ pub(crate) mod tests {
             kind: 2,
             start_time_unix_nano: 1_700_000_000_000_000_000,
             end_time_unix_nano: 1_700_000_000_250_000_000,
-            attributes: vec![
-                kv("http.route", s("/cart")),
-                kv("http.status_code", Value::IntValue(500)),
-            ],
+            attributes: vec![kv("http.route", s("/cart")), kv("http.status_code", Value::IntValue(500))],
             events: vec![
                 Event {
                     time_unix_nano: 1_700_000_000_100_000_000,
@@ -284,11 +242,7 @@ pub(crate) mod tests {
                     attributes: vec![kv("exception.type", s("Timeout"))],
                     ..Default::default()
                 },
-                Event {
-                    time_unix_nano: 1_700_000_000_200_000_000,
-                    name: "retry".into(),
-                    ..Default::default()
-                },
+                Event { time_unix_nano: 1_700_000_000_200_000_000, name: "retry".into(), ..Default::default() },
             ],
             links: vec![Link {
                 trace_id: vec![0xff; 16],
@@ -297,10 +251,7 @@ pub(crate) mod tests {
                 attributes: vec![kv("link.kind", s("follows"))],
                 ..Default::default()
             }],
-            status: Some(Status {
-                message: "upstream timeout".into(),
-                code: 2,
-            }),
+            status: Some(Status { message: "upstream timeout".into(), code: 2 }),
             ..Default::default()
         };
         let child = Span {
@@ -315,10 +266,7 @@ pub(crate) mod tests {
         };
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![kv("service.name", s("cart"))],
-                    ..Default::default()
-                }),
+                resource: Some(Resource { attributes: vec![kv("service.name", s("cart"))], ..Default::default() }),
                 scope_spans: vec![ScopeSpans {
                     scope: Some(InstrumentationScope {
                         name: "tracer".into(),
@@ -341,12 +289,7 @@ pub(crate) mod tests {
         assert_eq!(b.num_rows(), 2);
         let col = |name: &str| b.column_by_name(name).unwrap().clone();
         let text = |name: &str, row: usize| col(name).as_string::<i32>().value(row).to_string();
-        assert_eq!(
-            col("timestamp")
-                .as_primitive::<TimestampNanosecondType>()
-                .value(0),
-            1_700_000_000_000_000_000
-        );
+        assert_eq!(col("timestamp").as_primitive::<TimestampNanosecondType>().value(0), 1_700_000_000_000_000_000);
         assert_eq!(text("trace_id", 0), "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
         assert_eq!(text("span_id", 0), "0102030405060708");
         assert_eq!(text("parent_span_id", 0), "");
@@ -362,25 +305,11 @@ pub(crate) mod tests {
         let attrs = attrs.as_any().downcast_ref::<MapArray>().unwrap();
         assert_eq!(
             map_entries(attrs, 0),
-            vec![
-                ("http.route".into(), "/cart".into()),
-                ("http.status_code".into(), "500".into())
-            ]
+            vec![("http.route".into(), "/cart".into()), ("http.status_code".into(), "500".into())]
         );
-        assert_eq!(
-            col("duration").as_primitive::<Int64Type>().value(0),
-            250_000_000
-        );
-        assert_eq!(
-            col("duration").as_primitive::<Int64Type>().value(1),
-            10_000_000
-        );
-        assert_eq!(
-            col("end_timestamp")
-                .as_primitive::<TimestampNanosecondType>()
-                .value(0),
-            1_700_000_000_250_000_000
-        );
+        assert_eq!(col("duration").as_primitive::<Int64Type>().value(0), 250_000_000);
+        assert_eq!(col("duration").as_primitive::<Int64Type>().value(1), 10_000_000);
+        assert_eq!(col("end_timestamp").as_primitive::<TimestampNanosecondType>().value(0), 1_700_000_000_250_000_000);
         assert_eq!(text("status_code", 0), "Error");
         assert_eq!(text("status_code", 1), "Unset");
         assert_eq!(text("status_message", 0), "upstream timeout");
@@ -391,19 +320,10 @@ pub(crate) mod tests {
         assert_eq!(events.value_length(1), 0);
         let first = events.value(0);
         let first = first.as_struct();
-        assert_eq!(
-            first
-                .column(0)
-                .as_primitive::<TimestampNanosecondType>()
-                .value(1),
-            1_700_000_000_200_000_000
-        );
+        assert_eq!(first.column(0).as_primitive::<TimestampNanosecondType>().value(1), 1_700_000_000_200_000_000);
         assert_eq!(first.column(1).as_string::<i32>().value(0), "exception");
         let event_attrs = first.column(2).as_any().downcast_ref::<MapArray>().unwrap();
-        assert_eq!(
-            map_entries(event_attrs, 0),
-            vec![("exception.type".into(), "Timeout".into())]
-        );
+        assert_eq!(map_entries(event_attrs, 0), vec![("exception.type".into(), "Timeout".into())]);
         assert_eq!(map_entries(event_attrs, 1), vec![]);
 
         let links = col("links");
@@ -412,20 +332,11 @@ pub(crate) mod tests {
         assert_eq!(links.value_length(1), 0);
         let link = links.value(0);
         let link = link.as_struct();
-        assert_eq!(
-            link.column(0).as_string::<i32>().value(0),
-            "ffffffffffffffffffffffffffffffff"
-        );
-        assert_eq!(
-            link.column(1).as_string::<i32>().value(0),
-            "eeeeeeeeeeeeeeee"
-        );
+        assert_eq!(link.column(0).as_string::<i32>().value(0), "ffffffffffffffffffffffffffffffff");
+        assert_eq!(link.column(1).as_string::<i32>().value(0), "eeeeeeeeeeeeeeee");
         assert_eq!(link.column(2).as_string::<i32>().value(0), "x=y");
         let link_attrs = link.column(3).as_any().downcast_ref::<MapArray>().unwrap();
-        assert_eq!(
-            map_entries(link_attrs, 0),
-            vec![("link.kind".into(), "follows".into())]
-        );
+        assert_eq!(map_entries(link_attrs, 0), vec![("link.kind".into(), "follows".into())]);
         assert_eq!(b.column_by_name("events").unwrap().null_count(), 0);
     }
 
@@ -455,10 +366,7 @@ pub(crate) mod tests {
 
         let decoded = decode(&request.encode_to_vec()).unwrap();
         assert_eq!(decoded.rejected, 4);
-        assert_eq!(
-            decoded.rejection_message,
-            "span \"no trace\": trace_id is empty"
-        );
+        assert_eq!(decoded.rejection_message, "span \"no trace\": trace_id is empty");
         let b = &decoded.batches[0].batch;
         assert_eq!(b.num_rows(), 3);
         let links = b.column_by_name("links").unwrap().as_list::<i32>().value(2);
@@ -473,19 +381,7 @@ pub(crate) mod tests {
         span.status.as_mut().unwrap().code = 7;
         let decoded = decode(&request.encode_to_vec()).unwrap();
         let b = &decoded.batches[0].batch;
-        assert_eq!(
-            b.column_by_name("span_kind")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            ""
-        );
-        assert_eq!(
-            b.column_by_name("status_code")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            ""
-        );
+        assert_eq!(b.column_by_name("span_kind").unwrap().as_string::<i32>().value(0), "");
+        assert_eq!(b.column_by_name("status_code").unwrap().as_string::<i32>().value(0), "");
     }
 }

@@ -109,11 +109,7 @@ pub fn read_body(request: &mut tiny_http::Request, limit: usize) -> Result<Vec<u
         return Err(BodyError::TooLarge { limit });
     }
     let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(limit));
-    request
-        .as_reader()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| BodyError::Io(e.to_string()))?;
+    request.as_reader().take(limit as u64 + 1).read_to_end(&mut body).map_err(|e| BodyError::Io(e.to_string()))?;
     if body.len() > limit {
         return Err(BodyError::TooLarge { limit });
     }

@@ -12,9 +12,8 @@ pub fn export(request: &mut tiny_http::Request, context: &Context, signal: Signa
     let content_type = header(request, "Content-Type").unwrap_or("");
     let Some(format) = Format::from_content_type(content_type) else {
         context.ingest.stats.rejected(name, "unsupported media type", 0);
-        let message = format!(
-            "unsupported content type {content_type:?}: use application/x-protobuf or application/json"
-        );
+        let message =
+            format!("unsupported content type {content_type:?}: use application/x-protobuf or application/json");
         return status_reply(415, Format::Json, &message);
     };
     if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {

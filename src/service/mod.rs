@@ -141,7 +141,10 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     }
     let gap = spool.oldest_seq() > checkpoint + 1 && spool.last_seq() > checkpoint;
     let gap_warning = gap.then(|| {
-        format!("spool starts at sequence {} but the lake has only {checkpoint}: records in between are missing", spool.oldest_seq())
+        format!(
+            "spool starts at sequence {} but the lake has only {checkpoint}: records in between are missing",
+            spool.oldest_seq()
+        )
     });
     spool.release_through(checkpoint).map_err(spool_error)?;
 
@@ -207,16 +210,21 @@ fn endpoint_host(host: &str) -> String {
     }
 }
 
-fn spawn_writer(ingest: Arc<Ingest>, lake: LakeWriter, policy: FlushPolicy) -> std::io::Result<JoinHandle<FlushReport>> {
+fn spawn_writer(
+    ingest: Arc<Ingest>,
+    lake: LakeWriter,
+    policy: FlushPolicy,
+) -> std::io::Result<JoinHandle<FlushReport>> {
     std::thread::Builder::new().name("canardstack-writer".into()).spawn(move || {
         let stats_ingest = ingest.clone();
         // the writer thread reports its own panic instead of unwinding anywhere
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flusher::run(ingest, lake, policy)))
-            .unwrap_or_else(|_| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flusher::run(ingest, lake, policy))).unwrap_or_else(
+            |_| {
                 stats_ingest.set_writer_failing(true);
                 stats_ingest.stats.error("writer: internal error (panic); restart with otlp_stop/otlp_serve".into());
                 FlushReport::default()
-            })
+            },
+        )
     })
 }
 

@@ -7,11 +7,11 @@
 //! which only accept the adapter, no function can skip the guard.
 
 use crate::guard::{guarded, BoxError};
+use duckdb::arrow::datatypes::Schema;
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle};
 use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
 use duckdb::vtab::{arrow::WritableVector, BindInfo, InitInfo, TableFunctionInfo, VTab};
-use duckdb::arrow::datatypes::Schema;
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::vtab::{record_batch_to_duckdb_data_chunk, to_duckdb_logical_type_for_field};
 use duckdb::Connection;
 use std::marker::PhantomData;
@@ -21,7 +21,11 @@ pub trait SqlScalar: Sized + 'static {
     const NAME: &'static str;
     type State: Default + Send + Sync + 'static;
     fn signatures() -> Vec<ScalarFunctionSignature>;
-    fn invoke(state: &Self::State, input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Result<(), BoxError>;
+    fn invoke(
+        state: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> Result<(), BoxError>;
     fn volatile() -> bool {
         false
     }
@@ -51,7 +55,11 @@ pub struct Guarded<F>(PhantomData<F>);
 impl<F: SqlScalar> VScalar for Guarded<F> {
     type State = F::State;
 
-    fn invoke(state: &Self::State, input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Result<(), BoxError> {
+    fn invoke(
+        state: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> Result<(), BoxError> {
         guarded(F::NAME, || F::invoke(state, input, output))
     }
 

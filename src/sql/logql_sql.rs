@@ -21,7 +21,13 @@ use libduckdb_sys::duckdb_string_t;
 pub struct LogqlSql;
 
 /// The SQL plan of one log query over `logs_table`, or why there is none.
-pub fn pure_sql_plan(query: &str, start_ns: i64, end_ns: i64, limit: u64, logs_table: &str) -> Result<String, BoxError> {
+pub fn pure_sql_plan(
+    query: &str,
+    start_ns: i64,
+    end_ns: i64,
+    limit: u64,
+    logs_table: &str,
+) -> Result<String, BoxError> {
     let selector = match parse(query)? {
         Query::Log(selector) => selector,
         Query::Metric(_) => {
@@ -32,11 +38,10 @@ pub fn pure_sql_plan(query: &str, start_ns: i64, end_ns: i64, limit: u64, logs_t
     let plan = plan_logs(&selector, logs_table, bounds, Some(Direction::Backward), Some(limit), Shape::Portable);
     match plan.residual.first() {
         None => Ok(plan.sql),
-        Some(stage) => Err(format!(
-            "logql_sql: the {} stage runs in Rust and has no SQL plan; use loki_query",
-            stage_name(stage)
-        )
-        .into()),
+        Some(stage) => {
+            Err(format!("logql_sql: the {} stage runs in Rust and has no SQL plan; use loki_query", stage_name(stage))
+                .into())
+        }
     }
 }
 
@@ -91,7 +96,10 @@ fn plan_row(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
     let catalog = if columns > 4 { text_column(input, 4, row) } else { None };
     let schema = if columns > 5 { text_column(input, 5, row) } else { None };
     let target = LakeTarget {
-        catalog: catalog.clone().or_else(|| running.as_ref().map(|t| t.catalog.clone())).unwrap_or(DEFAULT_CATALOG.into()),
+        catalog: catalog
+            .clone()
+            .or_else(|| running.as_ref().map(|t| t.catalog.clone()))
+            .unwrap_or(DEFAULT_CATALOG.into()),
         schema: schema.or_else(|| running.filter(|_| catalog.is_none()).map(|t| t.schema)).unwrap_or("otel".into()),
     };
     pure_sql_plan(&query, start_ns, end_ns, limit, &target.qualified("logs"))
@@ -110,7 +118,10 @@ impl SqlScalar for LogqlSql {
             ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp()], varchar()),
             ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint()], varchar()),
             ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint(), varchar()], varchar()),
-            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint(), varchar(), varchar()], varchar()),
+            ScalarFunctionSignature::exact(
+                vec![varchar(), timestamp(), timestamp(), bigint(), varchar(), varchar()],
+                varchar(),
+            ),
         ]
     }
 

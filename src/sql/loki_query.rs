@@ -9,11 +9,12 @@
 //! `end` now, `start` one hour earlier; `limit` defaults to 100 and `step` to
 //! Loki's default (the range / 250, at least one second).
 
+use super::args::{lake_parameters, lake_target};
 use super::args::{named, named_string};
 use super::duckdb_time::{parse_interval_text, parse_timestamp_text};
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use crate::guard::BoxError;
-use crate::lake::catalog::{resolve_target, LakeTarget};
+use crate::lake::catalog::LakeTarget;
 use crate::lake::database::Database;
 use crate::query::logql::ast::Query;
 use crate::query::logql::engine::{run_log_query, run_metric_query, LogRequest, LogRow};
@@ -21,7 +22,9 @@ use crate::query::logql::eval::{Series, Steps};
 use crate::query::logql::parser::parse;
 use crate::query::logql::pipeline::Labels;
 use crate::query::logql::plan::Direction;
-use duckdb::arrow::array::{Array, ArrayRef, Float64Array, MapBuilder, StringArray, StringBuilder, TimestampNanosecondArray};
+use duckdb::arrow::array::{
+    Array, ArrayRef, Float64Array, MapBuilder, StringArray, StringBuilder, TimestampNanosecondArray,
+};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
@@ -162,9 +165,10 @@ impl SqlTable for LokiQuery {
             ("limit".into(), LogicalTypeId::Bigint.into()),
             ("direction".into(), LogicalTypeId::Varchar.into()),
             ("step".into(), LogicalTypeId::Interval.into()),
-            ("catalog".into(), LogicalTypeId::Varchar.into()),
-            ("schema".into(), LogicalTypeId::Varchar.into()),
         ]
+        .into_iter()
+        .chain(lake_parameters())
+        .collect()
     }
 
     fn bind(db: &Database, bind: &BindInfo) -> Result<Bind, BoxError> {
@@ -187,12 +191,7 @@ impl SqlTable for LokiQuery {
         }
         check_resolution(start_ns, end_ns, step_ns)?;
         let con = db.connect()?;
-        let target = resolve_target(
-            &con,
-            named_string(bind, "catalog"),
-            named_string(bind, "schema"),
-            crate::service::running_target(),
-        )?;
+        let target = lake_target(&con, bind)?;
         let schema = match query {
             Query::Log(_) => log_schema(),
             Query::Metric(_) => metric_schema(),
@@ -207,8 +206,12 @@ impl SqlTable for LokiQuery {
         let table = bind.target.qualified("logs");
         let batch = match &bind.query {
             Query::Log(selector) => {
-                let request =
-                    LogRequest { start_ns: bind.start_ns, end_ns: bind.end_ns, limit: bind.limit, direction: bind.direction };
+                let request = LogRequest {
+                    start_ns: bind.start_ns,
+                    end_ns: bind.end_ns,
+                    limit: bind.limit,
+                    direction: bind.direction,
+                };
                 log_batch(&run_log_query(&con, &table, selector, request)?)?
             }
             Query::Metric(expr) => {
@@ -248,7 +251,9 @@ mod tests {
         let (start, end) = time_range(None, Some("2024-01-01 01:00:00+00".into())).unwrap();
         assert_eq!(end - start, DEFAULT_RANGE_NS);
         assert_eq!(
-            time_range(Some("2024-01-02 00:00:00+00".into()), Some("2024-01-01 00:00:00+00".into())).unwrap_err().to_string(),
+            time_range(Some("2024-01-02 00:00:00+00".into()), Some("2024-01-01 00:00:00+00".into()))
+                .unwrap_err()
+                .to_string(),
             "start must not be after end"
         );
     }

@@ -5,9 +5,9 @@
 //! and the planned SQL is the only source of truth for them; `scan` then
 //! hands the batches out. The pooled connection sees committed data only.
 
-use super::args::named_string;
+use super::args::lake_target;
 use crate::guard::BoxError;
-use crate::lake::catalog::{resolve_target, LakeTarget};
+use crate::lake::catalog::LakeTarget;
 use crate::lake::database::Database;
 use duckdb::arrow::datatypes::SchemaRef;
 use duckdb::arrow::record_batch::RecordBatch;
@@ -28,11 +28,5 @@ pub fn run(con: &Connection, sql: &str) -> Result<QueryResult, BoxError> {
 
 /// The lake named by `catalog :=` / `schema :=`, else the default one.
 pub fn target(db: &Database, bind: &BindInfo) -> Result<LakeTarget, BoxError> {
-    let con = db.connect()?;
-    Ok(resolve_target(
-        &con,
-        named_string(bind, "catalog"),
-        named_string(bind, "schema"),
-        crate::service::running_target(),
-    )?)
+    lake_target(&*db.connect()?, bind)
 }

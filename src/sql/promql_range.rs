@@ -6,9 +6,9 @@
 //! required (a missing one is an error naming it). The engine runs in `init`,
 //! once per execution, on a pooled connection.
 
+use super::duckdb_time::{named_interval_ns, named_timestamp_ns, ns_to_ms};
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use super::promql_result::{lake_parameters, result_batch, result_schema, LakeChoice};
-use super::duckdb_time::{named_interval_ns, named_timestamp_ns, ns_to_ms};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::promql::{self, eval::QueryTimes};
@@ -67,7 +67,8 @@ impl SqlTable for PromqlRange {
 
     fn init(bind: &RangeBind, _: &InitInfo) -> Result<BatchStream, BoxError> {
         let expr = promql::parse(&bind.query)?;
-        let series = bind.lake.with_source(&bind.db, |source| Ok(promql::eval::eval_range(&expr, source, bind.times)?))?;
+        let series =
+            bind.lake.with_source(&bind.db, |source| Ok(promql::eval::eval_range(&expr, source, bind.times)?))?;
         Ok(BatchStream::new([result_batch(&series)?]))
     }
 

@@ -12,14 +12,15 @@ use crate::query::promql::value::{Series, METRIC_NAME};
 use duckdb::arrow::array::{ArrayRef, Float64Array, MapBuilder, StringArray, StringBuilder, TimestampMicrosecondArray};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::BindInfo;
 use std::sync::Arc;
 
 fn label_map_type() -> DataType {
     let entries = Field::new(
         "entries",
-        DataType::Struct(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)].into()),
+        DataType::Struct(
+            vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)].into(),
+        ),
         false,
     );
     DataType::Map(Arc::new(entries), false)
@@ -82,9 +83,4 @@ impl LakeChoice {
     }
 }
 
-pub fn lake_parameters() -> Vec<(String, LogicalTypeHandle)> {
-    vec![
-        ("catalog".into(), LogicalTypeHandle::from(LogicalTypeId::Varchar)),
-        ("schema".into(), LogicalTypeHandle::from(LogicalTypeId::Varchar)),
-    ]
-}
+pub use super::args::lake_parameters;

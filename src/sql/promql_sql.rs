@@ -51,7 +51,11 @@ fn step_ms(input: &DataChunkHandle, row: usize) -> Result<i64, BoxError> {
 
 fn plan(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
     let query = text(input, 0, row, "query")?;
-    let times = QueryTimes::range(micros(input, 1, row, "start")? / 1000, micros(input, 2, row, "end")? / 1000, step_ms(input, row)?)?;
+    let times = QueryTimes::range(
+        micros(input, 1, row, "start")? / 1000,
+        micros(input, 2, row, "end")? / 1000,
+        step_ms(input, row)?,
+    )?;
     let target = if input.num_columns() >= 6 {
         LakeTarget { catalog: text(input, 4, row, "catalog")?, schema: text(input, 5, row, "schema")? }
     } else {
@@ -68,7 +72,14 @@ impl SqlScalar for PromqlSql {
 
     fn signatures() -> Vec<ScalarFunctionSignature> {
         let t = |id: LogicalTypeId| LogicalTypeHandle::from(id);
-        let base = || vec![t(LogicalTypeId::Varchar), t(LogicalTypeId::TimestampTZ), t(LogicalTypeId::TimestampTZ), t(LogicalTypeId::Interval)];
+        let base = || {
+            vec![
+                t(LogicalTypeId::Varchar),
+                t(LogicalTypeId::TimestampTZ),
+                t(LogicalTypeId::TimestampTZ),
+                t(LogicalTypeId::Interval),
+            ]
+        };
         let mut with_lake = base();
         with_lake.extend([t(LogicalTypeId::Varchar), t(LogicalTypeId::Varchar)]);
         vec![

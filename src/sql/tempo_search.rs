@@ -1,10 +1,11 @@
 //! `tempo_search(traceql, start := ..., "end" := ..., "limit" := 20, spss := 3)`:
 //! one row per matching trace, newest first, like Tempo's search API.
 
+use super::args::lake_parameters;
 use super::args::named_count;
+use super::duckdb_time::named_timestamp_ns;
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use super::planned_query::{run, target};
-use super::duckdb_time::named_timestamp_ns;
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::traceql::{parse, search_sql, SearchOptions};
@@ -33,9 +34,10 @@ impl SqlTable for TempoSearch {
             ("end".into(), LogicalTypeId::TimestampTZ.into()),
             ("limit".into(), LogicalTypeId::Bigint.into()),
             ("spss".into(), LogicalTypeId::Bigint.into()),
-            ("catalog".into(), LogicalTypeId::Varchar.into()),
-            ("schema".into(), LogicalTypeId::Varchar.into()),
         ]
+        .into_iter()
+        .chain(lake_parameters())
+        .collect()
     }
 
     fn bind(db: &Database, bind: &BindInfo) -> Result<BatchStream, BoxError> {

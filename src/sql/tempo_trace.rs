@@ -1,5 +1,6 @@
 //! `tempo_trace(trace_id)`: every span of one trace, with its depth.
 
+use super::args::lake_parameters;
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use super::planned_query::{run, target};
 use crate::guard::BoxError;
@@ -23,7 +24,7 @@ impl SqlTable for TempoTrace {
     }
 
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        vec![("catalog".into(), LogicalTypeId::Varchar.into()), ("schema".into(), LogicalTypeId::Varchar.into())]
+        lake_parameters()
     }
 
     fn bind(db: &Database, bind: &BindInfo) -> Result<BatchStream, BoxError> {

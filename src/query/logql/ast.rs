@@ -100,9 +100,18 @@ pub enum NumberKind {
 pub enum LabelPredicate {
     And(Box<LabelPredicate>, Box<LabelPredicate>),
     Or(Box<LabelPredicate>, Box<LabelPredicate>),
-    Text { name: String, op: MatchOp, value: String },
+    Text {
+        name: String,
+        op: MatchOp,
+        value: String,
+    },
     /// `value` is in the unit of `kind`: seconds for durations, bytes for sizes.
-    Number { name: String, op: CmpOp, value: f64, kind: NumberKind },
+    Number {
+        name: String,
+        op: CmpOp,
+        value: f64,
+        kind: NumberKind,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -192,10 +201,8 @@ impl RangeOp {
 
     /// Whether the function reads unwrapped values rather than counting lines.
     pub fn needs_unwrap(self) -> bool {
-        !matches!(
-            self,
-            RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::AbsentOverTime
-        ) && self != RangeOp::Rate
+        !matches!(self, RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::AbsentOverTime)
+            && self != RangeOp::Rate
     }
 }
 
@@ -274,8 +281,19 @@ pub struct VectorMatching {
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetricExpr {
     Range(RangeAggregation),
-    Aggregate { op: AggOp, param: Option<f64>, grouping: Option<Grouping>, inner: Box<MetricExpr> },
-    Binary { op: BinOp, lhs: Box<MetricExpr>, rhs: Box<MetricExpr>, return_bool: bool, matching: Option<VectorMatching> },
+    Aggregate {
+        op: AggOp,
+        param: Option<f64>,
+        grouping: Option<Grouping>,
+        inner: Box<MetricExpr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<MetricExpr>,
+        rhs: Box<MetricExpr>,
+        return_bool: bool,
+        matching: Option<VectorMatching>,
+    },
     Scalar(f64),
     /// `vector(x)`: one sample without labels at every step.
     Vector(f64),

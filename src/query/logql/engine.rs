@@ -6,8 +6,8 @@
 
 use super::ast::*;
 use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps};
-use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
 use super::model::{stream_labels, structured_metadata, StoredLog};
+use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
 use super::plan::{plan_logs, Direction, LogPlan, Shape, TimeBounds};
 use duckdb::arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch};
 use duckdb::arrow::compute::cast;
@@ -53,7 +53,8 @@ pub fn run_log_query(
     if request.limit == 0 {
         return Ok(Vec::new());
     }
-    let bounds = TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
+    let bounds =
+        TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
     let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let mut rows = Vec::new();
@@ -72,7 +73,12 @@ pub fn run_log_query(
 }
 
 /// A metric query evaluated at every step.
-pub fn run_metric_query(con: &Connection, logs_table: &str, expr: &MetricExpr, steps: &Steps) -> Result<Vec<Series>, EngineError> {
+pub fn run_metric_query(
+    con: &Connection,
+    logs_table: &str,
+    expr: &MetricExpr,
+    steps: &Steps,
+) -> Result<Vec<Series>, EngineError> {
     let source = LakeSamples { con, logs_table };
     Ok(evaluate(expr, steps, &source)?)
 }
@@ -165,7 +171,9 @@ fn text_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, EngineError>
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, EngineError> {
-    batch.column_by_name(name).ok_or_else(|| EngineError::Eval(EvalError::Source(format!("the plan returned no {name} column"))))
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| EngineError::Eval(EvalError::Source(format!("the plan returned no {name} column"))))
 }
 
 /// Labels each row of a [`Shape::Raw`] batch with the OTLP label model.
@@ -178,7 +186,11 @@ fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
     let (line, service, trace, span, severity, scope) = (line?, service?, trace?, span?, severity?, scope?);
     let text = |array: &ArrayRef, row: usize| -> String {
         let array = array.as_string::<i32>();
-        if array.is_null(row) { String::new() } else { array.value(row).to_string() }
+        if array.is_null(row) {
+            String::new()
+        } else {
+            array.value(row).to_string()
+        }
     };
     let numbers = cast(column(batch, "severity_number")?, &DataType::Int32)?;
     let numbers = numbers.as_primitive::<duckdb::arrow::datatypes::Int32Type>();

@@ -17,7 +17,9 @@ pub enum EvalError {
     Source(String),
     #[error("comparisons between scalars must use the bool modifier")]
     ScalarComparison,
-    #[error("many-to-many matching not allowed: found duplicate series on the {side} side of the operation at {labels}")]
+    #[error(
+        "many-to-many matching not allowed: found duplicate series on the {side} side of the operation at {labels}"
+    )]
     ManyToMany { side: &'static str, labels: String },
     #[error("quantile_over_time needs a quantile parameter")]
     MissingQuantile,
@@ -49,7 +51,11 @@ impl Steps {
     /// frontend aligns range queries so results are stable across refreshes).
     pub fn aligned(start_ns: i64, end_ns: i64, step_ns: i64) -> Steps {
         let step_ns = step_ns.max(1);
-        Steps { start_ns: start_ns - start_ns.rem_euclid(step_ns), end_ns: end_ns - end_ns.rem_euclid(step_ns), step_ns }
+        Steps {
+            start_ns: start_ns - start_ns.rem_euclid(step_ns),
+            end_ns: end_ns - end_ns.rem_euclid(step_ns),
+            step_ns,
+        }
     }
 
     pub fn timestamps(&self) -> Vec<i64> {
@@ -183,7 +189,11 @@ fn absent(range: &RangeAggregation, times: &[i64], samples: &[Sample]) -> Vec<Ve
             let end = t - range.offset_ns;
             let lo = stamps.partition_point(|ts| *ts <= end - range.range_ns);
             let hi = stamps.partition_point(|ts| *ts <= end);
-            if lo < hi { Vec::new() } else { vec![(labels.clone(), 1.0)] }
+            if lo < hi {
+                Vec::new()
+            } else {
+                vec![(labels.clone(), 1.0)]
+            }
         })
         .collect()
 }
@@ -296,7 +306,11 @@ fn aggregate(op: AggOp, param: Option<f64>, grouping: Option<&Grouping>, vector:
                 let k = param.unwrap_or(1.0) as usize;
                 members.sort_by(|a, b| {
                     let order = b.1.total_cmp(&a.1);
-                    if op == AggOp::Topk { order } else { order.reverse() }
+                    if op == AggOp::Topk {
+                        order
+                    } else {
+                        order.reverse()
+                    }
                 });
                 members.truncate(k);
                 members
@@ -336,7 +350,13 @@ fn combine(op: BinOp, a: f64, b: f64, return_bool: bool, keep: f64) -> Option<f6
     }
 }
 
-fn binary(op: BinOp, lhs: Value, rhs: Value, return_bool: bool, matching: Option<&VectorMatching>) -> Result<Value, EvalError> {
+fn binary(
+    op: BinOp,
+    lhs: Value,
+    rhs: Value,
+    return_bool: bool,
+    matching: Option<&VectorMatching>,
+) -> Result<Value, EvalError> {
     Ok(match (lhs, rhs) {
         (Value::Scalar(a), Value::Scalar(b)) => match op {
             BinOp::Cmp(cmp) if return_bool => Value::Scalar(if cmp.holds(a, b) { 1.0 } else { 0.0 }),
@@ -390,13 +410,19 @@ fn vector_binary(
     let mut right_by_signature: BTreeMap<Labels, f64> = BTreeMap::new();
     for (labels, value) in &right {
         let sig = signature(labels, matching);
-        if right_by_signature.insert(sig.clone(), *value).is_some() && !matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
+        if right_by_signature.insert(sig.clone(), *value).is_some()
+            && !matches!(op, BinOp::And | BinOp::Or | BinOp::Unless)
+        {
             return Err(EvalError::ManyToMany { side: "right", labels: render_labels(&sig) });
         }
     }
     match op {
-        BinOp::And => Ok(left.into_iter().filter(|(l, _)| right_by_signature.contains_key(&signature(l, matching))).collect()),
-        BinOp::Unless => Ok(left.into_iter().filter(|(l, _)| !right_by_signature.contains_key(&signature(l, matching))).collect()),
+        BinOp::And => {
+            Ok(left.into_iter().filter(|(l, _)| right_by_signature.contains_key(&signature(l, matching))).collect())
+        }
+        BinOp::Unless => {
+            Ok(left.into_iter().filter(|(l, _)| !right_by_signature.contains_key(&signature(l, matching))).collect())
+        }
         BinOp::Or => {
             let left_signatures: Vec<Labels> = left.iter().map(|(l, _)| signature(l, matching)).collect();
             let mut out = left;
@@ -439,10 +465,19 @@ mod tests {
                 .0
                 .iter()
                 .filter(|(t, ..)| t * S > from && t * S <= to)
-                .filter(|(_, service, ..)| range.selector.matchers.iter().all(|m| m.name != "service_name" || m.op != MatchOp::Eq || m.value == *service))
+                .filter(|(_, service, ..)| {
+                    range
+                        .selector
+                        .matchers
+                        .iter()
+                        .all(|m| m.name != "service_name" || m.op != MatchOp::Eq || m.value == *service)
+                })
                 .map(|(t, service, status, value)| Sample {
                     timestamp_ns: t * S,
-                    labels: Labels::from([("service_name".into(), service.to_string()), ("status".into(), status.to_string())]),
+                    labels: Labels::from([
+                        ("service_name".into(), service.to_string()),
+                        ("status".into(), status.to_string()),
+                    ]),
                     value: if range.unwrap.is_some() { *value } else { 1.0 },
                 })
                 .collect())
@@ -488,10 +523,7 @@ mod tests {
     fn sum_by_and_rate() {
         assert_eq!(
             run(r#"sum by (service_name) (rate({service_name=~".+"}[10s]))"#, 10, 20, 10),
-            vec![
-                row(r#"{service_name="api"}"#, &[(10, 0.3), (20, 0.1)]),
-                row(r#"{service_name="web"}"#, &[(20, 0.1)]),
-            ]
+            vec![row(r#"{service_name="api"}"#, &[(10, 0.3), (20, 0.1)]), row(r#"{service_name="web"}"#, &[(20, 0.1)]),]
         );
         assert_eq!(run(r#"sum(count_over_time({service_name="api"}[20s]))"#, 20, 20, 1), vec![row("{}", &[(20, 4.0)])]);
         assert_eq!(
@@ -513,7 +545,10 @@ mod tests {
         assert_eq!(one(&format!("quantile_over_time(0.5, {base})")), 25.0);
         assert_eq!(one(&format!("stdvar_over_time({base})")), 218.75);
         assert_eq!(one(&format!("rate({base})")), 5.5);
-        assert_eq!(run(&format!("max_over_time({base}) by (service_name)"), 20, 20, 1), vec![row(r#"{service_name="api"}"#, &[(20, 50.0)])]);
+        assert_eq!(
+            run(&format!("max_over_time({base}) by (service_name)"), 20, 20, 1),
+            vec![row(r#"{service_name="api"}"#, &[(20, 50.0)])]
+        );
         assert_eq!(
             run(&format!("max_over_time({base})"), 20, 20, 1),
             vec![
@@ -530,7 +565,10 @@ mod tests {
             by(r#"sum by (service_name) (count_over_time({service_name=~".+"}[10s]))"#),
             vec![row(r#"{service_name="api"}"#, &[(10, 3.0), (20, 1.0)]), row(r#"{service_name="web"}"#, &[(20, 1.0)])]
         );
-        assert_eq!(by(r#"sum without (status) (sum_over_time({service_name="api"} | unwrap v [10s]))"#)[0].1, vec![(10, 60.0), (20, 50.0)]);
+        assert_eq!(
+            by(r#"sum without (status) (sum_over_time({service_name="api"} | unwrap v [10s]))"#)[0].1,
+            vec![(10, 60.0), (20, 50.0)]
+        );
         // max is not additive: no pushdown, the per-series maxima are compared
         assert_eq!(by(r#"max(count_over_time({service_name="api"}[10s]))"#), vec![row("{}", &[(10, 2.0), (20, 1.0)])]);
     }
@@ -564,8 +602,14 @@ mod tests {
         let by_status = r#"sum by (status) (count_over_time({service_name="api"}[10s]))"#;
         assert_eq!(run(&format!("topk(1, {by_status})"), 10, 10, 1), vec![row(r#"{status="200"}"#, &[(10, 2.0)])]);
         assert_eq!(run(&format!("bottomk(1, {by_status})"), 10, 10, 1), vec![row(r#"{status="500"}"#, &[(10, 1.0)])]);
-        assert_eq!(run(&format!("{by_status} unless {by_status} > 1"), 10, 10, 1), vec![row(r#"{status="500"}"#, &[(10, 1.0)])]);
-        assert_eq!(run(&format!("{by_status} and {by_status} > 1"), 10, 10, 1), vec![row(r#"{status="200"}"#, &[(10, 2.0)])]);
+        assert_eq!(
+            run(&format!("{by_status} unless {by_status} > 1"), 10, 10, 1),
+            vec![row(r#"{status="500"}"#, &[(10, 1.0)])]
+        );
+        assert_eq!(
+            run(&format!("{by_status} and {by_status} > 1"), 10, 10, 1),
+            vec![row(r#"{status="200"}"#, &[(10, 2.0)])]
+        );
         assert_eq!(run(&format!("sum({by_status}) - on() sum({by_status})"), 10, 10, 1), vec![row("{}", &[(10, 0.0)])]);
     }
 }

@@ -88,10 +88,7 @@ mod tests {
         let labels = stream_labels(&log, [("k8s.pod.name", "p1"), ("k8s_pod_name", "p2"), ("service.name", "x")]);
         assert_eq!(
             labels,
-            Labels::from([
-                ("k8s_pod_name".into(), "p1".into()),
-                ("service_name".into(), "unknown_service".into()),
-            ])
+            Labels::from([("k8s_pod_name".into(), "p1".into()), ("service_name".into(), "unknown_service".into()),])
         );
     }
 

@@ -90,10 +90,15 @@ fn lex(source: &str) -> Result<Vec<Token>, ParseError> {
             let len = rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '.' || ch == 'µ')).unwrap_or(rest.len());
             tokens.push(Token { tok: Tok::Num(rest[..len].to_string()), pos });
             pos += len;
-        } else if c.is_alphabetic() || c == '_' || (rest.starts_with("--") && rest[2..].starts_with(char::is_alphabetic)) {
+        } else if c.is_alphabetic()
+            || c == '_'
+            || (rest.starts_with("--") && rest[2..].starts_with(char::is_alphabetic))
+        {
             let start = if c == '-' { 2 } else { 0 };
             let len = start
-                + rest[start..].find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '-')).unwrap_or(rest.len() - start);
+                + rest[start..]
+                    .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '-'))
+                    .unwrap_or(rest.len() - start);
             tokens.push(Token { tok: Tok::Ident(rest[..len].to_string()), pos });
             pos += len;
         } else if let Some(p) = PUNCTS.iter().find(|p| rest.starts_with(**p)) {
@@ -379,8 +384,18 @@ impl Parser<'_> {
         if self.starts_label_filter() {
             return Ok(Stage::Labels(self.label_predicate()?));
         }
-        const STAGES: &[&str] =
-            &["json", "logfmt", "regexp", "pattern", "unpack", "decolorize", "line_format", "label_format", "drop", "keep"];
+        const STAGES: &[&str] = &[
+            "json",
+            "logfmt",
+            "regexp",
+            "pattern",
+            "unpack",
+            "decolorize",
+            "line_format",
+            "label_format",
+            "drop",
+            "keep",
+        ];
         if !STAGES.contains(&name.as_str()) {
             return self.error(format!(
                 "syntax error: unexpected {name} after |, expecting a parser, formatter or label filter"
@@ -537,7 +552,9 @@ impl Parser<'_> {
                 "!=" => MatchOp::Ne,
                 "=~" => MatchOp::Re,
                 "!~" => MatchOp::NotRe,
-                other => return self.error(format!("syntax error: operator {other} needs a number, duration or byte size")),
+                other => {
+                    return self.error(format!("syntax error: operator {other} needs a number, duration or byte size"))
+                }
             };
             if matches!(op, MatchOp::Re | MatchOp::NotRe) {
                 self.regex(&value, true)?;
@@ -624,7 +641,8 @@ impl Parser<'_> {
         };
         let labels = self.label_list()?;
         if self.is_ident("group_left") || self.is_ident("group_right") {
-            return self.error(format!("{} is not supported", self.peek().describe().trim_start_matches("identifier ")));
+            return self
+                .error(format!("{} is not supported", self.peek().describe().trim_start_matches("identifier ")));
         }
         Ok(Some(VectorMatching { on, labels }))
     }
@@ -779,7 +797,11 @@ impl Parser<'_> {
         let grouping_at = self.index;
         let grouping = self.grouping()?;
         let invalid = |with: &str| {
-            position_error(self.source, self.tokens[selector_start].pos, format!("invalid aggregation {name} {with} unwrap"))
+            position_error(
+                self.source,
+                self.tokens[selector_start].pos,
+                format!("invalid aggregation {name} {with} unwrap"),
+            )
         };
         if op.needs_unwrap() && unwrap.is_none() {
             return Err(invalid("without"));
@@ -853,7 +875,9 @@ mod tests {
 
     #[test]
     fn selectors_and_line_filters() {
-        let s = log(r#"{service_name="api", env!="dev", pod=~"p-\\d+", ns!~`kube.*`} |= "a" or "b" != `c` |~ "(?i)err" !~ "x""#);
+        let s = log(
+            r#"{service_name="api", env!="dev", pod=~"p-\\d+", ns!~`kube.*`} |= "a" or "b" != `c` |~ "(?i)err" !~ "x""#,
+        );
         assert_eq!(s.matchers.len(), 4);
         assert_eq!(s.matchers[2], Matcher { name: "pod".into(), op: MatchOp::Re, value: r"p-\d+".into() });
         assert_eq!(s.matchers[3].op, MatchOp::NotRe);
@@ -870,21 +894,30 @@ mod tests {
 
     #[test]
     fn parsers_and_label_filters() {
-        let s = log(r#"{a="b"} | json | logfmt --strict x, y="z" | status >= 500 and dur > 1.5s or size < 10KB, method="GET" | drop __error__"#);
+        let s = log(
+            r#"{a="b"} | json | logfmt --strict x, y="z" | status >= 500 and dur > 1.5s or size < 10KB, method="GET" | drop __error__"#,
+        );
         assert_eq!(s.stages[0], Stage::Json(vec![]));
         assert_eq!(
             s.stages[1],
             Stage::Logfmt {
                 strict: true,
                 keep_empty: false,
-                params: vec![Extraction { label: "x".into(), path: None }, Extraction { label: "y".into(), path: Some("z".into()) }]
+                params: vec![
+                    Extraction { label: "x".into(), path: None },
+                    Extraction { label: "y".into(), path: Some("z".into()) }
+                ]
             }
         );
-        let number = |name: &str, op, value, kind| Box::new(LabelPredicate::Number { name: name.into(), op, value, kind });
+        let number =
+            |name: &str, op, value, kind| Box::new(LabelPredicate::Number { name: name.into(), op, value, kind });
         assert_eq!(
             s.stages[2],
             Stage::Labels(LabelPredicate::Or(
-                Box::new(LabelPredicate::And(number("status", CmpOp::Ge, 500.0, NumberKind::Plain), number("dur", CmpOp::Gt, 1.5, NumberKind::Duration))),
+                Box::new(LabelPredicate::And(
+                    number("status", CmpOp::Ge, 500.0, NumberKind::Plain),
+                    number("dur", CmpOp::Gt, 1.5, NumberKind::Duration)
+                )),
                 Box::new(LabelPredicate::And(
                     number("size", CmpOp::Lt, 10_000.0, NumberKind::Bytes),
                     Box::new(LabelPredicate::Text { name: "method".into(), op: MatchOp::Eq, value: "GET".into() })
@@ -897,42 +930,72 @@ mod tests {
     #[test]
     fn metric_queries() {
         let Query::Metric(MetricExpr::Aggregate { op, grouping, inner, .. }) =
-            parse(r#"sum by (service_name) (count_over_time({service_name=~"api|web"} |= "x" [1m] offset 5m))"#).unwrap()
+            parse(r#"sum by (service_name) (count_over_time({service_name=~"api|web"} |= "x" [1m] offset 5m))"#)
+                .unwrap()
         else {
             panic!("not an aggregation")
         };
         assert_eq!(op, AggOp::Sum);
         assert_eq!(grouping, Some(Grouping { without: false, labels: vec!["service_name".into()] }));
         let MetricExpr::Range(range) = *inner else { panic!("not a range aggregation") };
-        assert_eq!((range.op, range.range_ns, range.offset_ns), (RangeOp::CountOverTime, 60_000_000_000, 300_000_000_000));
+        assert_eq!(
+            (range.op, range.range_ns, range.offset_ns),
+            (RangeOp::CountOverTime, 60_000_000_000, 300_000_000_000)
+        );
         assert_eq!(range.selector.stages.len(), 1);
 
-        let Query::Metric(MetricExpr::Range(range)) =
-            parse(r#"quantile_over_time(0.99, {a="b"} | logfmt | unwrap duration(took) | __error__="" [5m]) by (host)"#).unwrap()
-        else {
+        let Query::Metric(MetricExpr::Range(range)) = parse(
+            r#"quantile_over_time(0.99, {a="b"} | logfmt | unwrap duration(took) | __error__="" [5m]) by (host)"#,
+        )
+        .unwrap() else {
             panic!("not a range aggregation")
         };
         assert_eq!(range.param, Some(0.99));
         let unwrap = range.unwrap.unwrap();
-        assert_eq!((unwrap.label.as_str(), unwrap.conversion, unwrap.post_filters.len()), ("took", Conversion::Duration, 1));
+        assert_eq!(
+            (unwrap.label.as_str(), unwrap.conversion, unwrap.post_filters.len()),
+            ("took", Conversion::Duration, 1)
+        );
         assert!(parse("vector(1)+vector(1)").is_ok());
         assert!(parse(r#"topk(3, sum by (a) (rate({a="b"}[1m]))) > bool 2"#).is_ok());
-        assert!(parse(r#"sum(count_over_time({a="b"}[1m])) by (a) / on (a) sum(count_over_time({a="b"}[1m])) by (a)"#).is_ok());
+        assert!(parse(r#"sum(count_over_time({a="b"}[1m])) by (a) / on (a) sum(count_over_time({a="b"}[1m])) by (a)"#)
+            .is_ok());
         assert!(parse(r#"count_over_time({a="b"}[1m] | json)"#).is_ok());
     }
 
     #[test]
     fn errors_carry_positions_and_name_the_construct() {
         assert_eq!(err(r#"{a="b"} |= "x" | frob"#), "parse error at line 1, col 18: syntax error: unexpected frob after |, expecting a parser, formatter or label filter");
-        assert_eq!(err(r#"{a="b""#), "parse error at line 1, col 7: syntax error: unexpected end of query, expecting ,");
+        assert_eq!(
+            err(r#"{a="b""#),
+            "parse error at line 1, col 7: syntax error: unexpected end of query, expecting ,"
+        );
         assert_eq!(err(r#"{a=""}"#), "parse error at line 1, col 1: queries require at least one regexp or equality matcher that does not have an empty-compatible value");
-        assert_eq!(err(r#"{a="b"} |~ "(""#), "parse error at line 1, col 12: invalid regex \"(\": error: unclosed group");
-        assert_eq!(err(r#"sum_over_time({a="b"}[5m])"#), "parse error at line 1, col 15: invalid aggregation sum_over_time without unwrap");
-        assert_eq!(err(r#"count_over_time({a="b"})"#), "parse error at line 1, col 24: syntax error: unexpected ), expecting range such as [5m]");
+        assert_eq!(
+            err(r#"{a="b"} |~ "(""#),
+            "parse error at line 1, col 12: invalid regex \"(\": error: unclosed group"
+        );
+        assert_eq!(
+            err(r#"sum_over_time({a="b"}[5m])"#),
+            "parse error at line 1, col 15: invalid aggregation sum_over_time without unwrap"
+        );
+        assert_eq!(
+            err(r#"count_over_time({a="b"})"#),
+            "parse error at line 1, col 24: syntax error: unexpected ), expecting range such as [5m]"
+        );
         assert_eq!(err(r#"label_replace(x)"#), "parse error at line 1, col 1: function label_replace is not supported");
-        assert_eq!(err("{a=\"b\"}\n | line_format \"{{ if .x }}\""), "parse error at line 2, col 16: template: action if is not supported");
-        assert_eq!(err(r#"{a="b"} | unwrap x"#), "parse error at line 1, col 9: syntax error: unexpected |, expecting end of query");
-        assert_eq!(err(r#"rate({a="b"}[1m]) by (a)"#), "parse error at line 1, col 19: grouping is not allowed on rate; use a vector aggregation such as sum by");
+        assert_eq!(
+            err("{a=\"b\"}\n | line_format \"{{ if .x }}\""),
+            "parse error at line 2, col 16: template: action if is not supported"
+        );
+        assert_eq!(
+            err(r#"{a="b"} | unwrap x"#),
+            "parse error at line 1, col 9: syntax error: unexpected |, expecting end of query"
+        );
+        assert_eq!(
+            err(r#"rate({a="b"}[1m]) by (a)"#),
+            "parse error at line 1, col 19: grouping is not allowed on rate; use a vector aggregation such as sum by"
+        );
     }
 
     #[test]

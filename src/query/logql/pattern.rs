@@ -106,8 +106,14 @@ mod tests {
 
     #[test]
     fn rejects_patterns_without_captures_or_with_adjacent_ones() {
-        assert_eq!(Pattern::parse("plain").unwrap_err().to_string(), "invalid pattern: at least one capture is required");
+        assert_eq!(
+            Pattern::parse("plain").unwrap_err().to_string(),
+            "invalid pattern: at least one capture is required"
+        );
         assert!(Pattern::parse("<a><b>").is_err());
-        assert_eq!(Pattern::parse("a <b c>").unwrap_err().to_string(), "invalid pattern: at least one capture is required");
+        assert_eq!(
+            Pattern::parse("a <b c>").unwrap_err().to_string(),
+            "invalid pattern: at least one capture is required"
+        );
     }
 }

@@ -217,7 +217,10 @@ impl Predicate {
                 match parsed {
                     Some(number) => op.holds(number, *value),
                     None => {
-                        entry.set_error("LabelFilterErr", format!("cannot read {text:?} of label {name} as a {kind:?}").to_lowercase());
+                        entry.set_error(
+                            "LabelFilterErr",
+                            format!("cannot read {text:?} of label {name} as a {kind:?}").to_lowercase(),
+                        );
                         true
                     }
                 }
@@ -356,7 +359,10 @@ fn compile_stage(stage: &Stage) -> Result<Compiled, PipelineError> {
         Stage::Logfmt { strict, keep_empty, params } => Compiled::Logfmt {
             strict: *strict,
             keep_empty: *keep_empty,
-            params: params.iter().map(|p| (p.label.clone(), p.path.clone().unwrap_or_else(|| p.label.clone()))).collect(),
+            params: params
+                .iter()
+                .map(|p| (p.label.clone(), p.path.clone().unwrap_or_else(|| p.label.clone())))
+                .collect(),
         },
         Stage::Regexp(pattern) => Compiled::Regexp(compile(pattern, false)?),
         Stage::Pattern(pattern) => Compiled::Pattern(Pattern::parse(pattern)?),
@@ -692,7 +698,10 @@ mod tests {
     fn json_parameters_follow_paths() {
         let line = r#"{"servers":["a","b"],"req":{"headers":{"User-Agent":"curl"}},"obj":{"k":1}}"#;
         assert_eq!(
-            parsed(r#"{service_name="api"} | json first="servers[0]", ua="req.headers[\"User-Agent\"]", obj, missing"#, line),
+            parsed(
+                r#"{service_name="api"} | json first="servers[0]", ua="req.headers[\"User-Agent\"]", obj, missing"#,
+                line
+            ),
             pairs(&[("first", "a"), ("missing", ""), ("obj", "{\"k\":1}"), ("ua", "curl")])
         );
     }
@@ -755,11 +764,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(entry.line, "GET /A");
-        assert_eq!(entry.parsed, Labels::from([("m".into(), "GET".into()), ("p".into(), "/a!".into()), ("path".into(), "/a".into())]));
+        assert_eq!(
+            entry.parsed,
+            Labels::from([("m".into(), "GET".into()), ("p".into(), "/a!".into()), ("path".into(), "/a".into())])
+        );
         let entry = run(r#"{service_name="api"} | logfmt | drop path, method="POST""#, "method=GET path=/a").unwrap();
         assert_eq!(entry.parsed, Labels::from([("method".into(), "GET".into())]));
         let entry = run(r#"{service_name="api"} | logfmt | keep method, service_name"#, "method=GET path=/a").unwrap();
-        assert_eq!(entry.all_labels(), Labels::from([("method".into(), "GET".into()), ("service_name".into(), "api".into())]));
+        assert_eq!(
+            entry.all_labels(),
+            Labels::from([("method".into(), "GET".into()), ("service_name".into(), "api".into())])
+        );
     }
 
     #[test]
@@ -782,7 +797,8 @@ mod tests {
 
     #[test]
     fn unwrap_sets_an_error_for_non_numbers() {
-        let mut entry = Entry { line: String::new(), parsed: Labels::from([("d".into(), "1m30s".into())]), ..Entry::default() };
+        let mut entry =
+            Entry { line: String::new(), parsed: Labels::from([("d".into(), "1m30s".into())]), ..Entry::default() };
         assert_eq!(unwrap_value(&mut entry, "d", Conversion::Duration), Some(90.0));
         assert_eq!(unwrap_value(&mut entry, "d", Conversion::Number), None);
         assert_eq!(entry.parsed.get(ERROR_LABEL).map(String::as_str), Some("SampleExtractionErr"));

@@ -92,9 +92,11 @@ pub fn plan_logs(
 ) -> LogPlan {
     let (sql_filters, residual) = split_line_filters(&selector.stages);
     let mut predicates = vec![time_predicate(bounds)];
-    predicates.extend(selector.matchers.iter().map(|m| {
-        service_name_predicate(m).unwrap_or_else(|| match_sql(&resource_label_sql(&m.name), m.op, &m.value))
-    }));
+    predicates.extend(
+        selector.matchers.iter().map(|m| {
+            service_name_predicate(m).unwrap_or_else(|| match_sql(&resource_label_sql(&m.name), m.op, &m.value))
+        }),
+    );
     predicates.extend(sql_filters.iter().map(|f| line_filter_sql(f, "coalesce(\"body\", '')")));
     let filters_rows = residual.iter().any(|s| matches!(s, Stage::Line(_) | Stage::Labels(_)));
     let limited_in_sql = limit.is_some() && order.is_some() && !filters_rows;
@@ -222,7 +224,11 @@ fn line_filter_sql(filter: &LineFilter, line: &str) -> String {
         })
         .collect();
     let any = if tests.len() == 1 { tests[0].clone() } else { format!("({})", tests.join(" OR ")) };
-    if filter.op.is_negative() { format!("NOT {any}") } else { any }
+    if filter.op.is_negative() {
+        format!("NOT {any}")
+    } else {
+        any
+    }
 }
 
 fn time_predicate(bounds: TimeBounds) -> String {
@@ -238,7 +244,11 @@ fn time_predicate(bounds: TimeBounds) -> String {
 /// An SQL string literal; NUL bytes (which SQL text cannot carry) become `chr(0)`.
 pub fn literal(text: &str) -> String {
     let parts: Vec<String> = text.split('\0').map(|part| format!("'{}'", part.replace('\'', "''"))).collect();
-    if parts.len() == 1 { parts[0].clone() } else { format!("({})", parts.join(" || chr(0) || ")) }
+    if parts.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("({})", parts.join(" || chr(0) || "))
+    }
 }
 
 /// `TIMESTAMP_NS 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn'`, a constant DuckDB compares without casting the column.
@@ -281,7 +291,8 @@ mod tests {
         }
     }
 
-    const BOUNDS: TimeBounds = TimeBounds { from_ns: 0, from_inclusive: true, to_ns: 1_700_000_000_123_456_789, to_inclusive: false };
+    const BOUNDS: TimeBounds =
+        TimeBounds { from_ns: 0, from_inclusive: true, to_ns: 1_700_000_000_123_456_789, to_inclusive: false };
 
     #[test]
     fn timestamps_print_as_prunable_constants() {
@@ -301,7 +312,9 @@ mod tests {
     #[test]
     fn selector_and_leading_line_filters_become_predicates() {
         let plan = plan_logs(
-            &selector(r#"{service_name="api", env=~"prod|stg"} |= "error" != "debug" |~ "a+" or "b" | json | status >= 500"#),
+            &selector(
+                r#"{service_name="api", env=~"prod|stg"} |= "error" != "debug" |~ "a+" or "b" | json | status >= 500"#,
+            ),
             "\"lake\".\"otel\".\"logs\"",
             BOUNDS,
             Some(Direction::Backward),
@@ -325,7 +338,14 @@ mod tests {
 
     #[test]
     fn limit_goes_to_sql_when_nothing_downstream_drops_lines() {
-        let plan = plan_logs(&selector(r#"{service_name="api"} |= "x" | logfmt"#), "logs", BOUNDS, Some(Direction::Forward), Some(5), Shape::Raw);
+        let plan = plan_logs(
+            &selector(r#"{service_name="api"} |= "x" | logfmt"#),
+            "logs",
+            BOUNDS,
+            Some(Direction::Forward),
+            Some(5),
+            Shape::Raw,
+        );
         assert!(plan.sql.ends_with("ORDER BY \"timestamp\" ASC, line ASC LIMIT 5"));
         assert!(plan.limited_in_sql);
         assert!(!plan.is_pure_sql());
@@ -333,7 +353,14 @@ mod tests {
 
     #[test]
     fn line_filters_after_a_rewrite_stay_in_rust() {
-        let plan = plan_logs(&selector(r#"{service_name="api"} | line_format "{{.a}}" |= "x""#), "logs", BOUNDS, None, None, Shape::Raw);
+        let plan = plan_logs(
+            &selector(r#"{service_name="api"} | line_format "{{.a}}" |= "x""#),
+            "logs",
+            BOUNDS,
+            None,
+            None,
+            Shape::Raw,
+        );
         assert!(!plan.sql.contains("contains("));
         assert_eq!(plan.residual.len(), 2);
         assert_eq!(stage_name(&plan.residual[0]), "line_format");
@@ -350,7 +377,14 @@ mod tests {
 
     #[test]
     fn portable_plans_label_in_sql_after_the_limit() {
-        let plan = plan_logs(&selector(r#"{service_name="api"}"#), "logs", BOUNDS, Some(Direction::Backward), Some(3), Shape::Portable);
+        let plan = plan_logs(
+            &selector(r#"{service_name="api"}"#),
+            "logs",
+            BOUNDS,
+            Some(Direction::Backward),
+            Some(3),
+            Shape::Portable,
+        );
         assert!(plan.sql.starts_with("WITH raw AS (SELECT \"timestamp\""));
         assert!(plan.sql.contains("LIMIT 3), keyed AS"));
         assert!(plan.sql.ends_with("AS structured_metadata FROM keyed ORDER BY \"timestamp\" DESC, line DESC"));
@@ -359,6 +393,8 @@ mod tests {
     #[test]
     fn unknown_service_and_negative_service_matchers_use_the_fallback() {
         let plan = plan_logs(&selector(r#"{service_name=~"unknown_.*"}"#), "logs", BOUNDS, None, None, Shape::Raw);
-        assert!(plan.sql.contains("regexp_full_match(coalesce(nullif(service_name, ''), 'unknown_service'), 'unknown_.*')"));
+        assert!(plan
+            .sql
+            .contains("regexp_full_match(coalesce(nullif(service_name, ''), 'unknown_service'), 'unknown_.*')"));
     }
 }

@@ -283,7 +283,11 @@ fn call(function: Function, args: &[String]) -> Result<String, TemplateError> {
         }
         Function::Default => {
             arity(2)?;
-            if args[1].is_empty() { args[0].clone() } else { args[1].clone() }
+            if args[1].is_empty() {
+                args[0].clone()
+            } else {
+                args[1].clone()
+            }
         }
         Function::RegexReplaceAll => {
             arity(3)?;
@@ -364,8 +368,14 @@ mod tests {
 
     #[test]
     fn refuses_unknown_functions_and_actions_by_name() {
-        assert_eq!(Template::parse("{{ frobnicate .a }}").unwrap_err().to_string(), "template: function frobnicate is not supported");
-        assert_eq!(Template::parse("{{ if .a }}x{{ end }}").unwrap_err().to_string(), "template: action if is not supported");
+        assert_eq!(
+            Template::parse("{{ frobnicate .a }}").unwrap_err().to_string(),
+            "template: function frobnicate is not supported"
+        );
+        assert_eq!(
+            Template::parse("{{ if .a }}x{{ end }}").unwrap_err().to_string(),
+            "template: action if is not supported"
+        );
         assert_eq!(Template::parse("{{ .a ").unwrap_err().to_string(), "template: unclosed action");
     }
 }

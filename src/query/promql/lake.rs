@@ -144,9 +144,12 @@ impl LakeSource<'_> {
     /// The points of one OTLP metric in the window, one row per series.
     fn points_sql(&self, metric: &OtlpMetric, start: i64, end: i64) -> String {
         let extra = match metric.kind {
-            MetricKind::Gauge => "NULL::INTEGER AS temporality, list(\"value\" ORDER BY \"timestamp\") AS v".to_string(),
+            MetricKind::Gauge => {
+                "NULL::INTEGER AS temporality, list(\"value\" ORDER BY \"timestamp\") AS v".to_string()
+            }
             MetricKind::MonotonicSum | MetricKind::NonMonotonicSum => {
-                "any_value(aggregation_temporality) AS temporality, list(\"value\" ORDER BY \"timestamp\") AS v".to_string()
+                "any_value(aggregation_temporality) AS temporality, list(\"value\" ORDER BY \"timestamp\") AS v"
+                    .to_string()
             }
             MetricKind::Histogram => "any_value(aggregation_temporality) AS temporality, \
                  list(\"count\" ORDER BY \"timestamp\") AS c, list(\"sum\" ORDER BY \"timestamp\") AS s, \
@@ -189,8 +192,14 @@ impl LakeSource<'_> {
         for batch in self.query(&sql, &format!("reading {}", metric.name))? {
             for row in 0..batch.num_rows() {
                 let base = point_labels(
-                    pairs(batch.column(0), batch.column(1), row).iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
-                    pairs(batch.column(2), batch.column(3), row).iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+                    pairs(batch.column(0), batch.column(1), row)
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
+                    pairs(batch.column(2), batch.column(3), row)
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
                 );
                 let times = i64_list(batch.column(4), row);
                 let stale = bool_list(batch.column(5), row);
@@ -199,7 +208,11 @@ impl LakeSource<'_> {
                 for (name, part) in parts {
                     let mut labels = base.clone();
                     labels.insert(METRIC_NAME.into(), name.clone());
-                    out.extend(part_series(&batch, row, *part, labels, &times, delta).into_iter().map(|s| mark_stale(s, &times, &stale)));
+                    out.extend(
+                        part_series(&batch, row, *part, labels, &times, delta)
+                            .into_iter()
+                            .map(|s| mark_stale(s, &times, &stale)),
+                    );
                 }
             }
         }

@@ -186,7 +186,11 @@ struct Eval {
 impl Runner {
     fn source(&self) -> MemorySource {
         MemorySource {
-            series: self.data.iter().map(|(labels, points)| Series { labels: labels.clone(), points: points.clone() }).collect(),
+            series: self
+                .data
+                .iter()
+                .map(|(labels, points)| Series { labels: labels.clone(), points: points.clone() })
+                .collect(),
         }
     }
 

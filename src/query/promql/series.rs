@@ -107,7 +107,8 @@ fn unit_suffixes(unit: &str) -> (String, String) {
 
 /// The Prometheus name of a metric (before `_bucket`/`_sum`/`_count`).
 pub fn family_name(name: &str, unit: &str, kind: MetricKind) -> String {
-    let mut tokens: Vec<String> = name.split(|c| !is_metric_char(c)).filter(|t| !t.is_empty()).map(String::from).collect();
+    let mut tokens: Vec<String> =
+        name.split(|c| !is_metric_char(c)).filter(|t| !t.is_empty()).map(String::from).collect();
     let (mut main, mut per) = unit_suffixes(unit);
     if tokens.contains(&main) {
         main.clear();
@@ -247,7 +248,10 @@ mod tests {
 
     #[test]
     fn names_follow_prometheus_otlp_translation() {
-        assert_eq!(family_name("http.server.request.duration", "s", MetricKind::Histogram), "http_server_request_duration_seconds");
+        assert_eq!(
+            family_name("http.server.request.duration", "s", MetricKind::Histogram),
+            "http_server_request_duration_seconds"
+        );
         assert_eq!(family_name("requests.count", "1", MetricKind::MonotonicSum), "requests_count_total");
         assert_eq!(family_name("memory.usage", "By", MetricKind::Gauge), "memory_usage_bytes");
         assert_eq!(family_name("cpu.utilization", "1", MetricKind::Gauge), "cpu_utilization_ratio");
@@ -262,7 +266,12 @@ mod tests {
 
     #[test]
     fn labels_from_attributes_and_resource() {
-        let resource = [("service.name", "api"), ("service.namespace", "shop"), ("service.instance.id", "i-1"), ("host.name", "h")];
+        let resource = [
+            ("service.name", "api"),
+            ("service.namespace", "shop"),
+            ("service.instance.id", "i-1"),
+            ("host.name", "h"),
+        ];
         let attributes = [("http.method", "GET"), ("http_method", "POST"), ("2xx", "y")];
         let labels = point_labels(resource, attributes);
         let expected: Labels = [

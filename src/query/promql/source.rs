@@ -20,9 +20,7 @@ pub struct Selection {
 impl Selection {
     /// A label that is absent matches as the empty string, as in Prometheus.
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.matchers
-            .iter()
-            .all(|m| m.is_match(labels.get(&m.name).map(String::as_str).unwrap_or("")))
+        self.matchers.iter().all(|m| m.is_match(labels.get(&m.name).map(String::as_str).unwrap_or("")))
     }
 
     pub fn in_window(&self, t: i64) -> bool {

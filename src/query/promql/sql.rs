@@ -57,7 +57,8 @@ fn construct_name(expr: &Expr) -> String {
 
 /// A sanitised label name from an attribute key expression (see `series::label_name`).
 fn label_name_sql(key: &str) -> String {
-    let sanitised = format!("regexp_replace(regexp_replace({key}, '[^a-zA-Z0-9_]', '_', 'g'), '([^_])_+', '\\1_', 'g')");
+    let sanitised =
+        format!("regexp_replace(regexp_replace({key}, '[^a-zA-Z0-9_]', '_', 'g'), '([^_])_+', '\\1_', 'g')");
     format!("CASE WHEN regexp_matches({sanitised}, '^[0-9]') THEN 'key_' || {sanitised} ELSE {sanitised} END")
 }
 
@@ -66,19 +67,40 @@ fn clean_unit_sql(text: &str) -> String {
 }
 
 const UNIT_WORDS: &[(&str, &str)] = &[
-    ("d", "days"), ("h", "hours"), ("min", "minutes"), ("s", "seconds"), ("ms", "milliseconds"),
-    ("us", "microseconds"), ("ns", "nanoseconds"), ("By", "bytes"), ("KiBy", "kibibytes"),
-    ("MiBy", "mebibytes"), ("GiBy", "gibibytes"), ("TiBy", "tibibytes"), ("KBy", "kilobytes"),
-    ("MBy", "megabytes"), ("GBy", "gigabytes"), ("TBy", "terabytes"), ("m", "meters"), ("V", "volts"),
-    ("A", "amperes"), ("J", "joules"), ("W", "watts"), ("g", "grams"), ("Cel", "celsius"), ("Hz", "hertz"),
-    ("1", ""), ("%", "percent"),
+    ("d", "days"),
+    ("h", "hours"),
+    ("min", "minutes"),
+    ("s", "seconds"),
+    ("ms", "milliseconds"),
+    ("us", "microseconds"),
+    ("ns", "nanoseconds"),
+    ("By", "bytes"),
+    ("KiBy", "kibibytes"),
+    ("MiBy", "mebibytes"),
+    ("GiBy", "gibibytes"),
+    ("TiBy", "tibibytes"),
+    ("KBy", "kilobytes"),
+    ("MBy", "megabytes"),
+    ("GBy", "gigabytes"),
+    ("TBy", "terabytes"),
+    ("m", "meters"),
+    ("V", "volts"),
+    ("A", "amperes"),
+    ("J", "joules"),
+    ("W", "watts"),
+    ("g", "grams"),
+    ("Cel", "celsius"),
+    ("Hz", "hertz"),
+    ("1", ""),
+    ("%", "percent"),
 ];
 
 const PER_UNIT_WORDS: &[(&str, &str)] =
     &[("s", "second"), ("m", "minute"), ("h", "hour"), ("d", "day"), ("w", "week"), ("mo", "month"), ("y", "year")];
 
 fn case_map(column: &str, table: &[(&str, &str)]) -> String {
-    let arms: Vec<String> = table.iter().map(|(k, v)| format!("WHEN {} THEN {}", quote_literal(k), quote_literal(v))).collect();
+    let arms: Vec<String> =
+        table.iter().map(|(k, v)| format!("WHEN {} THEN {}", quote_literal(k), quote_literal(v))).collect();
     format!("CASE {column} {} ELSE {column} END", arms.join(" "))
 }
 
@@ -91,7 +113,11 @@ fn float_label_sql(x: &str) -> String {
 }
 
 fn matcher_sql(m: &Matcher) -> String {
-    let value = if m.name == "__name__" { "metric".to_string() } else { format!("coalesce(labels[{}], '')", quote_literal(&m.name)) };
+    let value = if m.name == "__name__" {
+        "metric".to_string()
+    } else {
+        format!("coalesce(labels[{}], '')", quote_literal(&m.name))
+    };
     let pattern = quote_literal(&m.value);
     match m.op {
         MatchOp::Equal => format!("{value} = {pattern}"),

@@ -143,8 +143,7 @@ impl Parser {
         let at = self.at();
         match self.advance() {
             Token::LBrace => {
-                let condition =
-                    if self.peek() == &Token::RBrace { FieldExpr::Literal(true) } else { self.field_or()? };
+                let condition = if self.peek() == &Token::RBrace { FieldExpr::Literal(true) } else { self.field_or()? };
                 self.expect(Token::RBrace, "'}' or an operator")?;
                 Ok(Stage::Filter(condition))
             }
@@ -155,7 +154,9 @@ impl Parser {
                     "min" => Aggregate::Min,
                     "max" => Aggregate::Max,
                     "sum" => Aggregate::Sum,
-                    other => return Err(TraceqlError::Unsupported(format!("the pipeline function {other}() (at {at})"))),
+                    other => {
+                        return Err(TraceqlError::Unsupported(format!("the pipeline function {other}() (at {at})")))
+                    }
                 };
                 self.aggregate(func)
             }
@@ -233,7 +234,9 @@ impl Parser {
     fn comparison_follows(&self) -> bool {
         matches!(
             self.tokens.get(self.next + 1).map(|s| &s.token),
-            Some(Token::Eq | Token::Ne | Token::Gt | Token::Ge | Token::Lt | Token::Le | Token::Match | Token::NotMatch)
+            Some(
+                Token::Eq | Token::Ne | Token::Gt | Token::Ge | Token::Lt | Token::Le | Token::Match | Token::NotMatch
+            )
         )
     }
 
@@ -399,7 +402,8 @@ mod tests {
     #[test]
     fn parses_the_issue_example() {
         let parsed = parse(r#"{ resource.service.name = "checkout" && duration > 200ms && status = error }"#).unwrap();
-        let service = cmp(attr(AttributeScope::Resource, "service.name"), CompareOp::Eq, Literal::String("checkout".into()));
+        let service =
+            cmp(attr(AttributeScope::Resource, "service.name"), CompareOp::Eq, Literal::String("checkout".into()));
         let slow = cmp(Field::Intrinsic(Intrinsic::Duration), CompareOp::Gt, Literal::Duration(200_000_000));
         let failed = cmp(Field::Intrinsic(Intrinsic::Status), CompareOp::Eq, Literal::Status(Status::Error));
         let expected = FieldExpr::And(Box::new(FieldExpr::And(Box::new(service), Box::new(slow))), Box::new(failed));
@@ -456,11 +460,20 @@ mod tests {
     fn errors_name_the_position() {
         let err = |q: &str| parse(q).unwrap_err().to_string();
         assert_eq!(err("{ name = }"), "traceql parse error at 9: expected a value, found '}'");
-        assert_eq!(err("{ name = \"x\" "), "traceql parse error at 13: expected '}' or an operator, found the end of the query");
-        assert_eq!(err("{ name = checkout }"), "traceql parse error at 9: expected a value, found \"checkout\" (strings need double quotes)");
+        assert_eq!(
+            err("{ name = \"x\" "),
+            "traceql parse error at 13: expected '}' or an operator, found the end of the query"
+        );
+        assert_eq!(
+            err("{ name = checkout }"),
+            "traceql parse error at 9: expected a value, found \"checkout\" (strings need double quotes)"
+        );
         assert_eq!(err("{ name = \"x }"), "traceql parse error at 9: unterminated string");
         assert_eq!(err("{ .a = 1 } {"), "traceql parse error at 11: expected the end of the query, found '{'");
-        assert_eq!(err("{ duration > 5parsecs }"), "traceql parse error at 13: invalid number or duration \"5parsecs\"");
+        assert_eq!(
+            err("{ duration > 5parsecs }"),
+            "traceql parse error at 13: invalid number or duration \"5parsecs\""
+        );
         assert_eq!(err("{ foo.bar = 1 }"), "traceql parse error at 2: unknown attribute scope \"foo\" in \"foo.bar\"");
         assert_eq!(err(""), "traceql parse error at 0: expected a spanset '{ ... }', found the end of the query");
     }

@@ -381,9 +381,7 @@ fn compare_one_sql(field: &Field, op: CompareOp, value: &Literal, row: &str) -> 
         (FieldType::Attribute, Literal::Int(_) | Literal::Float(_)) if !is_regex => {
             Ok(format!("TRY_CAST({column} AS DOUBLE) {} {}", op.symbol(), number_sql(value)))
         }
-        (FieldType::Attribute, Literal::Bool(flag)) if is_equality => {
-            Ok(format!("{column} {} '{flag}'", op.symbol()))
-        }
+        (FieldType::Attribute, Literal::Bool(flag)) if is_equality => Ok(format!("{column} {} '{flag}'", op.symbol())),
         (FieldType::Attribute | FieldType::Text, Literal::Nil) if is_equality => {
             let negation = if op == CompareOp::Eq { "" } else { "NOT " };
             Ok(format!("{column} IS {negation}NULL"))
@@ -394,9 +392,7 @@ fn compare_one_sql(field: &Field, op: CompareOp, value: &Literal, row: &str) -> 
         (FieldType::Kind, Literal::Kind(kind)) if is_equality => {
             Ok(format!("{column} {} '{}'", op.symbol(), kind_text(*kind)))
         }
-        (FieldType::Duration, Literal::Duration(nanos)) if !is_regex => {
-            Ok(format!("{column} {} {nanos}", op.symbol()))
-        }
+        (FieldType::Duration, Literal::Duration(nanos)) if !is_regex => Ok(format!("{column} {} {nanos}", op.symbol())),
         _ => Err(bad()),
     }
 }
@@ -404,7 +400,8 @@ fn compare_one_sql(field: &Field, op: CompareOp, value: &Literal, row: &str) -> 
 /// Fully anchored, as Tempo's regular expressions are; checked here so a bad
 /// pattern is a planning error, not a failure halfway through a scan.
 fn regex_sql(column: &str, op: CompareOp, pattern: &str) -> Result<String, TraceqlError> {
-    regex::Regex::new(pattern).map_err(|e| TraceqlError::Invalid(format!("invalid regular expression {pattern:?}: {e}")))?;
+    regex::Regex::new(pattern)
+        .map_err(|e| TraceqlError::Invalid(format!("invalid regular expression {pattern:?}: {e}")))?;
     let matches = format!("regexp_full_match({column}, {})", sql_string(pattern));
     Ok(match op {
         CompareOp::Match => matches,
@@ -465,11 +462,9 @@ fn aggregate_sql(
     let column = field_sql(field, row);
     match (field_type(field), value) {
         (FieldType::Duration, Literal::Duration(nanos)) => Ok(format!("{name}({column}) {} {nanos}", op.symbol())),
-        (FieldType::Attribute, Literal::Int(_) | Literal::Float(_)) => Ok(format!(
-            "{name}(TRY_CAST({column} AS DOUBLE)) {} {}",
-            op.symbol(),
-            number_sql(value)
-        )),
+        (FieldType::Attribute, Literal::Int(_) | Literal::Float(_)) => {
+            Ok(format!("{name}(TRY_CAST({column} AS DOUBLE)) {} {}", op.symbol(), number_sql(value)))
+        }
         _ => Err(TraceqlError::Invalid(format!(
             "cannot compare {name}({}) with {}",
             field_name(field),
@@ -528,14 +523,17 @@ mod tests {
              b.service_name, b.span_attributes FROM base b WHERE \
              ((NULLIF(b.service_name, '') = 'checkout' AND b.duration > 200000000) AND b.status_code = 'Error'))"
         ));
-        assert!(sql("{ span.http.status_code >= 500 }").contains("TRY_CAST(b.span_attributes['http.status_code'] AS DOUBLE) >= 500"));
+        assert!(sql("{ span.http.status_code >= 500 }")
+            .contains("TRY_CAST(b.span_attributes['http.status_code'] AS DOUBLE) >= 500"));
         assert!(sql("{ .a = 1.5 }").contains(
             "(TRY_CAST(b.span_attributes['a'] AS DOUBLE) = 1.5::DOUBLE OR TRY_CAST(b.resource_attributes['a'] AS DOUBLE) = 1.5::DOUBLE)"
         ));
         assert!(sql("{ .a = nil }").contains("(b.span_attributes['a'] IS NULL AND b.resource_attributes['a'] IS NULL)"));
-        assert!(sql("{ .service.name != nil }").contains("(b.span_attributes['service.name'] IS NOT NULL OR NULLIF(b.service_name, '') IS NOT NULL)"));
+        assert!(sql("{ .service.name != nil }")
+            .contains("(b.span_attributes['service.name'] IS NOT NULL OR NULLIF(b.service_name, '') IS NOT NULL)"));
         assert!(sql(r#"{ name =~ "GET.*" }"#).contains("regexp_full_match(b.span_name, 'GET.*')"));
-        assert!(sql(r#"{ name !~ "GET.*" }"#).contains("(b.span_name IS NOT NULL AND NOT regexp_full_match(b.span_name, 'GET.*'))"));
+        assert!(sql(r#"{ name !~ "GET.*" }"#)
+            .contains("(b.span_name IS NOT NULL AND NOT regexp_full_match(b.span_name, 'GET.*'))"));
         assert!(sql("{ kind = server }").contains("b.span_kind = 'Server'"));
         assert!(sql("{ span.retry = true }").contains("b.span_attributes['retry'] = 'true'"));
         assert!(sql("{ span.x != nil }").contains("b.span_attributes['x'] IS NOT NULL"));

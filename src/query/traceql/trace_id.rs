@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn ids_are_normalised() {
-        assert_eq!(normalize("4BF92F3577B34DA6A3CE929D0E0E4736", "trace_id").unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            normalize("4BF92F3577B34DA6A3CE929D0E0E4736", "trace_id").unwrap(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert_eq!(normalize("a3ce929d0e0e4736", "trace_id").unwrap(), "0000000000000000a3ce929d0e0e4736");
     }
 
@@ -57,7 +60,10 @@ mod tests {
         let err = |raw: &str| normalize(raw, "trace_id").unwrap_err().to_string();
         assert_eq!(err("xyz"), "trace_id must be a trace id of up to 32 hex characters, got \"xyz\"");
         assert_eq!(err(""), "trace_id must be a trace id of up to 32 hex characters, got \"\"");
-        assert_eq!(err(&"a".repeat(33)), format!("trace_id must be a trace id of up to 32 hex characters, got \"{}\"", "a".repeat(33)));
+        assert_eq!(
+            err(&"a".repeat(33)),
+            format!("trace_id must be a trace id of up to 32 hex characters, got \"{}\"", "a".repeat(33))
+        );
         assert!(err("'; DROP TABLE spans; --").contains("DROP TABLE"));
     }
 

@@ -108,7 +108,14 @@ pub fn eval_binary(ev: &Evaluator, expr: &BinaryExpr, t: i64) -> Result<Value> {
     }
 }
 
-fn vector_scalar(op: Op, vector: Vec<Sample>, scalar: f64, scalar_left: bool, return_bool: bool, t: i64) -> Vec<Sample> {
+fn vector_scalar(
+    op: Op,
+    vector: Vec<Sample>,
+    scalar: f64,
+    scalar_left: bool,
+    return_bool: bool,
+    t: i64,
+) -> Vec<Sample> {
     vector
         .into_iter()
         .filter_map(|s| {
@@ -168,7 +175,9 @@ fn vector_vector(op: Op, lhs: Vec<Sample>, rhs: Vec<Sample>, modifier: &BinModif
         VectorMatchCardinality::OneToOne => (None, false),
         VectorMatchCardinality::ManyToOne(labels) => (Some(labels.labels.clone()), false),
         VectorMatchCardinality::OneToMany(labels) => (Some(labels.labels.clone()), true),
-        VectorMatchCardinality::ManyToMany => return Err(eval_error("many-to-many matching is only for set operators")),
+        VectorMatchCardinality::ManyToMany => {
+            return Err(eval_error("many-to-many matching is only for set operators"))
+        }
     };
     // after swapping, `many` is the side whose samples are output, `one` the side they match
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };

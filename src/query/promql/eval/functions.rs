@@ -83,7 +83,12 @@ pub fn eval_call(ev: &Evaluator, call: &Call, t: i64) -> Result<Value> {
         // last_over_time(v range-vector): keeps the metric name
         "last_over_time" => {
             let arg = ev.range_arg(args[0], t)?;
-            vector(arg.series.into_iter().map(|s| Sample { v: s.points[s.points.len() - 1].v, labels: s.labels, t }).collect())
+            vector(
+                arg.series
+                    .into_iter()
+                    .map(|s| Sample { v: s.points[s.points.len() - 1].v, labels: s.labels, t })
+                    .collect(),
+            )
         }
         "ln" => math(ev, &args, t, f64::ln),
         "log10" => math(ev, &args, t, f64::log10),
@@ -129,7 +134,15 @@ pub fn eval_call(ev: &Evaluator, call: &Call, t: i64) -> Result<Value> {
             let v = ev.vector(args[0], t)?;
             Ok(Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }))
         }
-        "sgn" => math(ev, &args, t, |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { v }),
+        "sgn" => math(ev, &args, t, |v| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v
+            }
+        }),
         "sin" => math(ev, &args, t, f64::sin),
         "sinh" => math(ev, &args, t, f64::sinh),
         // sort(v instant-vector), sort_desc(v instant-vector): keep the metric name
@@ -149,7 +162,12 @@ pub fn eval_call(ev: &Evaluator, call: &Call, t: i64) -> Result<Value> {
         // timestamp(v instant-vector): the sample's own time for a plain selector
         "timestamp" => {
             let samples = ev.vector(args[0], t)?;
-            vector(samples.into_iter().map(|s| Sample { labels: without_name(&s.labels), t, v: s.t as f64 / 1000.0 }).collect())
+            vector(
+                samples
+                    .into_iter()
+                    .map(|s| Sample { labels: without_name(&s.labels), t, v: s.t as f64 / 1000.0 })
+                    .collect(),
+            )
         }
         // vector(s scalar)
         "vector" => vector(vec![Sample { labels: Labels::new(), t, v: ev.scalar(args[0], t)? }]),
@@ -198,7 +216,11 @@ fn rate_like(ev: &Evaluator, arg: &Expr, t: i64, is_counter: bool, is_rate: bool
         arg.series
             .iter()
             .filter_map(|s| {
-                extrapolated_rate(&s.points, &arg, is_counter, is_rate).map(|v| Sample { labels: without_name(&s.labels), t, v })
+                extrapolated_rate(&s.points, &arg, is_counter, is_rate).map(|v| Sample {
+                    labels: without_name(&s.labels),
+                    t,
+                    v,
+                })
             })
             .collect(),
     ))

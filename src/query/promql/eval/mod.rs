@@ -287,7 +287,11 @@ impl Evaluator {
             .filter_map(|s| {
                 let idx = s.points.partition_point(|p| p.t <= at);
                 let p = s.points[..idx].last()?;
-                (p.t > at - self.lookback && !is_stale(p.v)).then(|| Sample { labels: s.labels.clone(), t: p.t, v: p.v })
+                (p.t > at - self.lookback && !is_stale(p.v)).then(|| Sample {
+                    labels: s.labels.clone(),
+                    t: p.t,
+                    v: p.v,
+                })
             })
             .collect()
     }

@@ -73,7 +73,8 @@ pub fn changes(points: &[Point]) -> f64 {
 
 /// Least-squares fit of value over seconds since `intercept_time`.
 pub fn linear_regression(points: &[Point], intercept_time: i64) -> (f64, f64) {
-    let (mut sx, mut sy, mut sxy, mut sx2) = (KahanSum::default(), KahanSum::default(), KahanSum::default(), KahanSum::default());
+    let (mut sx, mut sy, mut sxy, mut sx2) =
+        (KahanSum::default(), KahanSum::default(), KahanSum::default(), KahanSum::default());
     let first = points[0].v;
     let constant = points.iter().all(|p| p.v == first);
     let n = points.len() as f64;
