@@ -26,6 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -268,7 +269,12 @@ fn write_parquet(folder: &Path, path: &Path, table: Table, batches: &[&RecordBat
         |source: ParquetError| CommitError::Parquet { context: format!("writing {}", path.display()), source };
     std::fs::create_dir_all(folder).map_err(io)?;
     let file = File::create(path).map_err(io)?;
-    let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let mut properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+    // random ids defeat min/max pruning; a bloom filter lets a trace lookup skip files
+    if table.columns().iter().any(|column| column.name == "trace_id") {
+        properties = properties.set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true);
+    }
+    let properties = properties.build();
     let arrow = |source: ArrowError| CommitError::Arrow { context: format!("writing {}", path.display()), source };
     let schema =
         Arc::new(Schema::new(table.arrow_schema().fields().iter().map(|f| parquet_field(f)).collect::<Vec<_>>()));

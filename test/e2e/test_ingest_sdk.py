@@ -150,3 +150,24 @@ def test_every_metric_instrument(server, lake_reader):
     assert exp == [("payload_size", 4, 107.0, 1.0, 100.0, 0, 4)]
     gauge = con.execute("SELECT metric_name, value, attributes FROM lake.otel.metrics_gauge").fetchall()
     assert gauge == [("temperature", 21.5, {"room": "a"})]
+
+
+def test_parquet_route_writes_trace_id_bloom_filters(duckdb_process, lake_reader):
+    """Random trace ids defeat min/max pruning, so files written straight to Parquet carry a
+    bloom filter on trace_id that lets a lookup of an absent id skip the file."""
+    db = duckdb_process()
+    port = free_port()
+    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 100, inline_rows := 1)")
+    provider = TracerProvider(resource=RESOURCE)
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")))
+    with provider.get_tracer("t").start_as_current_span("only", start_time=T0) as span:
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+    provider.shutdown()
+    stop(db)
+    con = lake_reader()
+    files = [row[0] for row in con.execute(
+        "SELECT data_file FROM ducklake_list_files('lake', 'spans', schema => 'otel')").fetchall()]
+    assert len(files) == 1
+    probe = "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, 'trace_id', ?)"
+    assert con.execute(probe, [files[0], "0" * 31 + "1"]).fetchall() == [(True,)]
+    assert con.execute(probe, [files[0], trace_id]).fetchall() == [(False,)]
