@@ -10,7 +10,6 @@ pub mod flusher;
 pub mod queue;
 pub mod stats;
 
-use crate::lake::schema::Table;
 use crate::otlp::{self, DecodeError, RequestKind, TableBatch};
 use crate::spool::{Spool, SpoolError};
 use queue::CommitQueue;
@@ -113,8 +112,4 @@ fn spool_error(error: SpoolError) -> IngestError {
 
 pub fn batches_bytes(batches: &[TableBatch]) -> usize {
     batches.iter().map(|b| b.batch.get_array_memory_size()).sum()
-}
-
-pub fn rows_by_table(batches: &[TableBatch]) -> impl Iterator<Item = (Table, usize)> + '_ {
-    batches.iter().map(|b| (b.table, b.batch.num_rows()))
 }
