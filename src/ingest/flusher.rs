@@ -111,7 +111,9 @@ fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Batches>]) ->
     let Some(last) = entries.last() else { return Ok(BTreeMap::new()) };
     let through_seq = last.seq;
     let started = Instant::now();
-    let result = if lake.reload_checkpoint().map(|seq| seq >= through_seq).unwrap_or(false) {
+    // only a retry can find its batches already committed; a healthy writer skips the catalog read
+    let retrying = !ingest.is_healthy();
+    let result = if retrying && lake.reload_checkpoint().map(|seq| seq >= through_seq).unwrap_or(false) {
         Ok(BTreeMap::new()) // an earlier attempt that reported failure did land
     } else {
         let batches = entries.iter().flat_map(|e| e.item.iter());

@@ -151,10 +151,14 @@ impl LakeWriter {
         let cleanup = self.clear_staging(&routes);
         if let Err(error) = result {
             // a COMMIT that reported failure may still have landed; only then are the files referenced
-            let landed = read_checkpoint(&self.con, &self.target, &self.writer_id).is_ok_and(|seq| seq >= through_seq);
-            if !landed {
-                remove_files(&routes);
-                return Err(error);
+            match read_checkpoint(&self.con, &self.target, &self.writer_id) {
+                Ok(seq) if seq >= through_seq => {}
+                Ok(_) => {
+                    remove_files(&routes);
+                    return Err(error);
+                }
+                // unknown whether it landed: keep the files (at worst unreferenced), never delete referenced ones
+                Err(_) => return Err(error),
             }
         }
         cleanup?;
