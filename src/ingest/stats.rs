@@ -20,6 +20,8 @@ pub struct StatsSnapshot {
     /// table name -> rows committed
     pub rows_committed: BTreeMap<String, u64>,
     pub commits: u64,
+    /// total time spent in commits
+    pub commit_seconds: f64,
     pub last_commit_at: Option<SystemTime>,
     pub last_commit_duration: Option<Duration>,
     pub last_error: Option<String>,
@@ -54,6 +56,7 @@ impl Stats {
             *s.rows_committed.entry(table.clone()).or_default() += rows;
         }
         s.commits += 1;
+        s.commit_seconds += duration.as_secs_f64();
         s.last_commit_at = Some(SystemTime::now());
         s.last_commit_duration = Some(duration);
     }

@@ -6,12 +6,14 @@
 //! its own file and turns a request into a [`Reply`].
 
 mod auth;
+mod compat_routes;
 mod otlp_routes;
 mod reply;
 mod routes;
 
 pub use reply::Reply;
 
+use crate::compat::CompatContext;
 use crate::ingest::Ingest;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -34,6 +36,9 @@ pub struct ServerConfig {
 pub struct Context {
     pub ingest: Arc<Ingest>,
     pub config: ServerConfig,
+    /// the query APIs; None when started with `compat := false`
+    pub compat: Option<CompatContext>,
+    pub started: std::time::Instant,
 }
 
 #[derive(Debug, thiserror::Error)]

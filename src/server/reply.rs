@@ -19,6 +19,10 @@ impl Reply {
         Reply::new(status, "text/plain; charset=utf-8", body.as_bytes().to_vec())
     }
 
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Reply::new(status, "application/json", body.to_string().into_bytes())
+    }
+
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self

@@ -1,6 +1,7 @@
 //! Request routing: (method, path) to a route function returning a [`Reply`].
 
-use super::{otlp_routes, Context, Reply};
+use super::{compat_routes, otlp_routes, Context, Reply};
+use crate::compat::Api;
 use crate::otlp::Signal;
 use tiny_http::Method;
 
@@ -16,6 +17,11 @@ pub fn route(request: &mut tiny_http::Request, context: &Context) -> Reply {
         }
         (Method::Get | Method::Head, "/health" | "/ready" | "/-/healthy" | "/-/ready") => health(context),
         (_, "/health" | "/ready") => Reply::text(405, "method not allowed").with_header("Allow", "GET"),
+        (Method::Get | Method::Head, "/metrics") => compat_routes::metrics(request, context),
+        (_, path) if Api::for_path(path).is_some() => {
+            let api = Api::for_path(path).expect("checked by the guard");
+            compat_routes::query_api(request, context, api)
+        }
         (_, path) => Reply::text(404, &format!("not found: {path}")),
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod options;
 
+use crate::compat::CompatContext;
 use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
 use crate::ingest::queue::CommitQueue;
 use crate::ingest::stats::StatsSnapshot;
@@ -173,7 +174,12 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         }
     };
 
-    let context = Arc::new(Context { ingest: ingest.clone(), config: config.clone() });
+    let compat = options.compat.then(|| {
+        let mut compat = CompatContext::new(db.clone(), target.clone());
+        compat.limits.timeout = options.query_timeout;
+        compat
+    });
+    let context = Arc::new(Context { ingest: ingest.clone(), config: config.clone(), compat, started: Instant::now() });
     let http = HttpServer::serve(listener, context);
     let port = http.local_addr.port();
     let info = ServeInfo {

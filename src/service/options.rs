@@ -23,6 +23,10 @@ pub struct ServeOptions {
     pub max_spool_bytes: u64,
     pub max_queue_bytes: usize,
     pub workers: usize,
+    /// serve the Prometheus, Loki and Tempo query APIs on the same port
+    pub compat: bool,
+    /// wall-clock bound of one query API request
+    pub query_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -43,6 +47,8 @@ impl Default for ServeOptions {
             max_spool_bytes: 4 << 30,
             max_queue_bytes: 512 << 20,
             workers: 4,
+            compat: true,
+            query_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -75,6 +81,7 @@ impl ServeOptions {
         positive("compact_interval_ms", self.compact_interval.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_body_bytes", self.max_body_bytes as u64, "at least 1")?;
         positive("max_spool_bytes", self.max_spool_bytes, "at least 1")?;
+        positive("query_timeout_ms", self.query_timeout.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_queue_bytes", self.max_queue_bytes as u64, "at least 1")?;
         if !(1..=64).contains(&self.workers) {
             return Err(OptionsError::OutOfRange {

@@ -1,0 +1,88 @@
+//! Bounds on what one API query may cost, so a careless dashboard cannot
+//! stall ingest or exhaust memory: a wall-clock timeout (enforced inside
+//! DuckDB by interrupting the connection, and in Rust evaluation by checking
+//! a [`Deadline`]), and caps on series, points, range and returned lines.
+//! Going over a bound is the protocol's own error, never a silent truncation.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryLimits {
+    pub timeout: Duration,
+    /// distinct series one query may load or return
+    pub max_series: usize,
+    /// points per series in a range query (Prometheus refuses more than 11,000)
+    pub max_points_per_series: usize,
+    /// longest `end - start` of a query
+    pub max_range: Duration,
+    /// log lines or traces one query may return (caps `limit`)
+    pub max_entries: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            timeout: Duration::from_secs(60),
+            max_series: 50_000,
+            max_points_per_series: 11_000,
+            max_range: Duration::from_secs(32 * 24 * 3600),
+            max_entries: 50_000,
+        }
+    }
+}
+
+/// The moment a query must give up; cheap to copy and check in loops.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(timeout: Duration) -> Self {
+        Deadline(Instant::now() + timeout)
+    }
+
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.0
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Runs `work` on `con`; if it outlives `deadline`, DuckDB is told to
+/// interrupt whatever that connection is executing (the work then fails with
+/// DuckDB's "Interrupted" error, which callers report as a timeout).
+pub fn interrupt_at<T>(con: &duckdb::Connection, deadline: Deadline, work: impl FnOnce() -> T) -> T {
+    let handle = con.interrupt_handle();
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = std::thread::Builder::new().name("canardstack-query-timeout".into()).spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(deadline.remaining()) {
+            handle.interrupt();
+        }
+    });
+    let result = work();
+    let _ = done.send(());
+    if let Ok(watchdog) = watchdog {
+        let _ = watchdog.join();
+    }
+    result
+}
+
+/// True when a DuckDB error message is the interruption [`interrupt_at`] causes.
+pub fn is_interrupted(message: &str) -> bool {
+    message.contains("Interrupted")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_expires() {
+        let past = Deadline::after(Duration::ZERO);
+        assert!(past.expired());
+        assert_eq!(past.remaining(), Duration::ZERO);
+        assert!(!Deadline::after(Duration::from_secs(60)).expired());
+    }
+}

@@ -1,0 +1,67 @@
+//! The edge between tiny_http and the query APIs in `crate::compat`: auth,
+//! reading GET query strings and POST form bodies into an [`ApiRequest`], and
+//! `/metrics`.
+
+use super::auth::authorized;
+use super::{header, read_body, Context, Reply};
+use crate::compat::metrics::{self, MetricsInput};
+use crate::compat::{self, Api, ApiMethod, ApiRequest, CompatContext, Params};
+use tiny_http::Method;
+
+/// Form bodies are query parameters; a megabyte is far beyond any real query.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+pub fn query_api(request: &mut tiny_http::Request, context: &Context, api: Api) -> Reply {
+    let Some(compat) = &context.compat else {
+        return Reply::text(404, "query APIs are off (otlp_serve(..., compat := false))");
+    };
+    if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
+        return Reply::text(401, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
+    }
+    match api_request(request) {
+        Ok(api_request) => compat::route(api, &api_request, compat),
+        Err(message) => Reply::text(400, &message),
+    }
+}
+
+fn api_request(request: &mut tiny_http::Request) -> Result<ApiRequest, String> {
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let mut params = Params::parse(query);
+    let method = match request.method() {
+        Method::Get | Method::Head => ApiMethod::Get,
+        Method::Post => ApiMethod::Post,
+        other => ApiMethod::Other(other.to_string()),
+    };
+    let is_form = header(request, "Content-Type")
+        .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if method == ApiMethod::Post && is_form {
+        let body = read_body(request, MAX_FORM_BYTES).map_err(|e| e.to_string())?;
+        params.extend(Params::parse(&String::from_utf8_lossy(&body)));
+    }
+    let headers = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+        .collect();
+    Ok(ApiRequest { method: Some(method), path: path.to_string(), params, headers })
+}
+
+pub fn metrics(request: &tiny_http::Request, context: &Context) -> Reply {
+    if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
+        return Reply::text(401, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
+    }
+    let ingest = context.ingest.stats.snapshot();
+    let backlog = context.ingest.spool.backlog();
+    let queries = context.compat.as_ref().map(|c: &CompatContext| c.stats.snapshot()).unwrap_or_default();
+    let input = MetricsInput {
+        ingest: &ingest,
+        spool_backlog_records: backlog.records,
+        spool_backlog_bytes: backlog.bytes,
+        queue_bytes: context.ingest.queue.bytes() as u64,
+        writer_healthy: context.ingest.is_healthy(),
+        uptime_seconds: context.started.elapsed().as_secs_f64(),
+        queries: &queries,
+    };
+    Reply::new(200, metrics::CONTENT_TYPE, metrics::render(&input).into_bytes())
+}
