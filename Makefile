@@ -9,7 +9,7 @@ REPOSITORY := build/repository
 PORT ?= 4318
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all release debug venv test run clean
+.PHONY: all release debug venv test-services test run clean
 
 all: release
 
@@ -33,7 +33,10 @@ $(VENV_STAMP): requirements.txt scripts/install_ducklake.py
 	$(VENV)/bin/python scripts/install_ducklake.py > $(VENV)/ducklake_extension_path
 	touch $@
 
-test: release venv
+test-services:
+	bash scripts/install_test_services.sh
+
+test: release venv test-services
 	bash scripts/test.sh
 
 run: release venv
