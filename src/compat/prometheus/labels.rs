@@ -39,7 +39,7 @@ fn matching_series(
     let found = with_lake(context, deadline(context), |source| {
         let mut found = BTreeSet::new();
         for matchers in sets {
-            found.extend(source.lake.series_labels(matchers, start, end)?);
+            found.extend(source.inner.series_labels(matchers, start, end)?);
         }
         Ok(found)
     })?;
@@ -106,7 +106,7 @@ pub fn label_values(request: &ApiRequest, context: &CompatContext) -> Result<Ans
     let sets = matcher_sets(&request.params).map_err(ApiError::bad_data)?;
     let values: BTreeSet<String> = if sets.is_empty() && name == METRIC_NAME {
         // metric names alone need no label columns
-        with_lake(context, deadline(context), |source| source.lake.series_names_in_window(start, end))?
+        with_lake(context, deadline(context), |source| source.inner.series_names_in_window(start, end))?
     } else {
         let sets = if sets.is_empty() { all_series() } else { sets };
         matching_series(context, &sets, (start, end))?
@@ -161,7 +161,7 @@ pub fn metadata(request: &ApiRequest, context: &CompatContext) -> Result<Answer,
     let limit = number("limit")?;
     let limit_per_metric = number("limit_per_metric")?;
     let metric = request.params.get("metric");
-    let all = with_lake(context, deadline(context), |source| source.lake.metadata())?;
+    let all = with_lake(context, deadline(context), |source| source.inner.metadata())?;
     let mut by_family: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in all.into_iter().filter(|m| metric.is_none_or(|name| name == m.family)) {
         let entries = by_family.entry(m.family.clone()).or_default();
@@ -203,7 +203,7 @@ pub fn exemplars(request: &ApiRequest, context: &CompatContext) -> Result<Answer
     let found = with_lake(context, deadline(context), |source| {
         let mut found: BTreeMap<Labels, Vec<crate::query::promql::lake_meta::Exemplar>> = BTreeMap::new();
         for matchers in &sets {
-            for (labels, exemplars) in source.lake.exemplars(matchers, start, end)? {
+            for (labels, exemplars) in source.inner.exemplars(matchers, start, end)? {
                 let entry = found.entry(labels).or_default();
                 if entry.is_empty() {
                     *entry = exemplars;

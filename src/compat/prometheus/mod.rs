@@ -96,19 +96,25 @@ pub const PROMETHEUS_VERSION: &str = "3.0.0";
 
 /// A source over the lake that counts the series it hands out against
 /// `max_series` and refuses to start a fetch after the deadline.
-struct BoundedSource<'a> {
-    lake: LakeSource<'a>,
+struct BoundedSource<S> {
+    inner: S,
     deadline: Deadline,
     max_series: usize,
     loaded: Cell<usize>,
 }
 
-impl SeriesSource for BoundedSource<'_> {
+impl<S> BoundedSource<S> {
+    fn new(inner: S, deadline: Deadline, max_series: usize) -> Self {
+        BoundedSource { inner, deadline, max_series, loaded: Cell::new(0) }
+    }
+}
+
+impl<S: SeriesSource> SeriesSource for BoundedSource<S> {
     fn select(&self, selection: &Selection) -> crate::query::promql::Result<Vec<Series>> {
         if self.deadline.expired() {
             return Err(PromqlError::Timeout);
         }
-        let series = self.lake.select(selection)?;
+        let series = self.inner.select(selection)?;
         self.loaded.set(self.loaded.get() + series.len());
         if self.loaded.get() > self.max_series {
             return Err(PromqlError::Eval(max_series_message(self.max_series)));
@@ -136,18 +142,14 @@ fn deadline(request: &ApiRequest, context: &CompatContext) -> Result<Deadline, A
 fn with_lake<T>(
     context: &CompatContext,
     deadline: Deadline,
-    work: impl FnOnce(&BoundedSource) -> crate::query::promql::Result<T>,
+    work: impl FnOnce(&BoundedSource<LakeSource>) -> crate::query::promql::Result<T>,
 ) -> Result<T, ApiError> {
     let con = context
         .db
         .connect()
         .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("no query connection available: {e}")))?;
-    let source = BoundedSource {
-        lake: LakeSource { con: &con, target: context.target.clone() },
-        deadline,
-        max_series: context.limits.max_series,
-        loaded: Cell::new(0),
-    };
+    let lake = LakeSource { con: &con, target: context.target.clone() };
+    let source = BoundedSource::new(lake, deadline, context.limits.max_series);
     interrupt_at(&con, deadline, || work(&source)).map_err(|e| engine_error(e, deadline))
 }
 
@@ -181,6 +183,30 @@ mod tests {
         assert!(handler("/api/v1/label/job/values").is_some_and(|(post, _)| !post));
         assert!(handler("/api/v1/label//values").is_none());
         assert!(handler("/api/v1/nope").is_none());
+    }
+
+    fn memory_source(series: usize) -> crate::query::promql::source::MemorySource {
+        use crate::query::promql::value::{Labels, Point};
+        let series = (0..series)
+            .map(|i| Series {
+                labels: [("__name__".to_string(), "up".to_string()), ("i".to_string(), i.to_string())].into_iter().collect::<Labels>(),
+                points: vec![Point { t: 1000, v: 1.0 }],
+            })
+            .collect();
+        crate::query::promql::source::MemorySource { series }
+    }
+
+    #[test]
+    fn queries_are_bounded_by_series_and_deadline() {
+        let expr = crate::query::promql::parse("up").unwrap();
+        let run = |source: &BoundedSource<_>| crate::query::promql::eval::eval_instant(&expr, source, 1000);
+        let within = BoundedSource::new(memory_source(3), Deadline::after(Duration::from_secs(60)), 3);
+        assert!(run(&within).is_ok());
+        let over = BoundedSource::new(memory_source(4), Deadline::after(Duration::from_secs(60)), 3);
+        let error = engine_error(run(&over).unwrap_err(), Deadline::after(Duration::from_secs(60)));
+        assert_eq!(error, ApiError::new(ErrorKind::Execution, "the query hit the max number of series limit (limit: 3 series)"));
+        let late = BoundedSource::new(memory_source(1), Deadline::after(Duration::ZERO), 3);
+        assert_eq!(engine_error(run(&late).unwrap_err(), Deadline::after(Duration::ZERO)), ApiError::timeout());
     }
 
     #[test]
