@@ -5,7 +5,8 @@ The SDK exports a counter, a histogram and a gauge once a minute for ten
 minutes, with a fake clock so the points land exactly on 2026-01-01
 00:00..00:10 UTC (as in test_promql.py). At minute 10 one counter increment
 and one histogram observation are made inside a sampled span with fixed ids,
-so they carry exemplars. Every route is asserted on its exact JSON.
+so they carry exemplars. A summary (`rpc_latency`, unit ms, at 00:00, from
+otlp_bodies.py) is sent as protobuf. Every route is asserted on its exact JSON.
 
 Requests Grafana sends (pkg/promlib/client/client.go, healthcheck.go,
 heuristics.go; packages/grafana-prometheus/src/resource_clients.ts), replayed
@@ -44,6 +45,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.version import __version__ as SDK_VERSION
 
 from harness import free_port
+from otlp_bodies import summary_request
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, unix seconds
 MINUTE_NS = 60_000_000_000
@@ -134,6 +136,9 @@ def api(tmp_path_factory, extension, ducklake_extension):
     process = DuckDB(directory, extension, ducklake_extension)
     endpoint = process.sql(f"SELECT * FROM otlp_serve({free_port()}, flush_interval_ms := 50)")[0]["endpoint"]
     send_ten_minutes(endpoint)
+    summary = requests.post(f"{endpoint}/v1/metrics", data=summary_request(),
+                            headers={"Content-Type": "application/x-protobuf"}, timeout=30)
+    assert summary.status_code == 200
     process.sql("CALL otlp_stop()")  # commits everything
     port = free_port()
     process.sql(f"CALL otlp_serve({port}, api_key := '{API_KEY}', flush_interval_ms := 50)")
@@ -252,6 +257,13 @@ def test_format_query(api):
 
 # --- discovery (metrics browser, autocomplete) ------------------------------
 
+SUMMARY = {"job": "svc", "route": "/a", "service_name": "svc"}
+SUMMARY_SERIES = [
+    {"__name__": "rpc_latency_milliseconds", **SUMMARY, "quantile": "0.5"},
+    {"__name__": "rpc_latency_milliseconds", **SUMMARY, "quantile": "0.99"},
+    {"__name__": "rpc_latency_milliseconds_count", **SUMMARY},
+    {"__name__": "rpc_latency_milliseconds_sum", **SUMMARY},
+]
 ALL_SERIES = [
     labels("http_requests_total", route="/cart"),
     labels("http_requests_total", route="/pay"),
@@ -260,6 +272,7 @@ ALL_SERIES = [
     labels("latency_seconds_bucket", le="0.5"),
     labels("latency_seconds_count"),
     labels("latency_seconds_sum"),
+    *SUMMARY_SERIES,
     labels("temperature_celsius", room="a"),
 ]
 RANGE = {"start": str(T0), "end": str(T0 + 600)}
@@ -279,19 +292,23 @@ def test_series_as_the_metrics_browser_asks(api):
 
 
 def test_label_names(api):
-    names = ["__name__", "instance", "job", "le", "room", "route", "service_instance_id", "service_name",
+    names = ["__name__", "instance", "job", "le", "quantile", "room", "route", "service_instance_id", "service_name",
              "service_namespace", "telemetry_sdk_language", "telemetry_sdk_name", "telemetry_sdk_version"]
     response = requests.post(f"{api}/api/v1/labels", params={**RANGE, "limit": "40000"}, headers=FORM, timeout=30)
     assert_answer(response, 200, success(names))
     response = get(api, "/api/v1/labels", {"match[]": "temperature_celsius"})
-    assert_answer(response, 200, success([n for n in names if n not in ("le", "route")]))
+    assert_answer(response, 200, success([n for n in names if n not in ("le", "quantile", "route")]))
 
 
 def test_label_values(api):
     response = get(api, "/api/v1/label/__name__/values", {**RANGE, "limit": "40000"})
     assert_answer(response, 200, success(["http_requests_total", "latency_seconds_bucket", "latency_seconds_count",
-                                          "latency_seconds_sum", "temperature_celsius"]))
-    assert_answer(get(api, "/api/v1/label/route/values", RANGE), 200, success(["/cart", "/pay"]))
+                                          "latency_seconds_sum", "rpc_latency_milliseconds",
+                                          "rpc_latency_milliseconds_count", "rpc_latency_milliseconds_sum",
+                                          "temperature_celsius"]))
+    assert_answer(get(api, "/api/v1/label/route/values", RANGE), 200, success(["/a", "/cart", "/pay"]))
+    assert_answer(get(api, "/api/v1/label/quantile/values", {"match[]": '{__name__=~"rpc_.*"}'}), 200,
+                  success(["0.5", "0.99"]))
     assert_answer(get(api, "/api/v1/label/le/values", {"match[]": "latency_seconds_bucket"}), 200,
                   success(["+Inf", "0.1", "0.5"]))
     assert_answer(get(api, "/api/v1/label/nothing/values"), 200, success([]))
@@ -302,6 +319,7 @@ def test_metadata(api):
     everything = {
         "http_requests_total": [{"type": "counter", "help": "Requests served.", "unit": ""}],
         "latency_seconds": [{"type": "histogram", "help": "Time to answer.", "unit": "seconds"}],
+        "rpc_latency_milliseconds": [{"type": "summary", "help": "", "unit": "milliseconds"}],
         "temperature_celsius": [{"type": "gauge", "help": "", "unit": "celsius"}],
     }
     assert_answer(get(api, "/api/v1/metadata"), 200, success(everything))
@@ -383,9 +401,13 @@ def test_execution_errors_and_timeouts(api):
     response = get(api, "/api/v1/query", {"query": "{__name__=~\"latency_seconds_(sum|count)\"} * 1", "time": str(T0 + 600)})
     assert_answer(response, 422, {"status": "error", "errorType": "execution",
                                   "error": "vector cannot contain metrics with the same labelset"})
-    response = get(api, "/api/v1/query", {"query": "http_requests_total", "time": str(T0 + 600), "timeout": "1ns"})
+    response = get(api, "/api/v1/query", {"query": "http_requests_total", "time": str(T0 + 600), "timeout": "0.000001"})
     assert_answer(response, 503, {"status": "error", "errorType": "timeout",
                                   "error": "query timed out in expression evaluation"})
+    # an interrupted connection goes back to the pool and serves the next queries normally
+    for _ in range(8):
+        response = get(api, "/api/v1/query", {"query": "temperature_celsius", "time": str(T0 + 600)})
+        assert response.json()["data"]["result"][0]["value"] == [T0 + 600, "30"]
 
 
 def test_methods(api):

@@ -112,7 +112,7 @@ impl LakeSource<'_> {
         for (table, wanted) in self.wanted(matchers, start, end)? {
             let extra = match table {
                 "metrics_histogram" => ", explicit_bounds AS e, len(bucket_counts) AS nb",
-                "metrics_summary" => ", list_transform(quantile_values, x -> x.quantile) AS q",
+                "metrics_summary" => ", quantile_values AS q",
                 _ => "",
             };
             let sql = format!(
@@ -291,7 +291,8 @@ fn part_labels(batch: &RecordBatch, row: usize, base: &Labels, name: &str, part:
             if list.is_null(row) {
                 return Vec::new();
             }
-            number_list(&list.value(row))
+            let entries = list.value(row);
+            number_list(entries.as_struct().column(0))
                 .into_iter()
                 .flatten()
                 .map(|q| {
