@@ -193,9 +193,10 @@ impl LakeSource<'_> {
             if table != "metrics_sum" && table != "metrics_histogram" {
                 continue;
             }
-            let bounds = if table == "metrics_histogram" { ", explicit_bounds AS e" } else { "" };
+            let (outer, bounds) =
+                if table == "metrics_histogram" { (", e", ", explicit_bounds AS e") } else { ("", "") };
             let sql = format!(
-                "SELECT metric_name, unit, monotonic, rk, rv, ak, av{bounds}, epoch_ms(x.timestamp) AS xt, x.value AS xv, \
+                "SELECT metric_name, unit, monotonic, rk, rv, ak, av{outer}, epoch_ms(x.timestamp) AS xt, x.value AS xv, \
                  x.trace_id AS xtrace, x.span_id AS xspan, map_keys(x.filtered_attributes) AS xk, \
                  map_values(x.filtered_attributes) AS xa FROM (\
                  SELECT metric_name, coalesce(metric_unit, '') AS unit, {} AS monotonic, \
