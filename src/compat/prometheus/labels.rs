@@ -192,7 +192,9 @@ pub fn exemplars(request: &ApiRequest, context: &CompatContext) -> Result<Answer
     }
     let text = request.params.get("query").unwrap_or("");
     let expr = crate::query::promql::parse(text).map_err(|e| match e {
-        crate::query::promql::PromqlError::Parse { message, .. } => ApiError::bad_data(format!("parse error: {message}")),
+        crate::query::promql::PromqlError::Parse { message, .. } => {
+            ApiError::bad_data(format!("parse error: {message}"))
+        }
         other => ApiError::bad_data(other.to_string()),
     })?;
     let sets = selectors(&expr).map_err(|e| ApiError::new(ErrorKind::Execution, e.to_string()))?;

@@ -159,7 +159,9 @@ fn engine_error(error: PromqlError, deadline: Deadline) -> ApiError {
         PromqlError::Storage(message) if is_interrupted(&message) || deadline.expired() => ApiError::timeout(),
         PromqlError::Storage(message) => ApiError::new(ErrorKind::Internal, message),
         PromqlError::Parse { message, .. } => ApiError::invalid_param("query", &format!("parse error: {message}")),
-        PromqlError::Unsupported(construct) => ApiError::new(ErrorKind::Execution, format!("{construct} is not supported")),
+        PromqlError::Unsupported(construct) => {
+            ApiError::new(ErrorKind::Execution, format!("{construct} is not supported"))
+        }
         PromqlError::Eval(message) => ApiError::new(ErrorKind::Execution, message),
     }
 }
@@ -189,7 +191,9 @@ mod tests {
         use crate::query::promql::value::{Labels, Point};
         let series = (0..series)
             .map(|i| Series {
-                labels: [("__name__".to_string(), "up".to_string()), ("i".to_string(), i.to_string())].into_iter().collect::<Labels>(),
+                labels: [("__name__".to_string(), "up".to_string()), ("i".to_string(), i.to_string())]
+                    .into_iter()
+                    .collect::<Labels>(),
                 points: vec![Point { t: 1000, v: 1.0 }],
             })
             .collect();
@@ -204,7 +208,10 @@ mod tests {
         assert!(run(&within).is_ok());
         let over = BoundedSource::new(memory_source(4), Deadline::after(Duration::from_secs(60)), 3);
         let error = engine_error(run(&over).unwrap_err(), Deadline::after(Duration::from_secs(60)));
-        assert_eq!(error, ApiError::new(ErrorKind::Execution, "the query hit the max number of series limit (limit: 3 series)"));
+        assert_eq!(
+            error,
+            ApiError::new(ErrorKind::Execution, "the query hit the max number of series limit (limit: 3 series)")
+        );
         let late = BoundedSource::new(memory_source(1), Deadline::after(Duration::ZERO), 3);
         assert_eq!(engine_error(run(&late).unwrap_err(), Deadline::after(Duration::ZERO)), ApiError::timeout());
     }

@@ -47,7 +47,9 @@ pub fn instant(request: &ApiRequest, context: &CompatContext) -> Result<Answer, 
             truncate(&mut samples, limit, &mut warnings);
             let items: Vec<String> = samples
                 .iter()
-                .map(|s| format!("{{\"metric\":{},\"value\":{}}}", render::labels(&s.labels), render::sample_pair(time, s.v)))
+                .map(|s| {
+                    format!("{{\"metric\":{},\"value\":{}}}", render::labels(&s.labels), render::sample_pair(time, s.v))
+                })
                 .collect();
             result("vector", format!("[{}]", items.join(",")))
         }
@@ -77,9 +79,8 @@ pub fn range(request: &ApiRequest, context: &CompatContext) -> Result<Answer, Ap
     // the engine steps in whole milliseconds, as Prometheus does
     let step_ms = (step / 1_000_000).max(1) as i64;
     let times = QueryTimes::range(start, end, step_ms).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    let mut series = with_lake(context, deadline, |source| {
-        eval::eval_range_until(&expr, source, times, engine_deadline(deadline))
-    })?;
+    let mut series =
+        with_lake(context, deadline, |source| eval::eval_range_until(&expr, source, times, engine_deadline(deadline)))?;
     check_series_count(series.len(), context)?;
     let mut warnings = Vec::new();
     truncate(&mut series, limit, &mut warnings);
@@ -198,10 +199,12 @@ mod tests {
 
     #[test]
     fn parameters_fail_before_the_lake_is_touched() {
-        let bad = |query: &str| -> ApiError {
-            range_parameters(&Params::parse(query), &QueryLimits::default()).unwrap_err()
-        };
-        assert_eq!(bad("query=up&end=2&step=1").message, "invalid parameter \"start\": cannot parse \"\" to a valid timestamp");
+        let bad =
+            |query: &str| -> ApiError { range_parameters(&Params::parse(query), &QueryLimits::default()).unwrap_err() };
+        assert_eq!(
+            bad("query=up&end=2&step=1").message,
+            "invalid parameter \"start\": cannot parse \"\" to a valid timestamp"
+        );
         assert_eq!(
             bad("query=up&start=2&end=1&step=1").message,
             "invalid parameter \"end\": end timestamp must not be before start time"
@@ -214,8 +217,14 @@ mod tests {
             bad("query=up&start=0&end=11001&step=1").message,
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
         );
-        assert_eq!(range_parameters(&Params::parse("start=0&end=11000&step=1"), &QueryLimits::default()), Ok((0, 11_000_000, 1_000_000_000)));
-        assert_eq!(range_parameters(&Params::parse("start=0.5&end=1&step=0.25"), &QueryLimits::default()), Ok((500, 1000, 250_000_000)));
+        assert_eq!(
+            range_parameters(&Params::parse("start=0&end=11000&step=1"), &QueryLimits::default()),
+            Ok((0, 11_000_000, 1_000_000_000))
+        );
+        assert_eq!(
+            range_parameters(&Params::parse("start=0.5&end=1&step=0.25"), &QueryLimits::default()),
+            Ok((500, 1000, 250_000_000))
+        );
         assert_eq!(
             bad("start=0&end=3000000&step=1000").message,
             "the query time range exceeds the limit (query length: 3000000s, limit: 2764800s)"

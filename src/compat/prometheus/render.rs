@@ -234,7 +234,8 @@ mod tests {
             "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter \\\"time\\\": x\"}"
         );
         assert_eq!(ApiError::timeout().reply().status, 503);
-        let labels: Labels = [("__name__", "up"), ("job", "a&b")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let labels: Labels =
+            [("__name__", "up"), ("job", "a&b")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(super::labels(&labels), "{\"__name__\":\"up\",\"job\":\"a\\u0026b\"}");
     }
 }

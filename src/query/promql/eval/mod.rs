@@ -179,8 +179,7 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
 impl Evaluator {
     pub fn prepare(expr: &Expr, source: &dyn SeriesSource, times: QueryTimes) -> Result<Self> {
         let mut windows: HashMap<usize, (Selection, &VectorSelector)> = HashMap::new();
-        let mut evaluator =
-            Evaluator { times, lookback: DEFAULT_LOOKBACK_MS, fetched: HashMap::new(), deadline: None };
+        let mut evaluator = Evaluator { times, lookback: DEFAULT_LOOKBACK_MS, fetched: HashMap::new(), deadline: None };
         evaluator.plan(expr, times.start, times.end, &mut windows)?;
         for (key, (selection, _)) in windows {
             let mut series = source.select(&selection)?;
