@@ -52,6 +52,7 @@ MINUTE_NS = 60_000_000_000
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 SPAN_ID = "b7ad6b7169203331"
 API_KEY = "s3cret"
+BUILD = {}  # canardstack_version() of the process under test
 
 GRAFANA_HEADERS = {
     "User-Agent": "Grafana/12.1.0",
@@ -142,6 +143,7 @@ def api(tmp_path_factory, extension, ducklake_extension):
     process.sql("CALL otlp_stop()")  # commits everything
     port = free_port()
     process.sql(f"CALL otlp_serve({port}, api_key := '{API_KEY}', flush_interval_ms := 50)")
+    BUILD["version"] = process.sql("SELECT canardstack_version() AS v")[0]["v"]
     yield f"http://127.0.0.1:{port}"
     process.kill()
 
@@ -179,7 +181,7 @@ def test_grafana_save_and_test_post(api):
     assert post(api, "/api/v1/query", "query=1%2B1&time=4").text == \
         '{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}'
     assert_answer(get(api, "/api/v1/status/buildinfo"), 200, success({
-        "version": "3.0.0", "revision": "canardstack-0.1.0", "branch": "canardstack", "buildUser": "canardstack",
+        "version": "3.0.0", "revision": f"canardstack-{BUILD['version']}", "branch": "canardstack", "buildUser": "canardstack",
         "buildDate": "", "goVersion": "none (canardstack, Rust)"}))
 
 
