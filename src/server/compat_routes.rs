@@ -27,7 +27,6 @@ pub fn query_api(request: &mut tiny_http::Request, context: &Context, api: Api) 
 fn api_request(request: &mut tiny_http::Request) -> Result<ApiRequest, String> {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let mut params = Params::parse(query);
     let method = match request.method() {
         Method::Get | Method::Head => ApiMethod::Get,
         Method::Post => ApiMethod::Post,
@@ -35,10 +34,13 @@ fn api_request(request: &mut tiny_http::Request) -> Result<ApiRequest, String> {
     };
     let is_form = header(request, "Content-Type")
         .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    // form values first, as Go's Request.FormValue (which upstream uses) prefers the body
+    let mut params = Params::default();
     if method == ApiMethod::Post && is_form {
         let body = read_body(request, MAX_FORM_BYTES).map_err(|e| e.to_string())?;
-        params.extend(Params::parse(&String::from_utf8_lossy(&body)));
+        params = Params::parse(&String::from_utf8_lossy(&body));
     }
+    params.extend(Params::parse(query));
     let headers = request
         .headers()
         .iter()

@@ -10,6 +10,9 @@ pub enum PromqlError {
     Eval(String),
     #[error("promql storage: {0}")]
     Storage(String),
+    /// the caller's deadline passed (checked between evaluation steps)
+    #[error("query timed out in expression evaluation")]
+    Timeout,
 }
 
 pub type Result<T> = std::result::Result<T, PromqlError>;

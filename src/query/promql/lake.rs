@@ -46,7 +46,7 @@ pub struct OtlpMetric {
 }
 
 impl OtlpMetric {
-    fn table(&self) -> &'static str {
+    pub fn table(&self) -> &'static str {
         table_of(self.kind)
     }
 }
@@ -91,7 +91,7 @@ fn storage(context: &str) -> impl Fn(duckdb::Error) -> PromqlError + '_ {
 }
 
 impl LakeSource<'_> {
-    fn query(&self, sql: &str, context: &str) -> Result<Vec<RecordBatch>> {
+    pub(super) fn query(&self, sql: &str, context: &str) -> Result<Vec<RecordBatch>> {
         let mut stmt = self.con.prepare(sql).map_err(storage(context))?;
         let batches = stmt.query_arrow([]).map_err(storage(context))?.collect();
         Ok(batches)
@@ -252,7 +252,7 @@ impl SeriesSource for LakeSource<'_> {
     }
 }
 
-fn strings(list: &ArrayRef, row: usize) -> Vec<String> {
+pub(super) fn strings(list: &ArrayRef, row: usize) -> Vec<String> {
     let list = list.as_list::<i32>();
     if list.is_null(row) {
         return Vec::new();
@@ -289,7 +289,7 @@ fn mark_stale(mut series: Series, times: &[i64], stale: &[bool]) -> Series {
     series
 }
 
-fn pairs(keys: &ArrayRef, values: &ArrayRef, row: usize) -> Vec<(String, String)> {
+pub(super) fn pairs(keys: &ArrayRef, values: &ArrayRef, row: usize) -> Vec<(String, String)> {
     strings(keys, row).into_iter().zip(strings(values, row)).collect()
 }
 
@@ -299,7 +299,7 @@ fn i64_list(list: &ArrayRef, row: usize) -> Vec<i64> {
 }
 
 /// A list of numbers as f64 (`None` for NULL entries); DOUBLE or UBIGINT.
-fn number_list(array: &ArrayRef) -> Vec<Option<f64>> {
+pub(super) fn number_list(array: &ArrayRef) -> Vec<Option<f64>> {
     if let Some(doubles) = array.as_primitive_opt::<Float64Type>() {
         doubles.iter().collect()
     } else if let Some(counts) = array.as_primitive_opt::<UInt64Type>() {

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod eval;
 pub mod lake;
+pub mod lake_meta;
 pub mod series;
 pub mod source;
 pub mod sql;

@@ -105,6 +105,19 @@ fn unit_suffixes(unit: &str) -> (String, String) {
     (clean_unit(&main), clean_unit(&per))
 }
 
+/// The unit Prometheus' metadata reports for an OTLP unit (its `UnitNamer`):
+/// `s` -> `seconds`, `By/s` -> `bytes_per_second`, `1` and `{...}` -> empty.
+pub fn unit_name(unit: &str) -> String {
+    let (main, per) = unit_suffixes(unit);
+    let joined = match (main.is_empty(), per.is_empty() || per == "per_") {
+        (false, false) => format!("{main}_{per}"),
+        (false, true) => main,
+        (true, false) => per,
+        (true, true) => String::new(),
+    };
+    joined.trim_matches('_').to_string()
+}
+
 /// The Prometheus name of a metric (before `_bucket`/`_sum`/`_count`).
 pub fn family_name(name: &str, unit: &str, kind: MetricKind) -> String {
     let mut tokens: Vec<String> =
@@ -288,6 +301,15 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(labels, expected);
+    }
+
+    #[test]
+    fn units_for_metadata() {
+        assert_eq!(unit_name("s"), "seconds");
+        assert_eq!(unit_name("By/s"), "bytes_per_second");
+        assert_eq!(unit_name("1"), "");
+        assert_eq!(unit_name("{request}"), "");
+        assert_eq!(unit_name(""), "");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::value::{is_stale, Labels, Point, Sample, Series, Value, METRIC_NAME};
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 /// The step of a subquery without one, in an instant query (Prometheus'
@@ -68,9 +68,22 @@ impl QueryTimes {
 /// Evaluates a range query: one series per distinct label set, with a point
 /// at every step where the expression has a value.
 pub fn eval_range(expr: &Expr, source: &dyn SeriesSource, times: QueryTimes) -> Result<Vec<Series>> {
-    let evaluator = Evaluator::prepare(expr, source, times)?;
+    eval_range_until(expr, source, times, None)
+}
+
+/// [`eval_range`] that gives up with [`PromqlError::Timeout`](super::PromqlError::Timeout)
+/// once `deadline` has passed (checked before every step and subquery step).
+pub fn eval_range_until(
+    expr: &Expr,
+    source: &dyn SeriesSource,
+    times: QueryTimes,
+    deadline: Option<Instant>,
+) -> Result<Vec<Series>> {
+    let mut evaluator = Evaluator::prepare(expr, source, times)?;
+    evaluator.deadline = deadline;
     let mut result: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
     for t in times.steps() {
+        evaluator.check_deadline()?;
         match evaluator.eval(expr, t)? {
             Value::Scalar(v) => result.entry(Labels::new()).or_default().push(Point { t, v }),
             Value::Vector(samples) => {
@@ -92,7 +105,13 @@ pub fn eval_range(expr: &Expr, source: &dyn SeriesSource, times: QueryTimes) -> 
 
 /// Evaluates an instant query at `t`.
 pub fn eval_instant(expr: &Expr, source: &dyn SeriesSource, t: i64) -> Result<Value> {
-    let evaluator = Evaluator::prepare(expr, source, QueryTimes::instant(t))?;
+    eval_instant_until(expr, source, t, None)
+}
+
+/// [`eval_instant`] with a deadline, as [`eval_range_until`].
+pub fn eval_instant_until(expr: &Expr, source: &dyn SeriesSource, t: i64, deadline: Option<Instant>) -> Result<Value> {
+    let mut evaluator = Evaluator::prepare(expr, source, QueryTimes::instant(t))?;
+    evaluator.deadline = deadline;
     let value = evaluator.eval(expr, t)?;
     if let Value::Vector(samples) = &value {
         check_unique_labels(samples)?;
@@ -115,6 +134,7 @@ pub struct Evaluator {
     times: QueryTimes,
     lookback: i64,
     fetched: HashMap<usize, Vec<Series>>,
+    deadline: Option<Instant>,
 }
 
 /// Identity of a selector node in the tree (the tree is borrowed, unchanged,
@@ -159,7 +179,7 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
 impl Evaluator {
     pub fn prepare(expr: &Expr, source: &dyn SeriesSource, times: QueryTimes) -> Result<Self> {
         let mut windows: HashMap<usize, (Selection, &VectorSelector)> = HashMap::new();
-        let mut evaluator = Evaluator { times, lookback: DEFAULT_LOOKBACK_MS, fetched: HashMap::new() };
+        let mut evaluator = Evaluator { times, lookback: DEFAULT_LOOKBACK_MS, fetched: HashMap::new(), deadline: None };
         evaluator.plan(expr, times.start, times.end, &mut windows)?;
         for (key, (selection, _)) in windows {
             let mut series = source.select(&selection)?;
@@ -169,6 +189,13 @@ impl Evaluator {
             evaluator.fetched.insert(key, series);
         }
         Ok(evaluator)
+    }
+
+    fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(super::PromqlError::Timeout),
+            _ => Ok(()),
+        }
     }
 
     /// The evaluation time a selector or subquery with these modifiers reads
@@ -319,6 +346,7 @@ impl Evaluator {
         let mut result: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
         let mut t = first;
         while t <= end {
+            self.check_deadline()?;
             match self.eval(inner, t)? {
                 Value::Scalar(v) => result.entry(Labels::new()).or_default().push(Point { t, v }),
                 Value::Vector(samples) => {
