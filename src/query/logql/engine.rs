@@ -13,6 +13,7 @@ use duckdb::arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, TimeUnit};
 use duckdb::Connection;
+use std::cell::Cell;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -30,9 +31,28 @@ pub enum EngineError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRow {
     pub timestamp_ns: i64,
+    /// stream and parsed labels together
     pub labels: Labels,
     pub line: String,
     pub metadata: Labels,
+    /// the stream labels alone, and the labels parsers added (Loki's categories)
+    pub stream: Labels,
+    pub parsed: Labels,
+}
+
+/// What a query read from storage, for the APIs' statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ScanStats {
+    pub lines: u64,
+    /// bytes of log lines read
+    pub bytes: u64,
+}
+
+impl ScanStats {
+    fn count(&mut self, entry: &Entry) {
+        self.lines += 1;
+        self.bytes += entry.line.len() as u64;
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +70,17 @@ pub fn run_log_query(
     selector: &LogSelector,
     request: LogRequest,
 ) -> Result<Vec<LogRow>, EngineError> {
+    run_log_query_counted(con, logs_table, selector, request, &mut ScanStats::default())
+}
+
+/// [`run_log_query`], adding what it read to `stats`.
+pub fn run_log_query_counted(
+    con: &Connection,
+    logs_table: &str,
+    selector: &LogSelector,
+    request: LogRequest,
+    stats: &mut ScanStats,
+) -> Result<Vec<LogRow>, EngineError> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
@@ -58,13 +89,15 @@ pub fn run_log_query(
     let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let mut rows = Vec::new();
-    for_each_entry(con, &plan, |mut entry| {
+    for_each_entry(con, &plan, stats, |mut entry| {
         if pipeline.process(&mut entry) {
             rows.push(LogRow {
                 timestamp_ns: entry.timestamp_ns,
                 labels: entry.output_labels(),
                 line: entry.line,
                 metadata: entry.metadata,
+                stream: entry.stream,
+                parsed: entry.parsed,
             });
         }
         Ok((rows.len() as u64) < request.limit)
@@ -79,18 +112,36 @@ pub fn run_metric_query(
     expr: &MetricExpr,
     steps: &Steps,
 ) -> Result<Vec<Series>, EngineError> {
-    let source = LakeSamples { con, logs_table };
-    Ok(evaluate(expr, steps, &source)?)
+    run_metric_query_counted(con, logs_table, expr, steps, &mut ScanStats::default())
+}
+
+/// [`run_metric_query`], adding what it read to `stats`.
+pub fn run_metric_query_counted(
+    con: &Connection,
+    logs_table: &str,
+    expr: &MetricExpr,
+    steps: &Steps,
+    stats: &mut ScanStats,
+) -> Result<Vec<Series>, EngineError> {
+    let source = LakeSamples { con, logs_table, stats: Cell::new(*stats) };
+    let result = evaluate(expr, steps, &source);
+    *stats = source.stats.get();
+    Ok(result?)
 }
 
 struct LakeSamples<'a> {
     con: &'a Connection,
     logs_table: &'a str,
+    stats: Cell<ScanStats>,
 }
 
 impl SampleSource for LakeSamples<'_> {
     fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError> {
-        range_samples(self.con, self.logs_table, range, from_ns, to_ns).map_err(|e| EvalError::Source(e.to_string()))
+        let mut stats = self.stats.get();
+        let samples = range_samples(self.con, self.logs_table, range, from_ns, to_ns, &mut stats)
+            .map_err(|e| EvalError::Source(e.to_string()));
+        self.stats.set(stats);
+        samples
     }
 }
 
@@ -100,6 +151,7 @@ fn range_samples(
     range: &RangeAggregation,
     from_ns: i64,
     to_ns: i64,
+    stats: &mut ScanStats,
 ) -> Result<Vec<Sample>, EngineError> {
     let bounds = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
     let plan = plan_logs(&range.selector, logs_table, bounds, None, None, Shape::Raw);
@@ -107,7 +159,7 @@ fn range_samples(
     let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
     let mut samples = Vec::new();
     let mut failure = None;
-    for_each_entry(con, &plan, |mut entry| {
+    for_each_entry(con, &plan, stats, |mut entry| {
         if !pipeline.process(&mut entry) {
             return Ok(true);
         }
@@ -153,11 +205,13 @@ fn range_samples(
 fn for_each_entry(
     con: &Connection,
     plan: &LogPlan,
+    stats: &mut ScanStats,
     mut visit: impl FnMut(Entry) -> Result<bool, EngineError>,
 ) -> Result<(), EngineError> {
     let mut stmt = con.prepare(&plan.sql)?;
     for batch in stmt.query_arrow([])? {
         for entry in entries(&batch)? {
+            stats.count(&entry);
             if !visit(entry)? {
                 return Ok(());
             }

@@ -1,0 +1,120 @@
+//! `detected_fields`, `detected_labels` and `patterns`, which Grafana's Logs
+//! Drilldown and Explore use to offer filters. Fields are the structured
+//! metadata and parsed labels of the newest `line_limit` lines the query
+//! returns, typed the way Loki types them (int, float, boolean, duration,
+//! bytes, else string); labels are the stream labels with their cardinality.
+//! Patterns need Loki's pattern ingester: we answer an empty, valid list.
+
+use super::labels::{metadata_range, parse_matchers, stream_volumes};
+use super::params::parse_limit;
+use super::query::parse_query;
+use super::{connect, Answer, LokiError};
+use crate::compat::limits::{interrupt_at, Deadline};
+use crate::compat::{ApiRequest, CompatContext};
+use crate::query::logql::ast::Query;
+use crate::query::logql::engine::{run_log_query, LogRequest};
+use crate::query::logql::plan::Direction;
+use crate::query::logql::units::{parse_bytes, parse_duration_seconds};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+const DEFAULT_FIELD_LIMIT: u64 = 1000;
+
+/// Loki's type for one value.
+fn value_type(value: &str) -> &'static str {
+    if value.parse::<i64>().is_ok() {
+        "int"
+    } else if value.parse::<f64>().is_ok() {
+        "float"
+    } else if matches!(value, "true" | "false" | "TRUE" | "FALSE" | "True" | "False") {
+        "boolean"
+    } else if parse_duration_seconds(value).is_some() {
+        "duration"
+    } else if parse_bytes(value).is_some() {
+        "bytes"
+    } else {
+        "string"
+    }
+}
+
+/// `GET /loki/api/v1/detected_fields`: `query`, `start`, `end`, `line_limit`, `limit`.
+pub fn fields(request: &ApiRequest, context: &CompatContext) -> Answer {
+    let (start, end) = metadata_range(request, context)?;
+    let line_limit = parse_limit(request.params.get("line_limit"))?;
+    let limit = match request.params.get("limit").or(request.params.get("field_limit")) {
+        None => DEFAULT_FIELD_LIMIT,
+        some => parse_limit(some)?,
+    };
+    let Query::Log(selector) = parse_query(request)? else {
+        return Err(LokiError::BadRequest("only log queries are supported".into()));
+    };
+    let line_limit = line_limit.min(context.limits.max_entries as u64);
+    let con = connect(context)?;
+    let table = context.target.qualified("logs");
+    let log_request = LogRequest { start_ns: start, end_ns: end, limit: line_limit, direction: Direction::Backward };
+    let rows = interrupt_at(&con, Deadline::after(context.limits.timeout), || {
+        run_log_query(&con, &table, &selector, log_request)
+    })?;
+    // name -> (is parsed, values)
+    let mut found: BTreeMap<String, (bool, BTreeSet<String>)> = BTreeMap::new();
+    for row in &rows {
+        for (parsed, labels) in [(false, &row.metadata), (true, &row.parsed)] {
+            for (name, value) in labels.iter().filter(|(n, _)| !n.starts_with("__")) {
+                let slot = found.entry(name.clone()).or_insert((parsed, BTreeSet::new()));
+                slot.1.insert(value.clone());
+            }
+        }
+    }
+    let fields: Vec<Value> = found
+        .into_iter()
+        .take(limit as usize)
+        .map(|(name, (parsed, values))| {
+            let types: BTreeSet<&str> = values.iter().map(|v| value_type(v)).collect();
+            let kind = if types.len() == 1 { types.into_iter().next().unwrap_or("string") } else { "string" };
+            let parsers = if parsed { json!(["logfmt"]) } else { Value::Null };
+            json!({"label": name, "type": kind, "cardinality": values.len(), "parsers": parsers})
+        })
+        .collect();
+    Ok(json!({"fields": fields, "limit": limit}))
+}
+
+/// `GET /loki/api/v1/detected_labels`: `query` (a selector, optional), `start`, `end`.
+pub fn labels(request: &ApiRequest, context: &CompatContext) -> Answer {
+    let (start, end) = metadata_range(request, context)?;
+    let matchers = match request.params.get("query") {
+        Some(text) => parse_matchers(text)?,
+        None => Vec::new(),
+    };
+    let volumes = stream_volumes(context, &matchers, start, end, None)?;
+    let mut values: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
+    for (labels, _) in volumes.keys() {
+        for (name, value) in labels {
+            values.entry(name).or_default().insert(value);
+        }
+    }
+    let detected: Vec<Value> =
+        values.into_iter().map(|(name, set)| json!({"label": name, "cardinality": set.len()})).collect();
+    Ok(json!({"detectedLabels": detected}))
+}
+
+/// `GET /loki/api/v1/patterns`: always an empty list (no pattern detection yet).
+pub fn patterns(request: &ApiRequest, context: &CompatContext) -> Answer {
+    metadata_range(request, context)?;
+    parse_query(request)?;
+    Ok(json!({"status": "success", "data": []}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_typed_like_loki() {
+        assert_eq!(value_type("200"), "int");
+        assert_eq!(value_type("0.5"), "float");
+        assert_eq!(value_type("true"), "boolean");
+        assert_eq!(value_type("15ms"), "duration");
+        assert_eq!(value_type("10KB"), "bytes");
+        assert_eq!(value_type("GET"), "string");
+    }
+}
