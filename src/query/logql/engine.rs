@@ -264,13 +264,10 @@ fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
         };
         let resource_pairs = map_row(resource, row)?;
         let attribute_pairs = map_row(attributes, row)?;
-        out.push(Entry {
-            timestamp_ns: timestamps.value(row),
-            line: text(&line, row),
-            stream: stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            metadata: structured_metadata(&stored, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            parsed: Labels::new(),
-        });
+        let stream = stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let metadata =
+            structured_metadata(&stored, &stream, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        out.push(Entry { timestamp_ns: timestamps.value(row), line: text(&line, row), stream, metadata, parsed: Labels::new() });
     }
     Ok(out)
 }
