@@ -81,7 +81,7 @@ def send_logs(endpoint):
 
 
 @pytest.fixture(scope="module")
-def loki(tmp_path_factory, extension, ducklake_extension):
+def server(tmp_path_factory, extension, ducklake_extension):
     """One server for the module, the four log lines committed before any test runs."""
     import time
     db = DuckDB(tmp_path_factory.mktemp("loki"), extension, ducklake_extension)
@@ -92,9 +92,24 @@ def loki(tmp_path_factory, extension, ducklake_extension):
         if db.sql("SELECT count(*) AS n FROM canardstack.otel.logs")[0]["n"] == 4:
             break
         time.sleep(0.05)
-    yield f"{endpoint}/loki/api/v1"
+    yield db, f"{endpoint}/loki/api/v1"
     db.sql("SELECT * FROM otlp_stop()")
     db.kill()
+
+
+@pytest.fixture(scope="module")
+def loki(server):
+    return server[1]
+
+
+@pytest.fixture(scope="module")
+def loki_slow(server):
+    """A second server on the same lake whose queries may take at most 1 ms."""
+    db = server[0]
+    port = free_port()
+    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, spool_dir := 'spool_slow', query_timeout_ms := 1)")[0]["endpoint"]
+    yield f"{endpoint}/loki/api/v1"
+    db.sql(f"SELECT * FROM otlp_stop(port := {port})")
 
 
 def get(loki, route, params, headers=AUTH):
@@ -334,3 +349,10 @@ def test_bearer_key_is_required(loki):
     response = get(loki, "labels", RANGE, headers={})
     assert response.status_code == 401
     assert response.text == "missing or wrong bearer token"
+
+
+def test_timeout_is_lokis_504(loki_slow):
+    response = get(loki_slow, "query_range", {"query": '{service_name="checkout"}', **RANGE})
+    assert response.status_code == 504
+    assert response.text == ("request timed out, decrease the duration of the request or add more label matchers "
+                             "(prefer exact match over regex match) to reduce the amount of data processed")

@@ -2,7 +2,7 @@
 //! Drilldown and Explore use to offer filters. Fields are the structured
 //! metadata and parsed labels of the newest `line_limit` lines the query
 //! returns, typed the way Loki types them (int, float, boolean, duration,
-//! bytes, else string); labels are the stream labels with their cardinality.
+//! bytes, else string), parsed ones listing the query's parsers; labels are the stream labels with their cardinality.
 //! Patterns need Loki's pattern ingester: we answer an empty, valid list.
 
 use super::labels::{metadata_range, parse_matchers, stream_volumes};
@@ -11,7 +11,7 @@ use super::query::parse_query;
 use super::{connect, Answer, LokiError};
 use crate::compat::limits::{interrupt_at, Deadline};
 use crate::compat::{ApiRequest, CompatContext};
-use crate::query::logql::ast::Query;
+use crate::query::logql::ast::{Query, Stage};
 use crate::query::logql::engine::{run_log_query, LogRequest};
 use crate::query::logql::plan::Direction;
 use crate::query::logql::units::{parse_bytes, parse_duration_seconds};
@@ -37,6 +37,18 @@ fn value_type(value: &str) -> &'static str {
     }
 }
 
+/// The name Loki gives the parser a stage runs, if it is one.
+fn parser_name(stage: &Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Json(_) => Some("json"),
+        Stage::Logfmt { .. } => Some("logfmt"),
+        Stage::Regexp(_) => Some("regexp"),
+        Stage::Pattern(_) => Some("pattern"),
+        Stage::Unpack => Some("unpack"),
+        _ => None,
+    }
+}
+
 /// `GET /loki/api/v1/detected_fields`: `query`, `start`, `end`, `line_limit`, `limit`.
 pub fn fields(request: &ApiRequest, context: &CompatContext) -> Answer {
     let (start, end) = metadata_range(request, context)?;
@@ -48,6 +60,7 @@ pub fn fields(request: &ApiRequest, context: &CompatContext) -> Answer {
     let Query::Log(selector) = parse_query(request)? else {
         return Err(LokiError::BadRequest("only log queries are supported".into()));
     };
+    let parsers: Vec<&str> = selector.stages.iter().filter_map(parser_name).collect();
     let line_limit = line_limit.min(context.limits.max_entries as u64);
     let con = connect(context)?;
     let table = context.target.qualified("logs");
@@ -71,7 +84,7 @@ pub fn fields(request: &ApiRequest, context: &CompatContext) -> Answer {
         .map(|(name, (parsed, values))| {
             let types: BTreeSet<&str> = values.iter().map(|v| value_type(v)).collect();
             let kind = if types.len() == 1 { types.into_iter().next().unwrap_or("string") } else { "string" };
-            let parsers = if parsed { json!(["logfmt"]) } else { Value::Null };
+            let parsers = if parsed { json!(parsers) } else { Value::Null };
             json!({"label": name, "type": kind, "cardinality": values.len(), "parsers": parsers})
         })
         .collect();

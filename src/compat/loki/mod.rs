@@ -151,6 +151,17 @@ mod tests {
     }
 
     #[test]
+    fn interrupted_queries_are_timeouts() {
+        let interrupted = EngineError::Eval(EvalError::Source("running the plan: INTERRUPT Error: Interrupted!".into()));
+        assert_eq!(LokiError::from(interrupted), LokiError::Timeout);
+        assert_eq!(LokiError::Timeout.status(), 504);
+        assert_eq!(LokiError::Timeout.to_string(), DEADLINE_EXCEEDED);
+        let pipeline = EngineError::Eval(EvalError::Source("pipeline error: JSONParserErr for series {}".into()));
+        assert!(matches!(LokiError::from(pipeline), LokiError::BadRequest(_)));
+        assert_eq!(LokiError::from(EngineError::Eval(EvalError::ScalarComparison)).status(), 400);
+    }
+
+    #[test]
     fn categorize_flag_is_read_from_the_header() {
         let request = ApiRequest::get("/loki/api/v1/query", "");
         assert!(!wants_categories(&request));

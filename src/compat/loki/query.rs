@@ -84,6 +84,9 @@ fn run_lines(lines: Lines, request: &ApiRequest, context: &CompatContext) -> Ans
     let rows = interrupt_at(&con, deadline, || {
         run_log_query_counted(&con, &table, &lines.selector, log_request, &mut scanned)
     })?;
+    if deadline.expired() {
+        return Err(LokiError::Timeout);
+    }
     let rows = thin_by_interval(rows, lines.interval, lines.direction, lines.limit);
     let summary = Summary { scanned, entries_returned: rows.len() as u64, exec_time: started.elapsed() };
     let categorize = wants_categories(request);
@@ -123,7 +126,8 @@ pub fn instant(request: &ApiRequest, context: &CompatContext) -> Answer {
         }
         Query::Metric(expr) => expr,
     };
-    check_entries(limit, context)?;
+    // `limit` bounds log lines only; Loki ignores it for metric queries
+    let _ = limit;
     let steps = Steps { start_ns: time, end_ns: time, step_ns: 1 };
     let (series, summary) = run_metric(&expr, steps, context)?;
     if is_scalar(&expr) {
@@ -145,7 +149,6 @@ pub fn range(request: &ApiRequest, context: &CompatContext) -> Answer {
             context,
         ),
         Query::Metric(expr) => {
-            check_entries(p.limit, context)?;
             let steps = Steps { start_ns: p.start, end_ns: p.end, step_ns: p.step };
             let (series, summary) = run_metric(&expr, steps, context)?;
             Ok(query_envelope("matrix", matrix_json(&series), &summary, wants_categories(request)))
