@@ -56,12 +56,12 @@ pub fn stream_volumes(
     let bounds = TimeBounds { from_ns: start, from_inclusive: true, to_ns: end, to_inclusive: true };
     let plan = plan_logs(&selector, &context.target.qualified("logs"), bounds, None, None, Shape::Raw);
     let bucket = match bucket_ns {
-        Some(step) => format!("(epoch_ns(\"timestamp\") - {start}) // {step}"),
-        None => "0".into(),
+        Some(step) => format!("CAST((epoch_ns(\"timestamp\") - {start}) // {step} AS BIGINT)"),
+        None => "CAST(0 AS BIGINT)".into(),
     };
     let sql = format!(
         "SELECT coalesce(service_name, '') AS service, coalesce(to_json(map_entries(resource_attributes))::VARCHAR, '[]') AS resource, \
-         {bucket} AS bucket, count(*) AS entries, sum(strlen(line)) AS bytes FROM ({}) GROUP BY ALL",
+         {bucket} AS bucket, count(*) AS entries, CAST(sum(strlen(line)) AS BIGINT) AS bytes FROM ({}) GROUP BY ALL",
         plan.sql
     );
     let con = connect(context)?;
