@@ -2,8 +2,10 @@
 //! Drilldown and Explore use to offer filters. Fields are the structured
 //! metadata and parsed labels of the newest `line_limit` lines the query
 //! returns, typed the way Loki types them (int, float, boolean, duration,
-//! bytes, else string), parsed ones listing the query's parsers; labels are the stream labels with their cardinality.
-//! Patterns need Loki's pattern ingester: we answer an empty, valid list.
+//! bytes, else string), parsed ones listing the query's parsers. Labels are
+//! the stream labels with their cardinality, without those whose values all
+//! look like ids, as Loki filters them. Patterns need Loki's pattern
+//! ingester: we answer an empty, valid list.
 
 use super::labels::{metadata_range, parse_matchers, stream_volumes};
 use super::params::parse_limit;
@@ -105,9 +107,42 @@ pub fn labels(request: &ApiRequest, context: &CompatContext) -> Answer {
             values.entry(name).or_default().insert(value);
         }
     }
-    let detected: Vec<Value> =
-        values.into_iter().map(|(name, set)| json!({"label": name, "cardinality": set.len()})).collect();
+    let detected: Vec<Value> = values
+        .into_iter()
+        .filter(|(name, set)| STATIC_LABELS.contains(&name.as_str()) || !looks_like_ids(set))
+        .map(|(name, set)| json!({"label": name, "cardinality": set.len()}))
+        .collect();
     Ok(json!({"detectedLabels": detected}))
+}
+
+/// Labels Loki always offers, whatever their values.
+const STATIC_LABELS: [&str; 4] = ["cluster", "namespace", "instance", "pod"];
+
+/// Loki hides a label whose values are all numbers or UUIDs (ids are no
+/// use as filters), except one or two values of `0` and `1` (a flag).
+fn looks_like_ids(values: &BTreeSet<&String>) -> bool {
+    let is_id = |v: &&String| v.parse::<f64>().is_ok() || is_uuid(v);
+    if values.len() <= 2 && values.iter().all(|v| v.as_str() == "0" || v.as_str() == "1") {
+        return false;
+    }
+    values.iter().all(is_id)
+}
+
+/// The UUID spellings Go's `uuid.Parse` accepts: plain, hyphenated, `urn:uuid:` or braces.
+fn is_uuid(text: &str) -> bool {
+    let inner = text
+        .strip_prefix("urn:uuid:")
+        .or_else(|| text.strip_prefix('{').and_then(|t| t.strip_suffix('}')))
+        .unwrap_or(text);
+    let hex = |part: &str| part.bytes().all(|c| c.is_ascii_hexdigit());
+    match inner.len() {
+        32 => hex(inner),
+        36 => {
+            let parts: Vec<&str> = inner.split('-').collect();
+            parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| hex(p))
+        }
+        _ => false,
+    }
 }
 
 /// `GET /loki/api/v1/patterns`: always an empty list (no pattern detection yet).
@@ -120,6 +155,20 @@ pub fn patterns(request: &ApiRequest, context: &CompatContext) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_like_labels_are_hidden() {
+        let set = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<String>>();
+        let hidden = |values: &[&str]| {
+            let owned = set(values);
+            looks_like_ids(&owned.iter().collect())
+        };
+        assert!(hidden(&["12", "13", "14"]));
+        assert!(hidden(&["0af7651916cd43dd8448eb211c80319c", "123e4567-e89b-12d3-a456-426614174000"]));
+        assert!(!hidden(&["0", "1"]));
+        assert!(!hidden(&["api", "12"]));
+        assert!(hidden(&["7"]));
+    }
 
     #[test]
     fn values_are_typed_like_loki() {
