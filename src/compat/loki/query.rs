@@ -131,6 +131,8 @@ pub fn instant(request: &ApiRequest, context: &CompatContext) -> Answer {
     let steps = Steps { start_ns: time, end_ns: time, step_ns: 1 };
     let (series, summary) = run_metric(&expr, steps, context)?;
     if is_scalar(&expr) {
+        // Loki counts no entries for a scalar
+        let summary = Summary { entries_returned: 0, ..summary };
         let value = series.first().and_then(|s| s.points.first()).map(|(_, v)| *v).unwrap_or(f64::NAN);
         return Ok(query_envelope("scalar", scalar_json(time, value), &summary, wants_categories(request)));
     }

@@ -61,11 +61,11 @@ fn cache_block() -> Value {
            "requests": 0, "downloadTime": 0, "queryLengthServed": 0})
 }
 
-fn store_block(scanned: ScanStats, returned: u64) -> Value {
+fn store_block(scanned: ScanStats) -> Value {
     json!({
         "chunk": {"compressedBytes": 0, "decompressedBytes": scanned.bytes, "decompressedLines": scanned.lines,
                   "decompressedStructuredMetadataBytes": 0, "headChunkBytes": 0, "headChunkLines": 0,
-                  "headChunkStructuredMetadataBytes": 0, "postFilterLines": returned, "totalDuplicates": 0},
+                  "headChunkStructuredMetadataBytes": 0, "postFilterLines": scanned.post_filter_lines, "totalDuplicates": 0},
         "chunksDownloadTime": 0, "congestionControlLatency": 0,
         "dataobj": {"pageBatches": 0, "pagesDownloaded": 0, "pagesDownloadedBytes": 0, "pagesScanned": 0,
                     "postFilterRows": 0, "postPredicateRows": 0, "postPredicateDecompressedBytes": 0,
@@ -93,7 +93,7 @@ pub fn stats_json(summary: &Summary) -> Value {
             "totalBytesProcessed": scanned.bytes,
             "totalLinesProcessed": scanned.lines,
             "totalStructuredMetadataBytesProcessed": 0,
-            "totalPostFilterLines": summary.entries_returned,
+            "totalPostFilterLines": scanned.post_filter_lines,
             "execTime": seconds,
             "queueTime": 0,
             "subqueries": 0,
@@ -101,8 +101,8 @@ pub fn stats_json(summary: &Summary) -> Value {
             "splits": 0,
             "shards": 0,
         },
-        "querier": {"querierExecTime": 0, "store": store_block(scanned, summary.entries_returned)},
-        "ingester": {"store": store_block(zero, 0), "totalBatches": 0, "totalChunksMatched": 0,
+        "querier": {"querierExecTime": 0, "store": store_block(scanned)},
+        "ingester": {"store": store_block(zero), "totalBatches": 0, "totalChunksMatched": 0,
                      "totalLinesSent": 0, "totalReached": 0},
         "cache": Value::Object(caches.iter().map(|name| (name.to_string(), cache_block())).collect()),
         "index": {"bloomFilterTime": 0, "chunkRefsLookupTime": 0, "postFilterChunks": 0, "totalChunks": 0,

@@ -46,6 +46,8 @@ pub struct ScanStats {
     pub lines: u64,
     /// bytes of log lines read
     pub bytes: u64,
+    /// lines that passed the pipeline's filters
+    pub post_filter_lines: u64,
 }
 
 impl ScanStats {
@@ -89,8 +91,10 @@ pub fn run_log_query_counted(
     let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let mut rows = Vec::new();
+    let mut passed = 0;
     for_each_entry(con, &plan, stats, |mut entry| {
         if pipeline.process(&mut entry) {
+            passed += 1;
             rows.push(LogRow {
                 timestamp_ns: entry.timestamp_ns,
                 labels: entry.output_labels(),
@@ -102,6 +106,7 @@ pub fn run_log_query_counted(
         }
         Ok((rows.len() as u64) < request.limit)
     })?;
+    stats.post_filter_lines += passed;
     Ok(rows)
 }
 
@@ -159,10 +164,12 @@ fn range_samples(
     let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
     let mut samples = Vec::new();
     let mut failure = None;
-    for_each_entry(con, &plan, stats, |mut entry| {
+    let mut passed = 0;
+    let scanned = for_each_entry(con, &plan, stats, |mut entry| {
         if !pipeline.process(&mut entry) {
             return Ok(true);
         }
+        passed += 1;
         let value = match (&range.unwrap, range.op) {
             (Some(unwrap), _) => unwrap_value(&mut entry, &unwrap.label, unwrap.conversion),
             (None, RangeOp::BytesOverTime | RangeOp::BytesRate) => Some(entry.line.len() as f64),
@@ -194,7 +201,9 @@ fn range_samples(
             samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
         }
         Ok(true)
-    })?;
+    });
+    stats.post_filter_lines += passed;
+    scanned?;
     match failure {
         Some(message) => Err(EngineError::Eval(EvalError::Source(message))),
         None => Ok(samples),
