@@ -183,6 +183,8 @@ fn range_samples(
             if let Some(unwrap) = &range.unwrap {
                 labels.remove(&unwrap.label);
             }
+            // an empty value is no label, as in Prometheus' and Loki's label sets
+            labels.retain(|_, value| !value.is_empty());
             labels
         };
         if let Some(kind) = entry.parsed.get(ERROR_LABEL) {

@@ -114,7 +114,7 @@ pub fn plan_logs(
         sql = format!(
             "WITH raw AS ({sql}), \
              keyed AS (SELECT *, list_transform(map_keys(resource_attributes), lambda k: {rk}) AS rk, \
-             list_transform(map_keys(log_attributes), lambda k: {lk}) AS lk FROM raw) \
+             list_transform(map_keys(log_attributes), lambda k: {lk}) AS lk FROM raw), \
              labelled AS (SELECT \"timestamp\", \
              map_concat({resource}, MAP {{'service_name': coalesce(nullif(service_name, ''), 'unknown_service')}}) AS labels, \
              line, map_concat({attrs}, {fixed}) AS metadata, severity_number FROM keyed) \
