@@ -6,7 +6,7 @@
 
 use super::params::{bounds, now_ns};
 use super::query::check_range;
-use super::{connect, Answer, LokiError};
+use super::{connect, series_limit, Answer, LokiError};
 use crate::compat::limits::{interrupt_at, Deadline};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::logql::ast::{LogSelector, Matcher, Query};
@@ -84,10 +84,7 @@ pub fn stream_volumes(
     }
     let streams: BTreeSet<&Labels> = out.keys().map(|(labels, _)| labels).collect();
     if streams.len() > context.limits.max_series {
-        return Err(LokiError::BadRequest(format!(
-            "maximum of series ({}) reached for a single query",
-            context.limits.max_series
-        )));
+        return Err(series_limit(context.limits.max_series));
     }
     Ok(out)
 }

@@ -128,6 +128,15 @@ fn percent_decode(segment: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Loki's error when a query would return more series than allowed.
+pub(crate) fn series_limit(limit: usize) -> LokiError {
+    LokiError::BadRequest(format!(
+        "maximum number of series ({limit}) reached for a single query; consider reducing query cardinality by \
+         adding more specific stream selectors, reducing the time range, or aggregating results with functions like \
+         sum(), count() or topk()"
+    ))
+}
+
 /// A connection from the pool, or Loki's internal error.
 pub(crate) fn connect(context: &CompatContext) -> Result<crate::lake::database::Pooled, LokiError> {
     context.db.connect().map_err(|e| LokiError::Internal(e.to_string()))

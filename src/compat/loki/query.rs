@@ -5,7 +5,7 @@
 
 use super::params::{go_duration, now_ns, parse_direction, parse_limit, parse_timestamp, range_params};
 use super::render::{matrix_json, query_envelope, scalar_json, streams_json, thin_by_interval, vector_json, Summary};
-use super::{connect, wants_categories, Answer, LokiError};
+use super::{connect, series_limit, wants_categories, Answer, LokiError};
 use crate::compat::limits::{interrupt_at, Deadline};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::logql::ast::{LogSelector, MetricExpr, Query};
@@ -45,10 +45,7 @@ pub fn check_range(start: i64, end: i64, context: &CompatContext) -> Result<(), 
 
 fn check_series(series: &[Series], context: &CompatContext) -> Result<(), LokiError> {
     if series.len() > context.limits.max_series {
-        return Err(LokiError::BadRequest(format!(
-            "maximum of series ({}) reached for a single query",
-            context.limits.max_series
-        )));
+        return Err(series_limit(context.limits.max_series));
     }
     Ok(())
 }
