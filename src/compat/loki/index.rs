@@ -68,7 +68,8 @@ pub fn volume(request: &ApiRequest, context: &CompatContext, ranged: bool) -> An
         .get("targetLabels")
         .map(|t| t.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    let names: Vec<String> = if targets.is_empty() { matchers.iter().map(|m| m.name.clone()).collect() } else { targets };
+    let names: Vec<String> =
+        if targets.is_empty() { matchers.iter().map(|m| m.name.clone()).collect() } else { targets };
     let volumes = stream_volumes(context, &matchers, start, end, step)?;
     // name -> bucket -> bytes
     let mut named: BTreeMap<Labels, BTreeMap<i64, u64>> = BTreeMap::new();

@@ -65,18 +65,17 @@ pub fn stream_volumes(
         plan.sql
     );
     let con = connect(context)?;
-    let rows: Vec<(String, String, i64, i64, i64)> = interrupt_at(&con, Deadline::after(context.limits.timeout), || {
-        let mut stmt = con.prepare(&sql)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-        rows.collect::<Result<Vec<_>, duckdb::Error>>()
-    })?;
+    let rows: Vec<(String, String, i64, i64, i64)> =
+        interrupt_at(&con, Deadline::after(context.limits.timeout), || {
+            let mut stmt = con.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            rows.collect::<Result<Vec<_>, duckdb::Error>>()
+        })?;
     let mut out: BTreeMap<(Labels, i64), StreamVolume> = BTreeMap::new();
     for (service, resource, bucket, entries, bytes) in rows {
         let pairs: Vec<Value> = serde_json::from_str(&resource).unwrap_or_default();
-        let pairs: Vec<(&str, &str)> = pairs
-            .iter()
-            .filter_map(|p| Some((p.get("key")?.as_str()?, p.get("value")?.as_str()?)))
-            .collect();
+        let pairs: Vec<(&str, &str)> =
+            pairs.iter().filter_map(|p| Some((p.get("key")?.as_str()?, p.get("value")?.as_str()?))).collect();
         let labels = stream_labels(&StoredLog { service_name: &service, ..StoredLog::default() }, pairs);
         let volume = out.entry((labels, bucket)).or_default();
         volume.entries += entries as u64;

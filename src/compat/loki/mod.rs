@@ -88,11 +88,7 @@ impl From<duckdb::Error> for LokiError {
 pub type Answer = Result<Value, LokiError>;
 
 pub fn route(request: &ApiRequest, context: &CompatContext) -> Reply {
-    let answer = if !request.is_get_or_post() {
-        Err(LokiError::MethodNotAllowed)
-    } else {
-        dispatch(request, context)
-    };
+    let answer = if !request.is_get_or_post() { Err(LokiError::MethodNotAllowed) } else { dispatch(request, context) };
     match answer {
         Ok(body) => Reply::json(200, &body),
         Err(error) => Reply::text(error.status(), &error.to_string()),
@@ -161,7 +157,8 @@ mod tests {
 
     #[test]
     fn interrupted_queries_are_timeouts() {
-        let interrupted = EngineError::Eval(EvalError::Source("running the plan: INTERRUPT Error: Interrupted!".into()));
+        let interrupted =
+            EngineError::Eval(EvalError::Source("running the plan: INTERRUPT Error: Interrupted!".into()));
         assert_eq!(LokiError::from(interrupted), LokiError::Timeout);
         assert_eq!(LokiError::Timeout.status(), 504);
         assert_eq!(LokiError::Timeout.to_string(), DEADLINE_EXCEEDED);

@@ -31,11 +31,12 @@ pub fn parse_timestamp(value: &str) -> Result<i64, String> {
         Ok(number) if value.len() <= 10 => Ok(number.saturating_mul(SECOND)),
         Ok(nanos) => Ok(nanos),
         Err(error) => parse_rfc3339(value).ok_or_else(|| {
-            let reason = if matches!(error.kind(), std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow) {
-                "value out of range"
-            } else {
-                "invalid syntax"
-            };
+            let reason =
+                if matches!(error.kind(), std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow) {
+                    "value out of range"
+                } else {
+                    "invalid syntax"
+                };
             format!("strconv.ParseInt: parsing {}: {reason}", go_quote(value))
         }),
     }
@@ -58,7 +59,12 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
     }
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
     {
         return None;
     }

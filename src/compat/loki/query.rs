@@ -76,7 +76,8 @@ fn run_lines(lines: Lines, request: &ApiRequest, context: &CompatContext) -> Ans
     let mut scanned = ScanStats::default();
     // with an interval, lines are thinned after reading, so read up to the entries bound
     let read_limit = if lines.interval > 0 { context.limits.max_entries as u64 } else { lines.limit };
-    let log_request = LogRequest { start_ns: lines.start, end_ns: lines.end, limit: read_limit, direction: lines.direction };
+    let log_request =
+        LogRequest { start_ns: lines.start, end_ns: lines.end, limit: read_limit, direction: lines.direction };
     let deadline = Deadline::after(context.limits.timeout);
     let rows = interrupt_at(&con, deadline, || {
         run_log_query_counted(&con, &table, &lines.selector, log_request, &mut scanned)
@@ -108,23 +109,20 @@ fn run_metric(expr: &MetricExpr, steps: Steps, context: &CompatContext) -> Resul
 /// `GET|POST /loki/api/v1/query`: `query`, `time`, `limit`, `direction`.
 pub fn instant(request: &ApiRequest, context: &CompatContext) -> Answer {
     let params = &request.params;
-    let limit = parse_limit(params.get("limit"))?;
+    // validated as Loki validates it, though it bounds log lines only
+    parse_limit(params.get("limit"))?;
     let time = match params.get("time") {
         Some(text) => parse_timestamp(text)?,
         None => now_ns(),
     };
     parse_direction(params.get("direction"))?;
     let expr = match parse_query(request)? {
-        Query::Log(_) => {
-            return Err(LokiError::BadRequest(
-                "log queries are not supported as an instant query type, please change your query to a range query type"
-                    .into(),
-            ))
-        }
+        Query::Log(_) => return Err(LokiError::BadRequest(
+            "log queries are not supported as an instant query type, please change your query to a range query type"
+                .into(),
+        )),
         Query::Metric(expr) => expr,
     };
-    // `limit` bounds log lines only; Loki ignores it for metric queries
-    let _ = limit;
     let steps = Steps { start_ns: time, end_ns: time, step_ns: 1 };
     let (series, summary) = run_metric(&expr, steps, context)?;
     if is_scalar(&expr) {
@@ -143,7 +141,14 @@ pub fn range(request: &ApiRequest, context: &CompatContext) -> Answer {
     check_range(p.start, p.end, context)?;
     match query {
         Query::Log(selector) => run_lines(
-            Lines { selector, start: p.start, end: p.end, limit: p.limit, interval: p.interval, direction: p.direction },
+            Lines {
+                selector,
+                start: p.start,
+                end: p.end,
+                limit: p.limit,
+                interval: p.interval,
+                direction: p.direction,
+            },
             request,
             context,
         ),

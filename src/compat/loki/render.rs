@@ -84,8 +84,18 @@ pub fn stats_json(summary: &Summary) -> Value {
     let per_second = |n: u64| if seconds > 0.0 { (n as f64 / seconds) as u64 } else { 0 };
     let scanned = summary.scanned;
     let zero = ScanStats::default();
-    let caches = ["chunk", "index", "statsResult", "seriesResult", "labelResult", "volumeResult",
-        "instantMetricResult", "result", "logResult", "taskResult"];
+    let caches = [
+        "chunk",
+        "index",
+        "statsResult",
+        "seriesResult",
+        "labelResult",
+        "volumeResult",
+        "instantMetricResult",
+        "result",
+        "logResult",
+        "taskResult",
+    ];
     json!({
         "summary": {
             "bytesProcessedPerSecond": per_second(scanned.bytes),
@@ -175,7 +185,10 @@ pub fn streams_json(rows: &[LogRow], categorize: bool) -> Value {
         streams.entry(label_string(&labels)).or_insert_with(|| (labels, Vec::new())).1.push(Value::Array(value));
     }
     Value::Array(
-        streams.into_values().map(|(labels, values)| json!({"stream": labels_json(&labels), "values": values})).collect(),
+        streams
+            .into_values()
+            .map(|(labels, values)| json!({"stream": labels_json(&labels), "values": values}))
+            .collect(),
     )
 }
 
@@ -212,7 +225,8 @@ mod tests {
     use super::*;
 
     fn row(t: i64, line: &str, stream: &[(&str, &str)], metadata: &[(&str, &str)], parsed: &[(&str, &str)]) -> LogRow {
-        let labels = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Labels>();
+        let labels =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Labels>();
         let mut all = labels(stream);
         all.extend(labels(parsed));
         LogRow {

@@ -278,7 +278,13 @@ fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
         let stream = stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let metadata =
             structured_metadata(&stored, &stream, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        out.push(Entry { timestamp_ns: timestamps.value(row), line: text(&line, row), stream, metadata, parsed: Labels::new() });
+        out.push(Entry {
+            timestamp_ns: timestamps.value(row),
+            line: text(&line, row),
+            stream,
+            metadata,
+            parsed: Labels::new(),
+        });
     }
     Ok(out)
 }

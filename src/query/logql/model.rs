@@ -171,7 +171,8 @@ mod tests {
 
     #[test]
     fn detected_level_follows_lokis_order() {
-        let labels = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Labels>();
+        let labels =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Labels>();
         let none = Labels::new();
         // severity text wins over the number, and is normalized
         assert_eq!(detected_level(&none, &labels(&[("severity_text", "INFO")]), 17), "info");
