@@ -330,6 +330,8 @@ def test_detected_fields_labels_and_patterns(loki):
     ("index/volume", {"query": '{a="b"}', "aggregateBy": "streams"}, 400, "invalid aggregation option"),
     ("index/volume_range", {"query": '{a="b"}', "step": "0"}, 400,
      "zero or negative query resolution step widths are not accepted. Try a positive integer"),
+    ("index/volume_range", {"query": '{a="b"}', "start": "0", "end": "100000", "step": "1"}, 400,
+     "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter"),
     ("detected_fields", {"query": '{a="b"}', "line_limit": "0"}, 400, "limit must be a positive value"),
     ("detected_labels", {"end": "x"}, 400,
      "could not parse 'end' parameter: strconv.ParseInt: parsing \"x\": invalid syntax"),

@@ -62,6 +62,12 @@ pub fn volume(request: &ApiRequest, context: &CompatContext, ranged: bool) -> An
             "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
+    if step.is_some_and(|s| (end - start) / s > context.limits.max_points_per_series as i64) {
+        return Err(LokiError::BadRequest(
+            "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter"
+                .into(),
+        ));
+    }
     super::query::check_range(start, end, context)?;
     let matchers = parse_matchers(params.get("query").unwrap_or(""))?;
     let targets: Vec<String> = params
