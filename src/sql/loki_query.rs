@@ -7,7 +7,7 @@
 //! `init`, on a pooled connection, through `crate::query::logql::engine`; it
 //! therefore sees committed data only. Omitted times default as in Loki:
 //! `end` now, `start` one hour earlier; `limit` defaults to 100 and `step` to
-//! Loki's default (the range / 250, at least one second).
+//! Loki's default (the range / 250 rounded down to whole seconds, at least one).
 
 use super::args::{lake_parameters, lake_target};
 use super::args::{named, named_string};
@@ -48,10 +48,9 @@ pub struct Bind {
     step_ns: i64,
 }
 
-/// Loki's default step: the range split in 250 points, at least one second.
+/// Loki's default step: the range split in 250 points, rounded down to whole seconds, at least one.
 pub fn default_step_ns(start_ns: i64, end_ns: i64) -> i64 {
-    let seconds = ((end_ns - start_ns) as f64 / 1e9 / 250.0).ceil().max(1.0);
-    seconds as i64 * 1_000_000_000
+    crate::compat::loki::params::default_step_ns(start_ns, end_ns)
 }
 
 /// Loki's bound on points per series, which also bounds our memory.
@@ -233,7 +232,7 @@ mod tests {
 
     #[test]
     fn default_step_is_the_range_over_250_at_least_a_second() {
-        assert_eq!(default_step_ns(0, 3_600_000_000_000), 15_000_000_000);
+        assert_eq!(default_step_ns(0, 3_600_000_000_000), 14_000_000_000);
         assert_eq!(default_step_ns(0, 60_000_000_000), 1_000_000_000);
     }
 

@@ -13,6 +13,7 @@ use duckdb::arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, TimeUnit};
 use duckdb::Connection;
+use std::cell::Cell;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -30,9 +31,30 @@ pub enum EngineError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRow {
     pub timestamp_ns: i64,
+    /// stream and parsed labels together
     pub labels: Labels,
     pub line: String,
     pub metadata: Labels,
+    /// the stream labels alone, and the labels parsers added (Loki's categories)
+    pub stream: Labels,
+    pub parsed: Labels,
+}
+
+/// What a query read from storage, for the APIs' statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ScanStats {
+    pub lines: u64,
+    /// bytes of log lines read
+    pub bytes: u64,
+    /// lines that passed the pipeline's filters
+    pub post_filter_lines: u64,
+}
+
+impl ScanStats {
+    fn count(&mut self, entry: &Entry) {
+        self.lines += 1;
+        self.bytes += entry.line.len() as u64;
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +72,17 @@ pub fn run_log_query(
     selector: &LogSelector,
     request: LogRequest,
 ) -> Result<Vec<LogRow>, EngineError> {
+    run_log_query_counted(con, logs_table, selector, request, &mut ScanStats::default())
+}
+
+/// [`run_log_query`], adding what it read to `stats`.
+pub fn run_log_query_counted(
+    con: &Connection,
+    logs_table: &str,
+    selector: &LogSelector,
+    request: LogRequest,
+    stats: &mut ScanStats,
+) -> Result<Vec<LogRow>, EngineError> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
@@ -58,17 +91,22 @@ pub fn run_log_query(
     let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let mut rows = Vec::new();
-    for_each_entry(con, &plan, |mut entry| {
+    let mut passed = 0;
+    for_each_entry(con, &plan, stats, |mut entry| {
         if pipeline.process(&mut entry) {
+            passed += 1;
             rows.push(LogRow {
                 timestamp_ns: entry.timestamp_ns,
                 labels: entry.output_labels(),
                 line: entry.line,
                 metadata: entry.metadata,
+                stream: entry.stream,
+                parsed: entry.parsed,
             });
         }
         Ok((rows.len() as u64) < request.limit)
     })?;
+    stats.post_filter_lines += passed;
     Ok(rows)
 }
 
@@ -79,18 +117,36 @@ pub fn run_metric_query(
     expr: &MetricExpr,
     steps: &Steps,
 ) -> Result<Vec<Series>, EngineError> {
-    let source = LakeSamples { con, logs_table };
-    Ok(evaluate(expr, steps, &source)?)
+    run_metric_query_counted(con, logs_table, expr, steps, &mut ScanStats::default())
+}
+
+/// [`run_metric_query`], adding what it read to `stats`.
+pub fn run_metric_query_counted(
+    con: &Connection,
+    logs_table: &str,
+    expr: &MetricExpr,
+    steps: &Steps,
+    stats: &mut ScanStats,
+) -> Result<Vec<Series>, EngineError> {
+    let source = LakeSamples { con, logs_table, stats: Cell::new(*stats) };
+    let result = evaluate(expr, steps, &source);
+    *stats = source.stats.get();
+    Ok(result?)
 }
 
 struct LakeSamples<'a> {
     con: &'a Connection,
     logs_table: &'a str,
+    stats: Cell<ScanStats>,
 }
 
 impl SampleSource for LakeSamples<'_> {
     fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError> {
-        range_samples(self.con, self.logs_table, range, from_ns, to_ns).map_err(|e| EvalError::Source(e.to_string()))
+        let mut stats = self.stats.get();
+        let samples = range_samples(self.con, self.logs_table, range, from_ns, to_ns, &mut stats)
+            .map_err(|e| EvalError::Source(e.to_string()));
+        self.stats.set(stats);
+        samples
     }
 }
 
@@ -100,6 +156,7 @@ fn range_samples(
     range: &RangeAggregation,
     from_ns: i64,
     to_ns: i64,
+    stats: &mut ScanStats,
 ) -> Result<Vec<Sample>, EngineError> {
     let bounds = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
     let plan = plan_logs(&range.selector, logs_table, bounds, None, None, Shape::Raw);
@@ -107,10 +164,12 @@ fn range_samples(
     let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
     let mut samples = Vec::new();
     let mut failure = None;
-    for_each_entry(con, &plan, |mut entry| {
+    let mut passed = 0;
+    let scanned = for_each_entry(con, &plan, stats, |mut entry| {
         if !pipeline.process(&mut entry) {
             return Ok(true);
         }
+        passed += 1;
         let value = match (&range.unwrap, range.op) {
             (Some(unwrap), _) => unwrap_value(&mut entry, &unwrap.label, unwrap.conversion),
             (None, RangeOp::BytesOverTime | RangeOp::BytesRate) => Some(entry.line.len() as f64),
@@ -124,6 +183,8 @@ fn range_samples(
             if let Some(unwrap) = &range.unwrap {
                 labels.remove(&unwrap.label);
             }
+            // an empty value is no label, as in Prometheus' and Loki's label sets
+            labels.retain(|_, value| !value.is_empty());
             labels
         };
         if let Some(kind) = entry.parsed.get(ERROR_LABEL) {
@@ -142,7 +203,9 @@ fn range_samples(
             samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
         }
         Ok(true)
-    })?;
+    });
+    stats.post_filter_lines += passed;
+    scanned?;
     match failure {
         Some(message) => Err(EngineError::Eval(EvalError::Source(message))),
         None => Ok(samples),
@@ -153,11 +216,13 @@ fn range_samples(
 fn for_each_entry(
     con: &Connection,
     plan: &LogPlan,
+    stats: &mut ScanStats,
     mut visit: impl FnMut(Entry) -> Result<bool, EngineError>,
 ) -> Result<(), EngineError> {
     let mut stmt = con.prepare(&plan.sql)?;
     for batch in stmt.query_arrow([])? {
         for entry in entries(&batch)? {
+            stats.count(&entry);
             if !visit(entry)? {
                 return Ok(());
             }
@@ -210,11 +275,14 @@ fn entries(batch: &RecordBatch) -> Result<Vec<Entry>, EngineError> {
         };
         let resource_pairs = map_row(resource, row)?;
         let attribute_pairs = map_row(attributes, row)?;
+        let stream = stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let metadata =
+            structured_metadata(&stored, &stream, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         out.push(Entry {
             timestamp_ns: timestamps.value(row),
             line: text(&line, row),
-            stream: stream_labels(&stored, resource_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            metadata: structured_metadata(&stored, attribute_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            stream,
+            metadata,
             parsed: Labels::new(),
         });
     }

@@ -14,6 +14,7 @@
 //! shape, which builds the same label maps in SQL after the limit.
 
 use super::ast::*;
+use super::model::{LEVEL_FIELDS, NORMALIZED_LEVELS};
 
 /// The time range, in nanoseconds since the epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,15 +114,19 @@ pub fn plan_logs(
         sql = format!(
             "WITH raw AS ({sql}), \
              keyed AS (SELECT *, list_transform(map_keys(resource_attributes), lambda k: {rk}) AS rk, \
-             list_transform(map_keys(log_attributes), lambda k: {lk}) AS lk FROM raw) \
-             SELECT \"timestamp\", \
+             list_transform(map_keys(log_attributes), lambda k: {lk}) AS lk FROM raw), \
+             labelled AS (SELECT \"timestamp\", \
              map_concat({resource}, MAP {{'service_name': coalesce(nullif(service_name, ''), 'unknown_service')}}) AS labels, \
-             line, map_concat({attrs}, {fixed}) AS structured_metadata FROM keyed{order}",
+             line, map_concat({attrs}, {fixed}) AS metadata, severity_number FROM keyed) \
+             SELECT \"timestamp\", labels, line, map_concat(metadata, map_from_entries(list_filter(\
+             [{{'key': 'detected_level', 'value': {level}}}], lambda e: e.value <> ''))) AS structured_metadata \
+             FROM labelled{order}",
             rk = sanitize_sql("k"),
             lk = sanitize_sql("k"),
             resource = dedup_map_sql("resource_attributes", "rk"),
             attrs = dedup_map_sql("log_attributes", "lk"),
             fixed = fixed_metadata_sql(),
+            level = detected_level_sql(),
             order = order_by.as_deref().unwrap_or(""),
         );
     }
@@ -175,21 +180,34 @@ fn dedup_map_sql(map: &str, keys: &str) -> String {
 }
 
 fn fixed_metadata_sql() -> String {
-    let level = "CASE WHEN severity_number BETWEEN 1 AND 4 THEN 'trace' WHEN severity_number BETWEEN 5 AND 8 THEN 'debug' \
-                 WHEN severity_number BETWEEN 9 AND 12 THEN 'info' WHEN severity_number BETWEEN 13 AND 16 THEN 'warn' \
-                 WHEN severity_number BETWEEN 17 AND 20 THEN 'error' WHEN severity_number BETWEEN 21 AND 24 THEN 'fatal' \
-                 ELSE CASE lower(severity_text) WHEN 'trace' THEN 'trace' WHEN 'debug' THEN 'debug' \
-                 WHEN 'info' THEN 'info' WHEN 'information' THEN 'info' WHEN 'warn' THEN 'warn' WHEN 'warning' THEN 'warn' \
-                 WHEN 'error' THEN 'error' WHEN 'err' THEN 'error' WHEN 'fatal' THEN 'fatal' WHEN 'critical' THEN 'critical' \
-                 ELSE 'unknown' END END";
-    format!(
-        "map_from_entries(list_filter([\
-         {{'key': 'trace_id', 'value': trace_id}}, {{'key': 'span_id', 'value': span_id}}, \
-         {{'key': 'severity_text', 'value': severity_text}}, \
-         {{'key': 'severity_number', 'value': CAST(nullif(severity_number, 0) AS VARCHAR)}}, \
-         {{'key': 'scope_name', 'value': scope_name}}, {{'key': 'detected_level', 'value': {level}}}], \
-         lambda e: coalesce(e.value, '') <> ''))"
-    )
+    "map_from_entries(list_filter([\
+     {'key': 'trace_id', 'value': trace_id}, {'key': 'span_id', 'value': span_id}, \
+     {'key': 'severity_text', 'value': severity_text}, \
+     {'key': 'severity_number', 'value': CAST(nullif(severity_number, 0) AS VARCHAR)}, \
+     {'key': 'scope_name', 'value': scope_name}], \
+     lambda e: coalesce(e.value, '') <> ''))"
+        .to_string()
+}
+
+/// [`model::detected_level`] over the `labels` and `metadata` maps and `severity_number`.
+fn detected_level_sql() -> String {
+    let first_field = |map: &str| {
+        let lookups: Vec<String> = LEVEL_FIELDS.iter().map(|name| format!("{map}[{}]", literal(name))).collect();
+        format!("coalesce({})", lookups.join(", "))
+    };
+    let normalize = |value: &str| {
+        let cases: Vec<String> = NORMALIZED_LEVELS
+            .iter()
+            .map(|(spelling, level)| format!("WHEN {} THEN {}", literal(spelling), literal(level)))
+            .collect();
+        format!("CASE lower({value}) {} ELSE {value} END", cases.join(" "))
+    };
+    let number = "CASE WHEN coalesce(severity_number, 0) = 0 THEN 'unknown' WHEN severity_number <= 4 THEN 'trace' \
+                  WHEN severity_number <= 8 THEN 'debug' WHEN severity_number <= 12 THEN 'info' \
+                  WHEN severity_number <= 16 THEN 'warn' WHEN severity_number <= 20 THEN 'error' \
+                  WHEN severity_number <= 24 THEN 'fatal' ELSE 'unknown' END";
+    let field = format!("coalesce(metadata['detected_level'], {}, {})", first_field("labels"), first_field("metadata"));
+    format!("coalesce({}, {number})", normalize(&field))
 }
 
 /// `service_name` matchers go straight to the column so its statistics prune files.
@@ -387,7 +405,7 @@ mod tests {
         );
         assert!(plan.sql.starts_with("WITH raw AS (SELECT \"timestamp\""));
         assert!(plan.sql.contains("LIMIT 3), keyed AS"));
-        assert!(plan.sql.ends_with("AS structured_metadata FROM keyed ORDER BY \"timestamp\" DESC, line DESC"));
+        assert!(plan.sql.ends_with("AS structured_metadata FROM labelled ORDER BY \"timestamp\" DESC, line DESC"));
     }
 
     #[test]
