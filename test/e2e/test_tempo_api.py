@@ -420,3 +420,14 @@ def test_tag_values(api):
 def test_tag_errors(api, path, message):
     answer = api(path) if "%" not in path else raw_get(api, path)
     assert (answer.status_code, answer.text) == (400, message)
+
+
+def test_query_timeout_is_tempos_error(duckdb_process):
+    """A query that outlives query_timeout_ms is interrupted inside DuckDB: 504, plain text."""
+    db = duckdb_process()
+    port = free_port()
+    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, query_timeout_ms := 1)")
+    slow = 'q={ name =~ "(a|b|c|d)*x" } >> { .y =~ ".*z" } | count() > 1'
+    answer = requests.get(f"http://127.0.0.1:{port}/api/search?{slow}", timeout=30)
+    assert (answer.status_code, answer.text) == (504, "query timed out after 1ms")
+    assert requests.get(f"http://127.0.0.1:{port}/api/echo", timeout=30).status_code == 200

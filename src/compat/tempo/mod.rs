@@ -37,7 +37,7 @@ pub fn serves(path: &str) -> bool {
 pub enum TempoError {
     BadRequest(String),
     NotFound(String),
-    Timeout(u64),
+    Timeout(std::time::Duration),
     Internal(String),
 }
 
@@ -50,7 +50,7 @@ impl TempoError {
         match self {
             TempoError::BadRequest(message) => Reply::text(400, &message),
             TempoError::NotFound(message) => Reply::text(404, &message),
-            TempoError::Timeout(seconds) => Reply::text(504, &format!("query timed out after {seconds}s")),
+            TempoError::Timeout(limit) => Reply::text(504, &format!("query timed out after {}", duration_text(limit))),
             TempoError::Internal(message) => Reply::text(500, &message),
         }
     }
@@ -105,6 +105,15 @@ fn buildinfo() -> Reply {
     )
 }
 
+/// `60s`, or `250ms` below a second.
+fn duration_text(duration: std::time::Duration) -> String {
+    if duration.as_millis() % 1000 == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
 /// Runs `work` on a pooled connection, bounded by the context's timeout.
 fn run_query<T>(
     context: &CompatContext,
@@ -114,9 +123,7 @@ fn run_query<T>(
     let deadline = Deadline::after(context.limits.timeout);
     interrupt_at(&con, deadline, || work(&con)).map_err(|error| match error {
         FetchError::Traceql(e) => TempoError::BadRequest(e.to_string()),
-        FetchError::Duckdb(e) if is_interrupted(&e.to_string()) => {
-            TempoError::Timeout(context.limits.timeout.as_secs())
-        }
+        FetchError::Duckdb(e) if is_interrupted(&e.to_string()) => TempoError::Timeout(context.limits.timeout),
         other => TempoError::Internal(other.to_string()),
     })
 }
@@ -135,9 +142,15 @@ mod tests {
     #[test]
     fn errors_are_plain_text_with_tempo_statuses() {
         let reply = TempoError::bad("invalid limit: must be a positive number").reply();
-        assert_eq!((reply.status, reply.body.as_slice()), (400, b"invalid limit: must be a positive number".as_slice()));
-        assert_eq!(TempoError::Timeout(60).reply().body, b"query timed out after 60s");
-        assert_eq!(TempoError::Timeout(60).reply().status, 504);
+        assert_eq!(
+            (reply.status, reply.body.as_slice()),
+            (400, b"invalid limit: must be a positive number".as_slice())
+        );
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(TempoError::Timeout(minute).reply().body, b"query timed out after 60s");
+        assert_eq!(TempoError::Timeout(minute).reply().status, 504);
+        let short = TempoError::Timeout(std::time::Duration::from_millis(1500)).reply();
+        assert_eq!(short.body, b"query timed out after 1500ms");
         assert_eq!(TempoError::NotFound("trace not found".into()).reply().status, 404);
     }
 

@@ -54,9 +54,7 @@ pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, Te
     let limit = positive(params, "limit", DEFAULT_LIMIT)?.min(context.limits.max_entries as u64);
     let spss = positive(params, "spss", DEFAULT_SPANS_PER_SPANSET)?;
     if spss > MAX_SPANS_PER_SPANSET {
-        return Err(TempoError::bad(format!(
-            "spans per span set exceeds {MAX_SPANS_PER_SPANSET}. received {spss}"
-        )));
+        return Err(TempoError::bad(format!("spans per span set exceeds {MAX_SPANS_PER_SPANSET}. received {spss}")));
     }
     check_range(range, context)?;
 
@@ -272,7 +270,9 @@ mod tests {
 
     #[test]
     fn shown_attributes_are_the_named_span_attributes() {
-        let expr = parse(r#"{ span.a = 1 && resource.r = "x" } >> { .b = 2 && .service.name = "w" } | avg(span.c) > 1"#).unwrap();
+        let expr =
+            parse(r#"{ span.a = 1 && resource.r = "x" } >> { .b = 2 && .service.name = "w" } | avg(span.c) > 1"#)
+                .unwrap();
         assert_eq!(shown_attributes(&expr), vec!["a", "b", "c"]);
     }
 

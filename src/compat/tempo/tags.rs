@@ -32,9 +32,9 @@ fn scopes(request: &ApiRequest) -> Result<Scopes, TempoError> {
         Some("span") => Ok(Scopes::Span),
         Some("resource") => Ok(Scopes::Resource),
         Some("intrinsic") => Ok(Scopes::Intrinsic),
-        Some(scope @ ("event" | "link" | "instrumentation")) => {
-            Err(TempoError::bad(format!("scope {scope} is not supported: attributes of events, links and scopes are not searchable")))
-        }
+        Some(scope @ ("event" | "link" | "instrumentation")) => Err(TempoError::bad(format!(
+            "scope {scope} is not supported: attributes of events, links and scopes are not searchable"
+        ))),
         Some(other) => Err(TempoError::bad(format!("invalid scope: {other}"))),
     }
 }
@@ -130,7 +130,9 @@ mod tests {
         assert_eq!(scope("").unwrap(), Scopes::All);
         assert_eq!(scope("scope=intrinsic").unwrap(), Scopes::Intrinsic);
         assert_eq!(scope("scope=bogus").unwrap_err(), TempoError::BadRequest("invalid scope: bogus".into()));
-        assert!(matches!(scope("scope=event").unwrap_err(), TempoError::BadRequest(m) if m.starts_with("scope event is not supported")));
+        assert!(
+            matches!(scope("scope=event").unwrap_err(), TempoError::BadRequest(m) if m.starts_with("scope event is not supported"))
+        );
     }
 
     #[test]

@@ -43,7 +43,12 @@ struct TraceByIdResponse {
 
 const PROTOBUF: &str = "application/protobuf";
 
-pub fn by_id(request: &ApiRequest, context: &CompatContext, raw_id: &str, version: Version) -> Result<Reply, TempoError> {
+pub fn by_id(
+    request: &ApiRequest,
+    context: &CompatContext,
+    raw_id: &str,
+    version: Version,
+) -> Result<Reply, TempoError> {
     let trace_id = normalize(raw_id, "traceID").map_err(|e| TempoError::bad(e.to_string()))?;
     let range = seconds_range(&request.params)?;
     let max_spans = context.limits.max_entries;
@@ -101,7 +106,9 @@ pub fn traces_data(spans: &[SpanRecord]) -> TracesData {
         };
         let scopes = &mut resources[at].1.scope_spans;
         let same_scope = |s: &&mut ScopeSpans| {
-            s.scope.as_ref().is_some_and(|scope| scope.name == record.scope_name && scope.version == record.scope_version)
+            s.scope
+                .as_ref()
+                .is_some_and(|scope| scope.name == record.scope_name && scope.version == record.scope_version)
         };
         match scopes.iter_mut().find(same_scope) {
             Some(scope) => scope.spans.push(span(record)),
@@ -372,7 +379,8 @@ mod tests {
             attributes: vec![],
         }];
         let minimal = record("0000000000000001", "", "web", "lib");
-        let trace = traces_data(&[full, SpanRecord { scope_version: "1.0".into(), kind: "Unspecified".into(), ..minimal }]);
+        let trace =
+            traces_data(&[full, SpanRecord { scope_version: "1.0".into(), kind: "Unspecified".into(), ..minimal }]);
         assert_eq!(
             Value::Array(resource_spans_json(&trace)),
             json!([{
@@ -404,7 +412,8 @@ mod tests {
     fn protobuf_wraps_the_trace_in_field_one() {
         let trace = traces_data(&[record("0000000000000001", "", "web", "a")]);
         let plain = trace.encode_to_vec();
-        let wrapped = TraceByIdResponse { trace: Some(trace.clone()), status: 0, message: String::new() }.encode_to_vec();
+        let wrapped =
+            TraceByIdResponse { trace: Some(trace.clone()), status: 0, message: String::new() }.encode_to_vec();
         assert_eq!(wrapped[0], 0x0a); // field 1, length-delimited
         assert_eq!(&wrapped[wrapped.len() - plain.len()..], plain.as_slice());
         assert_eq!(TracesData::decode(plain.as_slice()).unwrap(), trace);

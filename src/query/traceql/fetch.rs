@@ -85,7 +85,8 @@ pub fn trace_spans(
     let mut rows = stmt.query([])?;
     let mut spans = Vec::new();
     while let Some(row) = rows.next()? {
-        let text = |i: usize| -> Result<String, duckdb::Error> { Ok(row.get::<_, Option<String>>(i)?.unwrap_or_default()) };
+        let text =
+            |i: usize| -> Result<String, duckdb::Error> { Ok(row.get::<_, Option<String>>(i)?.unwrap_or_default()) };
         spans.push(SpanRecord {
             start_ns: row.get(0)?,
             end_ns: row.get(1)?,
@@ -220,7 +221,11 @@ mod tests {
             json_list(r#"[{"time":1767225600000000001,"name":"x","attributes":[{"key":"k","value":"v"}]}]"#).unwrap();
         assert_eq!(
             events,
-            vec![EventRecord { time: 1_767_225_600_000_000_001, name: "x".into(), attributes: vec![("k".into(), "v".into())] }]
+            vec![EventRecord {
+                time: 1_767_225_600_000_000_001,
+                name: "x".into(),
+                attributes: vec![("k".into(), "v".into())]
+            }]
         );
         let none: Vec<LinkRecord> = json_list("").unwrap();
         assert!(none.is_empty());
