@@ -369,6 +369,10 @@ def test_tag_names(api):
         {"name": "intrinsic", "tags": INTRINSIC_TAGS},
     ]}
     assert api("/api/v2/search/tags", scope="span").json() == {"scopes": [{"name": "span", "tags": SPAN_TAGS}]}
+    narrowed = api("/api/v2/search/tags", scope="span", q='{ resource.service.name = "checkout" }')
+    assert narrowed.json() == {"scopes": [{"name": "span", "tags": ["amount", "db.system", "retry"]}]}
+    half_typed = api("/api/v2/search/tags", scope="span", q="{ resource.service.name = ")
+    assert half_typed.json() == {"scopes": [{"name": "span", "tags": SPAN_TAGS}]}
     bogus = api("/api/v2/search/tags", scope="bogus")
     assert (bogus.status_code, bogus.text) == (400, "invalid scope: bogus")
     event = api("/api/search/tags", scope="event")

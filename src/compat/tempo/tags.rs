@@ -1,8 +1,8 @@
 //! Tag autocompletion: `/api/search/tags` (flat names), `/api/v2/search/tags`
 //! (names per scope), `/api/search/tag/<tag>/values` (plain attribute
 //! values) and `/api/v2/search/tag/<tag>/values` (values of a TraceQL
-//! field, typed). `start`/`end` narrow the spans looked at; `q` on the
-//! values routes narrows them to the spans a simple `{ ... }` matches.
+//! field, typed). `start`/`end` narrow the spans looked at; `q` on the v2
+//! routes narrows them to the spans a simple `{ ... }` matches.
 //!
 //! Lists are sorted and cut at `max_entries`, as Tempo cuts tag answers at
 //! its size limit. Attributes are stored as text, so every attribute value
@@ -39,21 +39,26 @@ fn scopes(request: &ApiRequest) -> Result<Scopes, TempoError> {
     }
 }
 
-fn names(context: &CompatContext, scope: TagScope, range: Range) -> Result<Vec<String>, TempoError> {
+fn names(
+    context: &CompatContext,
+    scope: TagScope,
+    filter: Option<&FieldExpr>,
+    range: Range,
+) -> Result<Vec<String>, TempoError> {
     let (table, limit) = (context.target.qualified("spans"), context.limits.max_entries);
-    run_query(context, |con| tag_names(con, &table, scope, range, limit))
+    run_query(context, |con| tag_names(con, &table, scope, filter, range, limit))
 }
 
 pub fn names_v1(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
     let scope = scopes(request)?;
     let range = seconds_range(&request.params)?;
     let mut tags = match scope {
-        Scopes::Span => names(context, TagScope::Span, range)?,
-        Scopes::Resource => names(context, TagScope::Resource, range)?,
+        Scopes::Span => names(context, TagScope::Span, None, range)?,
+        Scopes::Resource => names(context, TagScope::Resource, None, range)?,
         Scopes::Intrinsic => INTRINSIC_TAGS.iter().map(|s| s.to_string()).collect(),
         Scopes::All => {
-            let mut both = names(context, TagScope::Span, range)?;
-            both.extend(names(context, TagScope::Resource, range)?);
+            let mut both = names(context, TagScope::Span, None, range)?;
+            both.extend(names(context, TagScope::Resource, None, range)?);
             both
         }
     };
@@ -66,12 +71,13 @@ pub fn names_v1(request: &ApiRequest, context: &CompatContext) -> Result<Reply, 
 pub fn names_v2(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
     let scope = scopes(request)?;
     let range = seconds_range(&request.params)?;
+    let filter = request.params.get("q").and_then(values_filter);
     let mut out = Vec::new();
     if matches!(scope, Scopes::All | Scopes::Span) {
-        out.push(json!({ "name": "span", "tags": names(context, TagScope::Span, range)? }));
+        out.push(json!({ "name": "span", "tags": names(context, TagScope::Span, filter.as_ref(), range)? }));
     }
     if matches!(scope, Scopes::All | Scopes::Resource) {
-        out.push(json!({ "name": "resource", "tags": names(context, TagScope::Resource, range)? }));
+        out.push(json!({ "name": "resource", "tags": names(context, TagScope::Resource, filter.as_ref(), range)? }));
     }
     if matches!(scope, Scopes::All | Scopes::Intrinsic) {
         out.push(json!({ "name": "intrinsic", "tags": INTRINSIC_TAGS }));

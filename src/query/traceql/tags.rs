@@ -1,5 +1,5 @@
 //! Tag discovery for autocompletion: which attribute names exist per scope,
-//! and which values a TraceQL field takes, optionally among the spans a
+//! and which values a TraceQL field takes, both optionally among the spans a
 //! simple filter matches.
 //!
 //! A tag is read with the TraceQL parser itself (as the field of
@@ -44,11 +44,13 @@ pub const INTRINSIC_TAGS: &[&str] = &[
     "traceDuration",
 ];
 
-/// Distinct attribute names of `scope` among spans starting in the range, sorted, at most `limit`.
+/// Distinct attribute names of `scope` among spans starting in the range
+/// (and matching `filter`), sorted, at most `limit`.
 pub fn tag_names(
     con: &Connection,
     spans_table: &str,
     scope: TagScope,
+    filter: Option<&FieldExpr>,
     range: (Option<i64>, Option<i64>),
     limit: usize,
 ) -> Result<Vec<String>, FetchError> {
@@ -56,10 +58,14 @@ pub fn tag_names(
         TagScope::Span => "span_attributes",
         TagScope::Resource => "resource_attributes",
     };
+    let mut conditions = vec![range_sql(range.0, range.1)];
+    if let Some(filter) = filter {
+        conditions.push(condition_sql(filter, "b")?);
+    }
     let sql = format!(
-        "SELECT DISTINCT k FROM (SELECT unnest(map_keys({column})) AS k FROM {spans_table} WHERE {}) \
+        "SELECT DISTINCT k FROM (SELECT unnest(map_keys(b.{column})) AS k FROM {spans_table} b WHERE {}) \
          ORDER BY k LIMIT {limit}",
-        range_sql(range.0, range.1)
+        conditions.join(" AND ")
     );
     strings(con, &sql)
 }
@@ -75,7 +81,7 @@ pub fn parse_tag(tag: &str) -> Result<Field, TraceqlError> {
     }
 }
 
-/// The condition of `query` usable to narrow tag values: a single `{ ... }`
+/// The condition of `query` usable to narrow tag names and values: a single `{ ... }`
 /// without trace-level fields. Anything else (several spansets, pipelines,
 /// text that does not parse, such as the half-typed query of an editor) is
 /// no filter at all, so autocompletion offers every value.
