@@ -17,7 +17,7 @@ mod json;
 mod logs;
 mod metrics;
 mod response;
-mod text;
+pub(crate) mod text;
 mod traces;
 
 pub use crate::lake::schema::Table;

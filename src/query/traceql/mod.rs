@@ -8,9 +8,11 @@
 //! The same SQL is what `traceql_sql` hands to clients without canardstack.
 
 pub mod ast;
+pub mod fetch;
 mod lexer;
 pub mod parser;
 pub mod plan;
+pub mod tags;
 pub mod trace_id;
 
 pub use parser::parse;

@@ -208,11 +208,16 @@ impl Planner {
 }
 
 fn time_range_sql(options: &SearchOptions) -> String {
+    range_sql(options.start_ns, options.end_ns)
+}
+
+/// `timestamp` between constants (start inclusive, end exclusive), or `true`.
+pub(super) fn range_sql(start_ns: Option<i64>, end_ns: Option<i64>) -> String {
     let mut bounds = Vec::new();
-    if let Some(start) = options.start_ns {
+    if let Some(start) = start_ns {
         bounds.push(format!("timestamp >= make_timestamp_ns({start})"));
     }
-    if let Some(end) = options.end_ns {
+    if let Some(end) = end_ns {
         bounds.push(format!("timestamp < make_timestamp_ns({end})"));
     }
     if bounds.is_empty() {
@@ -222,7 +227,7 @@ fn time_range_sql(options: &SearchOptions) -> String {
     }
 }
 
-fn uses_trace_level(expr: &SpansetExpr) -> bool {
+pub(super) fn uses_trace_level(expr: &SpansetExpr) -> bool {
     fn in_condition(condition: &FieldExpr) -> bool {
         match condition {
             FieldExpr::Literal(_) => false,
@@ -278,7 +283,7 @@ fn field_type(field: &Field) -> FieldType {
 }
 
 /// The SQL value of a field for the row aliased `row`.
-fn field_sql(field: &Field, row: &str) -> String {
+pub(super) fn field_sql(field: &Field, row: &str) -> String {
     match field {
         Field::Intrinsic(intrinsic) => {
             let column = match intrinsic {
@@ -313,7 +318,7 @@ fn field_sql(field: &Field, row: &str) -> String {
     }
 }
 
-fn condition_sql(condition: &FieldExpr, row: &str) -> Result<String, TraceqlError> {
+pub(super) fn condition_sql(condition: &FieldExpr, row: &str) -> Result<String, TraceqlError> {
     Ok(match condition {
         FieldExpr::Literal(value) => value.to_string(),
         FieldExpr::And(a, b) => format!("({} AND {})", condition_sql(a, row)?, condition_sql(b, row)?),
