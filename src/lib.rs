@@ -14,6 +14,13 @@ pub mod service;
 pub mod spool;
 pub mod sql;
 
+/// The extension's own allocations (decoding builds many small strings and
+/// vectors per record, on several handler threads) go through mimalloc; DuckDB
+/// keeps its allocator. Nothing allocated on one side is freed by the other:
+/// Arrow buffers handed to DuckDB are released through their own callbacks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use duckdb::Connection;
 use duckdb_loadable_macros::duckdb_entrypoint_c_api;
 use std::error::Error;

@@ -152,6 +152,9 @@ def main():
         for p in procs:
             p.join()
         elapsed = max(t["elapsed"] for t in totals)
+        # what the writer had committed when sending ended: did it keep up?
+        status = db.sql("SELECT rows_committed['logs'] AS logs, commits, spool_backlog_records FROM otlp_status()")[0]
+        committed_while_sending = status["logs"] or 0
         stop_started = time.monotonic()
         stopped = db.sql("SELECT * FROM otlp_stop()")[0]
         drain = time.monotonic() - stop_started
@@ -171,6 +174,9 @@ def main():
     print(f"ack latency: p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, p99 {percentile(latencies, 0.99) * 1e3:.1f} ms")
     print(f"visibility lag ({len(lags)} probes): p50 {percentile(lags, 0.5) * 1e3:.0f} ms, "
           f"p99 {percentile(lags, 0.99) * 1e3:.0f} ms")
+    print(f"committed while sending: {committed_while_sending:,} rows in {status['commits']} commits "
+          f"({committed_while_sending / elapsed:,.0f} rows/s, {committed_while_sending / max(records, 1):.0%} of accepted); "
+          f"spool backlog then {status['spool_backlog_records']} requests")
     print(f"drain at stop: {drain:.1f} s; rows stored {stored} (sent {records} + {len(lags)} probes); "
           f"parquet files for logs: {files}; rows_committed {stopped['rows_committed']}")
 

@@ -2,8 +2,10 @@
 //! to the lake, one transaction per flush, with the highest spool sequence
 //! number the flush covers.
 //!
-//! A flush is due when the oldest pending record has waited `interval` (query
-//! visibility) or when `max_rows` are pending (memory, file size). A failed
+//! A flush is due when the oldest pending record has waited `interval` since
+//! its handler pushed it (query visibility: a record that arrived while the
+//! previous flush was committing has already waited) or when `max_rows` are
+//! pending (memory, file size). A failed
 //! commit keeps its batches and retries with backoff; before retrying it reads
 //! the checkpoint back, because a commit that reported failure may still have
 //! landed, and committing it twice would duplicate rows.
@@ -68,8 +70,8 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
     loop {
         let now = Instant::now();
         let taken = ingest.queue.take(policy.wait(pending.since, now).max(Duration::from_millis(1)));
-        if !taken.entries.is_empty() && pending.since.is_none() {
-            pending.since = Some(Instant::now());
+        if pending.since.is_none() {
+            pending.since = taken.entries.iter().map(|entry| entry.arrived).min();
         }
         for entry in taken.entries {
             pending.rows += entry.item.iter().map(|b| b.batch.num_rows()).sum::<usize>();

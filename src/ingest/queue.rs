@@ -9,12 +9,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Entry<T> {
     pub seq: u64,
     pub item: T,
     pub bytes: usize,
+    /// when the handler pushed it: visibility lag counts from here, not from
+    /// when a writer busy with the previous flush got round to taking it
+    pub arrived: Instant,
 }
 
 pub struct Taken<T> {
@@ -62,7 +65,7 @@ impl<T> CommitQueue<T> {
     pub fn push(&self, seq: u64, item: T, bytes: usize) {
         let mut state = self.lock();
         state.bytes += bytes;
-        state.early.insert(seq, Entry { seq, item, bytes });
+        state.early.insert(seq, Entry { seq, item, bytes, arrived: Instant::now() });
         while let Some(entry) = {
             let next = state.next_seq;
             state.early.remove(&next)

@@ -266,4 +266,4 @@ fn id_problem(what: &str, id: &[u8], len: usize, required: bool) -> Option<Strin
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
