@@ -50,15 +50,22 @@ impl Deadline {
     }
 }
 
-/// Runs `work` on `con`; if it outlives `deadline`, DuckDB is told to
-/// interrupt whatever that connection is executing (the work then fails with
-/// DuckDB's "Interrupted" error, which callers report as a timeout).
+const REINTERRUPT_EVERY: Duration = Duration::from_millis(5);
+
+/// Runs `work` on `con`; once it outlives `deadline`, DuckDB is told (again
+/// and again until `work` returns) to interrupt whatever that connection is
+/// executing, so the work fails with DuckDB's "Interrupted" error, which
+/// callers report as a timeout.
 pub fn interrupt_at<T>(con: &duckdb::Connection, deadline: Deadline, work: impl FnOnce() -> T) -> T {
     let handle = con.interrupt_handle();
     let (done, finished) = mpsc::channel::<()>();
     let watchdog = std::thread::Builder::new().name("canardstack-query-timeout".into()).spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(deadline.remaining()) {
+        let mut wait = deadline.remaining();
+        // DuckDB drops an interrupt that arrives between two statements, so keep
+        // interrupting until the work gives up
+        while let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(wait) {
             handle.interrupt();
+            wait = REINTERRUPT_EVERY;
         }
     });
     let result = work();

@@ -554,9 +554,8 @@ mod tests {
         assert_eq!(metadata.file_metadata().num_rows(), 1500);
         assert_eq!(metadata.num_row_groups(), 1);
         let row_group = metadata.row_group(0);
-        let column = |name: &str| {
-            row_group.columns().iter().find(|c| c.column_path().string() == name).expect(name).clone()
-        };
+        let column =
+            |name: &str| row_group.columns().iter().find(|c| c.column_path().string() == name).expect(name).clone();
         let has_stats = |name: &str| column(name).statistics().is_some_and(|s| s.min_bytes_opt().is_some());
         assert!(has_stats("timestamp"));
         assert!(has_stats("service_name"));

@@ -431,6 +431,11 @@ def test_query_timeout_is_tempos_error(duckdb_process):
     db = duckdb_process()
     port = free_port()
     db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, query_timeout_ms := 1)")
+    # enough spans that the search cannot finish within the millisecond, however idle the machine
+    db.sql("""INSERT INTO canardstack.otel.spans (timestamp, trace_id, span_id, span_name, service_name, duration)
+              SELECT TIMESTAMP_NS '2026-01-01 00:00:00' + to_microseconds(i), printf('%032x', i), printf('%016x', i),
+                     'span ' || i, 'svc', i
+              FROM range(2000000) AS t(i)""")
     slow = 'q={ name =~ "(a|b|c|d)*x" } >> { .y =~ ".*z" } | count() > 1'
     answer = requests.get(f"http://127.0.0.1:{port}/api/search?{slow}", timeout=30)
     assert (answer.status_code, answer.text) == (504, "query timed out after 1ms")

@@ -159,10 +159,13 @@ pub struct MatchedSpan {
 
 /// Runs the search plan of `query`; traces newest first.
 pub fn search(con: &Connection, query: &SpansetExpr, options: &SearchOptions) -> Result<Vec<TraceHit>, FetchError> {
+    // rows written by hand may lack end times or durations; they count as zero rather than failing the search
     let sql = format!(
-        "SELECT r.trace_id, r.root_service_name, r.root_span_name, epoch_ns(r.start_time), r.duration_ms, r.matched_spans, \
+        "SELECT r.trace_id, r.root_service_name, r.root_span_name, coalesce(epoch_ns(r.start_time), 0), \
+           coalesce(r.duration_ms, 0), r.matched_spans, \
          to_json(list_transform(r.spans, lambda s: {{'span_id': s.span_id, 'name': coalesce(s.name, ''), \
-           'start_ns': epoch_ns(s.start_time), 'duration_ns': s.duration, 'service_name': coalesce(s.service_name, ''), \
+           'start_ns': coalesce(epoch_ns(s.start_time), 0), 'duration_ns': coalesce(s.duration, 0), \
+           'service_name': coalesce(s.service_name, ''), \
            'attributes': map_entries(s.attributes)}}))::VARCHAR \
          FROM ({}) r ORDER BY r.start_time DESC, r.trace_id",
         search_sql(query, options)?
