@@ -124,6 +124,22 @@ def timed(runs, call):
     return reply, took
 
 
+def answer_size(reply):
+    """How much came back: series, streams+lines, or traces; bytes for protobuf."""
+    if "json" not in reply.headers.get("Content-Type", ""):
+        return f"{len(reply.content)} B"
+    body = reply.json()
+    if "traces" in body:
+        return f"{len(body['traces'])} traces"
+    data = body.get("data")
+    result = data.get("result") if isinstance(data, dict) else data
+    if isinstance(result, list) and result and isinstance(result[0], dict) and "values" in result[0]:
+        if "stream" in result[0]:
+            return f"{len(result)} streams, {sum(len(r['values']) for r in result)} lines"
+        return f"{len(result)} series, {sum(len(r['values']) for r in result)} points"
+    return f"{len(result)} items" if isinstance(result, list) else "?"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--logs", type=int, default=400_000)
@@ -173,10 +189,10 @@ def main():
         "tempo trace by id (protobuf, v2)":
             lambda: requests.get(f"{url}/api/v2/traces/{trace_hex}", headers={"Accept": "application/protobuf"}),
     }
-    print(f"{'request':<90} {'p50 ms':>8} {'max ms':>8}")
+    print(f"{'request':<84} {'p50 ms':>8} {'max ms':>8}  answer")
     for name, call in requests_to_time.items():
-        _, took = timed(args.runs, call)
-        print(f"{name:<90} {statistics.median(took) * 1000:8.1f} {max(took) * 1000:8.1f}")
+        reply, took = timed(args.runs, call)
+        print(f"{name:<84} {statistics.median(took) * 1000:8.1f} {max(took) * 1000:8.1f}  {answer_size(reply)}")
     db.sql("CALL otlp_stop()")
     db.kill()
 

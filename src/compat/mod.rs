@@ -7,6 +7,7 @@
 //! errors included. The edge in `crate::server` turns tiny_http requests into
 //! [`ApiRequest`]s, so handlers are plain functions with unit tests.
 
+pub mod go_text;
 pub mod limits;
 pub mod loki;
 pub mod metrics;

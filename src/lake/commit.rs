@@ -8,6 +8,7 @@
 //! - large flushes (and only when the lake's data path is local) are written
 //!   as a zstd Parquet file from Arrow directly and registered with
 //!   `ducklake_add_data_files`, skipping DuckDB's row conversion entirely.
+//!
 //! Either way, every table's rows and the checkpoint update run in a single
 //! transaction: a crash before COMMIT leaves neither rows nor checkpoint
 //! (at most an unreferenced Parquet file); after it, both.

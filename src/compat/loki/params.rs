@@ -5,6 +5,7 @@
 //! steps as float seconds or Prometheus durations. Times are nanoseconds
 //! since the epoch throughout.
 
+use crate::compat::go_text::{parse_prometheus_duration_ms, parse_rfc3339_ns, quote as go_quote};
 use crate::query::logql::plan::Direction;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,7 +31,7 @@ pub fn parse_timestamp(value: &str) -> Result<i64, String> {
     match value.parse::<i64>() {
         Ok(number) if value.len() <= 10 => Ok(number.saturating_mul(SECOND)),
         Ok(nanos) => Ok(nanos),
-        Err(error) => parse_rfc3339(value).ok_or_else(|| {
+        Err(error) => parse_rfc3339_ns(value).ok_or_else(|| {
             let reason =
                 if matches!(error.kind(), std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow) {
                     "value out of range"
@@ -42,115 +43,9 @@ pub fn parse_timestamp(value: &str) -> Result<i64, String> {
     }
 }
 
-/// Go's `%q` for the ASCII texts these messages carry.
-fn go_quote(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_default()
-}
-
-/// `2006-01-02T15:04:05.999999999Z07:00`, as Go's `time.RFC3339Nano` layout reads it.
-fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        (!part.is_empty() && part.bytes().all(|c| c.is_ascii_digit())).then(|| part.parse().ok()).flatten()
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut nanos = 0i64;
-    if let Some(after) = rest.strip_prefix('.') {
-        let len = after.bytes().take_while(u8::is_ascii_digit).count();
-        if len == 0 || len > 9 {
-            return None;
-        }
-        nanos = after[..len].parse::<i64>().ok()? * 10i64.pow(9 - len as u32);
-        rest = &after[len..];
-    }
-    let offset = match rest {
-        "Z" => 0,
-        zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && &zone[3..4] == ":" => {
-            let (h, m) = (zone[1..3].parse::<i64>().ok()?, zone[4..6].parse::<i64>().ok()?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            sign * (h * 3600 + m * 60)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some(seconds * SECOND + nanos)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A Prometheus duration (`1h30m`, `90s`, `500ms`, `2d`), in nanoseconds.
 pub fn parse_prometheus_duration(text: &str) -> Option<i64> {
-    if text == "0" {
-        return Some(0);
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400 * SECOND),
-        ("w", 7 * 86_400 * SECOND),
-        ("d", 86_400 * SECOND),
-        ("h", 3600 * SECOND),
-        ("m", 60 * SECOND),
-        ("s", SECOND),
-        ("ms", 1_000_000),
-    ];
-    let mut rest = text;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if len == 0 {
-            return None;
-        }
-        let number: i64 = rest[..len].parse().ok()?;
-        rest = &rest[len..];
-        let unit_len = rest.bytes().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        let index = UNITS.iter().position(|(name, _)| *name == unit)?;
-        // units appear at most once, largest first
-        if index < next_unit {
-            return None;
-        }
-        next_unit = index + 1;
-        total = total.checked_add(number.checked_mul(UNITS[index].1)?)?;
-        rest = &rest[unit_len..];
-    }
-    (!text.is_empty()).then_some(total)
+    i64::try_from(parse_prometheus_duration_ms(text)? * 1_000_000).ok()
 }
 
 /// `step` / `interval`: float seconds, else a Prometheus duration.

@@ -4,6 +4,8 @@
 //! selectors. Error texts are Prometheus' own, because clients show them.
 
 use super::render::ApiError;
+pub use crate::compat::go_text::quote as go_quote;
+use crate::compat::go_text::{parse_prometheus_duration_ms, parse_rfc3339_ns};
 use crate::compat::Params;
 use promql_parser::label::Matcher;
 use promql_parser::parser::Expr;
@@ -25,8 +27,9 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
             return Ok(nanos.div_euclid(1_000_000) as i64);
         }
     }
-    if let Some(ms) = parse_rfc3339(text) {
-        return Ok(ms);
+    if let Some(ns) = parse_rfc3339_ns(text) {
+        // rounded down to the millisecond, like Prometheus' timestamp.FromTime
+        return Ok(ns.div_euclid(1_000_000));
     }
     match text {
         MIN_TIME_TEXT => Ok(MIN_TIME_MS),
@@ -58,7 +61,7 @@ pub fn parse_duration(text: &str) -> Result<i128, String> {
         }
         return Ok(nanos as i128);
     }
-    parse_prometheus_duration(text)
+    parse_prometheus_duration_ms(text)
         .map(|ms| ms * 1_000_000)
         .ok_or_else(|| format!("cannot parse {} to a valid duration", go_quote(text)))
 }
@@ -124,141 +127,6 @@ fn parse_go_float(text: &str) -> Option<f64> {
     } else {
         None
     }
-}
-
-/// `model.ParseDuration`: units y w d h m s ms, each at most once, largest first;
-/// `0` alone is allowed. Milliseconds.
-pub fn parse_prometheus_duration(text: &str) -> Option<i128> {
-    if text == "0" {
-        return Some(0);
-    }
-    const UNITS: [(&str, i128); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let mut rest = text;
-    let mut next_unit = 0;
-    let mut total: i128 = 0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let number: i128 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let index = UNITS.iter().position(|(name, _)| *name == unit)?;
-        if index < next_unit {
-            return None;
-        }
-        next_unit = index + 1;
-        total += number.checked_mul(UNITS[index].1)?;
-        if total > i64::MAX as i128 / 1_000_000 {
-            return None;
-        }
-    }
-    Some(total)
-}
-
-/// RFC 3339 with optional fractional seconds (Go's `time.RFC3339Nano` layout
-/// when parsing): `2026-01-02T03:04:05.123Z`, `...+02:00`. Milliseconds,
-/// rounded down like Prometheus' `timestamp.FromTime`.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(range)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut nanos: i64 = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        nanos = fraction[..digits].parse::<i64>().ok()? * 10i64.pow(9 - digits as u32);
-        rest = &fraction[digits..];
-    }
-    let offset_seconds = match rest {
-        "Z" => 0,
-        _ => {
-            let rb = rest.as_bytes();
-            if rb.len() != 6 || !matches!(rb[0], b'+' | b'-') || rb[3] != b':' {
-                return None;
-            }
-            let hours: i64 = rest[1..3].parse().ok()?;
-            let minutes: i64 = rest[4..6].parse().ok()?;
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let sign = if rb[0] == b'-' { -1 } else { 1 };
-            sign * (hours * 3600 + minutes * 60)
-        }
-    };
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    Some(seconds * 1000 + nanos / 1_000_000)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Go's `%q` for the texts we quote (ASCII printable as is, the rest escaped).
-pub fn go_quote(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ fn buildinfo() -> Reply {
 
 /// `60s`, or `250ms` below a second.
 fn duration_text(duration: std::time::Duration) -> String {
-    if duration.as_millis() % 1000 == 0 {
+    if duration.as_millis().is_multiple_of(1000) {
         format!("{}s", duration.as_secs())
     } else {
         format!("{}ms", duration.as_millis())

@@ -185,7 +185,7 @@ fn key_values(attributes: &[Attribute]) -> Vec<KeyValue> {
 
 /// Stored ids are lowercase hex (empty when absent); anything else becomes no id.
 fn hex_bytes(hex: &str) -> Vec<u8> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Vec::new();
     }
     (0..hex.len())

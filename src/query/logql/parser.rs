@@ -34,8 +34,8 @@ impl Tok {
         match self {
             Tok::Ident(name) => format!("identifier {name}"),
             Tok::Str(text) => format!("string {text:?}"),
-            Tok::Num(text) => format!("{text}"),
-            Tok::Punct(p) => format!("{p}"),
+            Tok::Num(text) => text.to_string(),
+            Tok::Punct(p) => p.to_string(),
             Tok::Eof => "end of query".to_string(),
         }
     }

@@ -327,7 +327,10 @@ pub fn unwrap_value(entry: &mut Entry, label: &str, conversion: Conversion) -> O
     value
 }
 
-fn selector_items(items: &[LabelSelectorItem]) -> Result<Vec<(String, Option<(bool, TextTest)>)>, PipelineError> {
+/// A label to keep or drop, with an optional value test (`true` = must match).
+type SelectorItem = (String, Option<(bool, TextTest)>);
+
+fn selector_items(items: &[LabelSelectorItem]) -> Result<Vec<SelectorItem>, PipelineError> {
     items
         .iter()
         .map(|item| Ok((item.name.clone(), item.matcher.as_ref().map(|(op, v)| text_test(*op, v)).transpose()?)))

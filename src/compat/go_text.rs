@@ -1,0 +1,173 @@
+//! Texts as the Go standard library and Prometheus' `model` package read and
+//! write them. Prometheus, Loki and Tempo are Go programs, so their APIs share
+//! these formats (RFC 3339 times, Prometheus durations, `%q` quoting in error
+//! messages); the three protocol folders use this one copy.
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
+/// Go's `%q` for the texts we quote (printable ASCII as is, the rest escaped).
+pub fn quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `2006-01-02T15:04:05.999999999Z07:00` (Go's `time.RFC3339Nano` layout when
+/// parsing), in nanoseconds since the epoch.
+pub fn parse_rfc3339_ns(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        (!part.is_empty() && part.bytes().all(|c| c.is_ascii_digit())).then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut nanos = 0i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = fraction[..digits].parse::<i64>().ok()? * 10i64.pow(9 - digits as u32);
+        rest = &fraction[digits..];
+    }
+    let offset_seconds = match rest {
+        "Z" => 0,
+        zone => {
+            let z = zone.as_bytes();
+            if z.len() != 6 || !matches!(z[0], b'+' | b'-') || z[3] != b':' {
+                return None;
+            }
+            let (hours, minutes): (i64, i64) = (zone[1..3].parse().ok()?, zone[4..6].parse().ok()?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let sign = if z[0] == b'-' { -1 } else { 1 };
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    Some(seconds * NANOS_PER_SECOND + nanos)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y.rem_euclid(400);
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Prometheus' `model.ParseDuration`: units y w d h m s ms, each at most once,
+/// largest first; `0` alone is allowed. Milliseconds, None when unparsable or
+/// beyond what nanoseconds in an i64 can hold.
+pub fn parse_prometheus_duration_ms(text: &str) -> Option<i128> {
+    if text == "0" {
+        return Some(0);
+    }
+    const UNITS: [(&str, i128); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut next_unit = 0;
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let number: i128 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let index = UNITS.iter().position(|(name, _)| *name == &rest[..unit_len])?;
+        rest = &rest[unit_len..];
+        if index < next_unit {
+            return None;
+        }
+        next_unit = index + 1;
+        total += number.checked_mul(UNITS[index].1)?;
+        if total > i64::MAX as i128 / 1_000_000 {
+            return None;
+        }
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_with_fractions_and_offsets() {
+        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_ns("2026-01-01T00:00:00.5Z"), Some(1_767_225_600_500_000_000));
+        assert_eq!(parse_rfc3339_ns("2026-01-01T02:00:00.000000001+02:00"), Some(1_767_225_600_000_000_001));
+        assert_eq!(parse_rfc3339_ns("1969-12-31T23:59:59Z"), Some(-1_000_000_000));
+        assert_eq!(parse_rfc3339_ns("2024-02-29T00:00:00Z"), Some(1_709_164_800_000_000_000));
+        for bad in ["2023-02-29T00:00:00Z", "2026-01-01 00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00.Z"] {
+            assert_eq!(parse_rfc3339_ns(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn prometheus_durations() {
+        assert_eq!(parse_prometheus_duration_ms("1m30s"), Some(90_000));
+        assert_eq!(parse_prometheus_duration_ms("1d"), Some(86_400_000));
+        assert_eq!(parse_prometheus_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_prometheus_duration_ms("0"), Some(0));
+        for bad in ["", "1s1m", "1x", "s", "1.5s", "1s1s"] {
+            assert_eq!(parse_prometheus_duration_ms(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(quote("\u{1}"), "\"\\x01\"");
+    }
+}
