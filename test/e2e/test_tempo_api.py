@@ -2,18 +2,39 @@
 source calls it, over spans sent by the OpenTelemetry Python SDK (with fixed
 ids and timestamps, so every answer is asserted whole).
 
-Requests Grafana's Tempo data source sends (Grafana 11/12, streaming off):
-- "Save & test": GET /api/echo (expects 200), then GET /api/status/buildinfo
-  (reads `version` of the flat JSON object; 2.2.0 or later enables TraceQL
-  search, scoped tags and typed tag values).
-- Trace view: GET /api/v2/traces/<id>?start=<unix s>&end=<unix s> with
-  `Accept: application/protobuf`, decoded as tempopb.TraceByIDResponse; on 404
-  it retries GET /api/traces/<id>?start=..&end=.. (a bare tempopb.Trace).
-- TraceQL search: GET /api/search?q=<traceql>&limit=20&spss=3&start=<s>&end=<s>.
-- Tag autocomplete: GET /api/v2/search/tags?q=<traceql>&start=<s>&end=<s>, then
-  GET /api/v2/search/tag/<scope.name>/values?q=<traceql>&start=<s>&end=<s>;
-  older versions GET /api/search/tags and /api/search/tag/<name>/values.
-- With a bearer key configured: `Authorization: Bearer <key>` on every request.
+Requests Grafana's Tempo data source sends (streaming off), read from its source:
+grafana/grafana-tempo-datasource (the plugin Grafana ships since 12.2; HEAD of
+2026-08) and the same code in grafana/grafana public/app/plugins/datasource/tempo
+and pkg/tsdb/tempo before the split:
+- "Save & test": pkg/tempo/tempo.go `CheckHealth`: GET /api/echo, healthy when
+  the status is 200 (the body is not read). Before Sept 2025 the frontend's
+  `testDatasource` (datasource.ts) made the same GET.
+- Build info: datasource.ts `init` (Grafana 10.2 to 12.1, removed by
+  grafana/grafana#111315) GET /api/status/buildinfo and read only `version`,
+  for `isFeatureAvailable`: search streaming from 2.2.0, metrics streaming from
+  2.7.0. Nothing else depends on it.
+- Trace view: pkg/tempo/trace.go `getTrace` / `createRequest`: GET
+  /api/v2/traces/<id>?start=<from s>&end=<to s> (both left out when either is
+  0) with `Accept: application/protobuf`, decoded as tempopb.TraceByIDResponse;
+  a 200 with no spans is "trace not found in the selected time range"; only a
+  404 makes it retry GET /api/traces/<id> (same parameters), a bare tempopb.Trace.
+- TraceQL search: pkg/tempo/search.go `createSearchRequest`: GET
+  /api/search?end=<s>&limit=<n>&q=<traceql>&spss=<n>&start=<s> (Go's sorted
+  `url.Values.Encode`; limit and spss only when set above 0, the editor's
+  defaults being 20 and 3) with `Accept: application/json`, read with jsonpb
+  into tempopb.SearchResponse. Before, datasource.ts sent
+  `_request('/api/search', {q, limit, spss, start, end})`.
+- Tags: language_provider.ts `fetchTags` asks the plugin's `tags` resource,
+  which pkg/tempo/tempo.go `handleTags` proxies with the query string as is:
+  GET /api/v2/search/tags?limit=5000 (the tag limit setting; start/end only
+  when a tag time range is configured). Before Sept 2025 the frontend sent the
+  same and fell back to GET /api/search/tags (no parameters) on an error.
+- Tag values: `getOptionsV2` asks the `tag-values` resource with
+  `tag=encodeURIComponent(tag)`; `handleTagValues` unescapes it and proxies GET
+  /api/v2/search/tag/<tag>/values?limit=5000&q=<traceql>&tag=<tag> (`q` when the
+  editor has a query). Older versions fell back to GET
+  /api/search/tag/<name without scope>/values (no parameters).
+- The data source's auth (here `Authorization: Bearer <key>`) on every request.
 """
 import base64
 import http.client
@@ -36,6 +57,7 @@ from harness import DuckDB, free_port
 KEY = "tempo-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 PROTOBUF = {**AUTH, "Accept": "application/protobuf"}
+JSON = {**AUTH, "Accept": "application/json"}
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 MS = 1_000_000
 START, END = 1_767_225_599, 1_767_225_700  # unix seconds around the data
@@ -168,10 +190,10 @@ CHECKOUT_BATCHES = [
 
 def test_health_check_as_grafana_does_it(api):
     echo = api("/api/echo")
-    assert (echo.status_code, echo.text) == (200, "echo")
+    assert (echo.status_code, echo.text) == (200, "echo\n")  # Tempo answers with Go's http.Error(w, "echo", 200)
     info = api("/api/status/buildinfo")
     assert info.status_code == 200
-    assert info.json() == {"version": "2.4.0", "revision": info.json()["revision"], "branch": "HEAD",
+    assert info.json() == {"version": "2.1.0", "revision": info.json()["revision"], "branch": "HEAD",
                            "buildUser": "", "buildDate": "", "goVersion": ""}
     assert info.json()["revision"].startswith("canardstack-")
 
@@ -186,7 +208,7 @@ def test_trace_by_id_json(api):
     assert (v1.status_code, v1.headers["Content-Type"]) == (200, "application/json")
     assert v1.json() == {"batches": CHECKOUT_BATCHES}
     v2 = api(f"/api/v2/traces/{CHECKOUT.upper()}", start=START, end=END)
-    assert v2.json() == {"trace": {"resourceSpans": CHECKOUT_BATCHES}}
+    assert v2.json() == {"trace": {"resourceSpans": CHECKOUT_BATCHES}, "metrics": {}}
     health = api(f"/api/traces/{HEALTH.lstrip('0')}")  # short ids are left-padded, as Tempo does
     assert health.json() == {"batches": [{
         "resource": {"attributes": RESOURCE_ATTRS("web")},
@@ -226,7 +248,8 @@ def test_trace_by_id_protobuf_as_grafana_asks(api):
     v2 = api(f"/api/v2/traces/{CHECKOUT}", headers=PROTOBUF, start=START, end=END)
     assert (v2.status_code, v2.headers["Content-Type"]) == (200, "application/protobuf")
     fields = trace_by_id_response(v2.content)
-    assert list(fields) == [1]  # complete: no status, no message
+    assert list(fields) == [1, 2]  # the trace, empty metrics; complete: no status, no message
+    assert fields[2] == b""
     trace = TracesData.FromString(fields[1])
     assert MessageToDict(trace) == {"resourceSpans": CHECKOUT_BATCHES}
     charge = trace.resource_spans[1].scope_spans[0].spans[0]
@@ -239,16 +262,25 @@ def test_trace_by_id_protobuf_as_grafana_asks(api):
     assert TracesData.FromString(v1.content) == trace
 
 
-def test_trace_by_id_errors(api):
-    unknown = api("/api/v2/traces/0123456789abcdef0123456789abcdef", headers=PROTOBUF)
-    assert (unknown.status_code, unknown.text) == (404, "trace not found")
-    assert api("/api/traces/0123456789abcdef0123456789abcdef").status_code == 404
+def test_unknown_traces_as_tempo_answers(api):
+    """v2 answers an empty trace with 200 (Grafana: "not found in the time range"); v1 a bare 404."""
+    unknown = "0123456789abcdef0123456789abcdef"
+    v2 = api(f"/api/v2/traces/{unknown}", headers=PROTOBUF, start=START, end=END)
+    assert (v2.status_code, trace_by_id_response(v2.content)) == (200, {1: b"", 2: b""})
+    assert api(f"/api/v2/traces/{unknown}").json() == {"trace": {}, "metrics": {}}
     outside = api(f"/api/v2/traces/{CHECKOUT}", start=START + 3600, end=END + 3600)
-    assert outside.status_code == 404
+    assert (outside.status_code, outside.json()) == (200, {"trace": {}, "metrics": {}})
+    v1 = api(f"/api/traces/{unknown}", headers=PROTOBUF, start=START, end=END)
+    assert (v1.status_code, v1.content) == (404, b"")
+    assert api(f"/api/traces/{CHECKOUT}", start=START + 3600, end=END + 3600).status_code == 404
+
+
+def test_trace_by_id_errors(api):
     malformed = api("/api/traces/xyz")
     assert (malformed.status_code, malformed.text) == (
-        400, 'traceID must be a trace id of up to 32 hex characters, got "xyz"')
-    assert api(f"/api/traces/{'a' * 33}").status_code == 400
+        400, "trace IDs can only contain hex characters: invalid character 'x' at position 1")
+    too_long = api(f"/api/v2/traces/{'a' * 33}")
+    assert (too_long.status_code, too_long.text) == (400, "trace IDs can't be larger than 128 bits")
     bad_start = api(f"/api/traces/{CHECKOUT}", start="soon")
     assert (bad_start.status_code, bad_start.text) == (
         400, 'invalid start: strconv.ParseInt: parsing "soon": invalid syntax')
@@ -278,8 +310,8 @@ HEALTH_HIT = HEALTH.lstrip("0")
 
 
 def test_traceql_search_as_grafana_sends_it(api):
-    found = api("/api/search", q='{ resource.service.name = "checkout" && status = error }',
-                limit=20, spss=3, start=START, end=END)
+    found = api("/api/search", headers=JSON, end=END, limit=20, q='{ resource.service.name = "checkout" && status = error }',
+                spss=3, start=START)
     assert (found.status_code, found.headers["Content-Type"]) == (200, "application/json")
     assert found.json() == {"traces": [
         trace_json(CHECKOUT_HIT, "web", "GET /checkout", 0, 310,
@@ -334,12 +366,15 @@ def test_tag_search(api):
     ({"q": "{}", "tags": "a=b"}, "invalid request: can't specify tags and q in the same query"),
     ({"tags": "a=1 a=2"}, "invalid tags: tag a has been set twice"),
     ({"limit": "0"}, "invalid limit: must be a positive number"),
-    ({"limit": "ten"}, 'invalid limit: strconv.Atoi: parsing "ten": invalid syntax'),
-    ({"spss": "-1"}, "invalid spss: must be a positive number"),
+    ({"limit": "ten"}, 'invalid limit: strconv.ParseUint: parsing "ten": invalid syntax'),
+    ({"limit": "60000"}, "limit 60000 exceeds max limit 50000"),
+    ({"spss": "-1"}, 'invalid spss: strconv.ParseUint: parsing "-1": invalid syntax'),
     ({"spss": "101"}, "spans per span set exceeds 100. received 101"),
-    ({"start": "abc", "end": "10"}, 'invalid start: strconv.ParseInt: parsing "abc": invalid syntax'),
+    ({"start": "abc", "end": "10"}, 'invalid start: strconv.ParseUint: parsing "abc": invalid syntax'),
     ({"start": "20", "end": "10"}, "http parameter start must be before end. received start=20 end=10"),
+    ({"start": "20"}, "http parameter start must be before end. received start=20 end=0"),
     ({"start": "1", "end": "100000000"}, "range specified by start and end exceeds 768h0m0s. received start=1 end=100000000"),
+    ({"end": "100000000"}, "range specified by start and end exceeds 768h0m0s. received start=0 end=100000000"),
     ({"minDuration": "5"}, 'invalid minDuration: time: missing unit in duration "5"'),
     ({"maxDuration": "1x"}, 'invalid maxDuration: time: unknown unit "x" in duration "1x"'),
     ({"minDuration": "2s", "maxDuration": "1s"}, "invalid maxDuration: must be greater than minDuration"),
@@ -360,24 +395,35 @@ INTRINSIC_TAGS = ["duration", "kind", "name", "rootName", "rootServiceName", "sp
 
 
 def test_tag_names(api):
-    assert api("/api/search/tags").json() == {"tagNames": sorted(SPAN_TAGS + RESOURCE_TAGS)}
-    assert api("/api/search/tags", scope="resource").json() == {"tagNames": RESOURCE_TAGS}
-    assert api("/api/search/tags", scope="span", start=START + 60, end=END).json() == {"tagNames": []}
-    assert api("/api/v2/search/tags", q="{}", start=START, end=END).json() == {"scopes": [
+    grafana = api("/api/v2/search/tags", limit=5000)  # as the plugin's tags resource proxies it
+    assert grafana.json() == {"scopes": [
         {"name": "span", "tags": SPAN_TAGS},
         {"name": "resource", "tags": RESOURCE_TAGS},
         {"name": "intrinsic", "tags": INTRINSIC_TAGS},
-    ]}
-    assert api("/api/v2/search/tags", scope="span").json() == {"scopes": [{"name": "span", "tags": SPAN_TAGS}]}
+    ], "metrics": {}}
+    assert api("/api/v2/search/tags", limit=5000, start=START, end=END).json() == grafana.json()
+    assert api("/api/v2/search/tags", scope="none", q="{}").json() == grafana.json()
+    assert api("/api/v2/search/tags", limit=1).json() == {"scopes": [
+        {"name": "span", "tags": SPAN_TAGS[:1]},
+        {"name": "resource", "tags": RESOURCE_TAGS[:1]},
+        {"name": "intrinsic", "tags": INTRINSIC_TAGS[:1]},
+    ], "metrics": {}}
+    assert api("/api/search/tags").json() == {"tagNames": sorted(SPAN_TAGS + RESOURCE_TAGS), "metrics": {}}
+    assert api("/api/search/tags", scope="resource").json() == {"tagNames": RESOURCE_TAGS, "metrics": {}}
+    assert api("/api/search/tags", scope="intrinsic", limit=2).json() == {
+        "tagNames": INTRINSIC_TAGS[:2], "metrics": {}}
+    assert api("/api/search/tags", scope="span", start=START + 60, end=END).json() == {"tagNames": [], "metrics": {}}
+    assert api("/api/v2/search/tags", scope="span").json() == {
+        "scopes": [{"name": "span", "tags": SPAN_TAGS}], "metrics": {}}
     narrowed = api("/api/v2/search/tags", scope="span", q='{ resource.service.name = "checkout" }')
-    assert narrowed.json() == {"scopes": [{"name": "span", "tags": ["amount", "db.system", "retry"]}]}
+    assert narrowed.json() == {"scopes": [{"name": "span", "tags": ["amount", "db.system", "retry"]}], "metrics": {}}
     half_typed = api("/api/v2/search/tags", scope="span", q="{ resource.service.name = ")
-    assert half_typed.json() == {"scopes": [{"name": "span", "tags": SPAN_TAGS}]}
+    assert half_typed.json() == {"scopes": [{"name": "span", "tags": SPAN_TAGS}], "metrics": {}}
     bogus = api("/api/v2/search/tags", scope="bogus")
     assert (bogus.status_code, bogus.text) == (400, "invalid scope: bogus")
     event = api("/api/search/tags", scope="event")
     assert (event.status_code, event.text) == (
-        400, "scope event is not supported: attributes of events, links and scopes are not searchable")
+        400, "scope event is not supported: attributes of events, links, scopes and traces are not searchable")
 
 
 def raw_get(api, path):
@@ -392,13 +438,21 @@ def raw_get(api, path):
 
 
 def typed(kind, *values):
-    return {"tagValues": [{"type": kind, "value": value} for value in values]}
+    return {"tagValues": [{"type": kind, "value": value} for value in values], "metrics": {}}
+
+
+def plain(*values):
+    return {"tagValues": list(values), "metrics": {}}
 
 
 def test_tag_values(api):
-    assert api("/api/search/tag/service.name/values").json() == {"tagValues": ["checkout", "web"]}
-    assert api("/api/search/tag/http.status_code/values").json() == {"tagValues": ["502"]}
-    assert api("/api/search/tag/missing/values").json() == {"tagValues": []}
+    grafana = api("/api/v2/search/tag/resource.service.name/values", limit=5000, q="{}",
+                  tag="resource.service.name")  # as the plugin's tag-values resource proxies it
+    assert grafana.json() == typed("string", "checkout", "web")
+    assert api("/api/search/tag/service.name/values").json() == plain("checkout", "web")
+    assert api("/api/search/tag/service.name/values", limit=1).json() == plain("checkout")
+    assert api("/api/search/tag/http.status_code/values").json() == plain("502")
+    assert api("/api/search/tag/missing/values").json() == plain()
     v2 = lambda tag, **params: api(f"/api/v2/search/tag/{tag}/values", **params).json()  # noqa: E731
     assert v2("resource.service.name", start=START, end=END) == typed("string", "checkout", "web")
     assert v2(".service.name") == typed("string", "checkout", "web")
@@ -420,6 +474,8 @@ def test_tag_values(api):
     ("/api/search/tag//values", "please provide a non-empty tagName"),
     ("/api/search/tag/bad%zz/values", "error in unescaping tagName"),
     ("/api/search/tag/service.name/values?start=x", 'invalid start: strconv.ParseInt: parsing "x": invalid syntax'),
+    ("/api/v2/search/tag/name/values?limit=-1", 'invalid limit: strconv.ParseUint: parsing "-1": invalid syntax'),
+    ("/api/v2/search/tags?end=4294967296", 'invalid end: strconv.ParseInt: parsing "4294967296": value out of range'),
 ])
 def test_tag_errors(api, path, message):
     answer = api(path) if "%" not in path else raw_get(api, path)
@@ -427,7 +483,8 @@ def test_tag_errors(api, path, message):
 
 
 def test_query_timeout_is_tempos_error(duckdb_process):
-    """A query that outlives query_timeout_ms is interrupted inside DuckDB: 504, plain text."""
+    """A query that outlives query_timeout_ms is interrupted inside DuckDB: 504 and the text of
+    Tempo's frontend (modules/frontend/handler.go errDeadlineExceeded)."""
     db = duckdb_process()
     port = free_port()
     db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, query_timeout_ms := 1)")
@@ -438,5 +495,5 @@ def test_query_timeout_is_tempos_error(duckdb_process):
               FROM range(2000000) AS t(i)""")
     slow = 'q={ name =~ "(a|b|c|d)*x" } >> { .y =~ ".*z" } | count() > 1'
     answer = requests.get(f"http://127.0.0.1:{port}/api/search?{slow}", timeout=30)
-    assert (answer.status_code, answer.text) == (504, "query timed out after 1ms")
+    assert (answer.status_code, answer.text) == (504, "context deadline exceeded")
     assert requests.get(f"http://127.0.0.1:{port}/api/echo", timeout=30).status_code == 200

@@ -4,8 +4,9 @@
 //! Each route family is a file holding a function from request to
 //! `Result<Reply, TempoError>`; [`route`] dispatches on the path and turns
 //! errors into Tempo's answers: a plain-text body with 400 for bad
-//! parameters or queries, 404 for an unknown trace, 504 when the query
-//! outlives the timeout, 500 otherwise. Every query runs on a pooled
+//! parameters or queries, 404 for an unknown route or (v1) trace, 422 for a
+//! v1 trace over the size bound, 504 `context deadline exceeded` when the
+//! query outlives the timeout, 500 otherwise. Every query runs on a pooled
 //! connection under [`interrupt_at`], so a slow query is cut off inside DuckDB.
 
 mod params;
@@ -18,9 +19,11 @@ use super::{ApiRequest, CompatContext};
 use crate::query::traceql::fetch::FetchError;
 use crate::server::Reply;
 
-/// The Tempo version reported to Grafana; 2.2 and later unlock TraceQL search,
-/// scoped tags and typed tag values in its Tempo data source.
-pub const TEMPO_VERSION: &str = "2.4.0";
+/// The Tempo version reported in buildinfo. Grafana's Tempo data source
+/// (10.2 to 12.1) reads it only to decide whether to stream search (2.2.0 and
+/// later) and metrics (2.7.0 and later) over gRPC, which is not served here;
+/// 2.1.0 keeps those Grafana versions on the plain HTTP routes.
+pub const TEMPO_VERSION: &str = "2.1.0";
 
 /// Tempo's routes share `/api/` with Prometheus' `/api/v1/`, so they are listed.
 pub fn serves(path: &str) -> bool {
@@ -37,7 +40,8 @@ pub fn serves(path: &str) -> bool {
 pub enum TempoError {
     BadRequest(String),
     NotFound(String),
-    Timeout(std::time::Duration),
+    TooLarge(String),
+    Timeout,
     Internal(String),
 }
 
@@ -50,7 +54,8 @@ impl TempoError {
         match self {
             TempoError::BadRequest(message) => Reply::text(400, &message),
             TempoError::NotFound(message) => Reply::text(404, &message),
-            TempoError::Timeout(limit) => Reply::text(504, &format!("query timed out after {}", duration_text(limit))),
+            TempoError::TooLarge(message) => Reply::text(422, &message),
+            TempoError::Timeout => Reply::text(504, "context deadline exceeded"),
             TempoError::Internal(message) => Reply::text(500, &message),
         }
     }
@@ -62,7 +67,7 @@ pub fn route(request: &ApiRequest, context: &CompatContext) -> Reply {
     }
     let path = request.path.as_str();
     let answer = if path == "/api/echo" {
-        Ok(Reply::text(200, "echo"))
+        Ok(Reply::text(200, "echo\n")) // Go's http.Error, as Tempo writes it
     } else if path == "/api/status/buildinfo" {
         Ok(buildinfo())
     } else if let Some(id) = path.strip_prefix("/api/traces/") {
@@ -105,25 +110,23 @@ fn buildinfo() -> Reply {
     )
 }
 
-/// `60s`, or `250ms` below a second.
-fn duration_text(duration: std::time::Duration) -> String {
-    if duration.as_millis().is_multiple_of(1000) {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{}ms", duration.as_millis())
-    }
-}
-
-/// Runs `work` on a pooled connection, bounded by the context's timeout.
+/// Runs `work` on a pooled connection, bounded by the context's timeout. An
+/// answer that arrives after the deadline is a timeout too: an interruption
+/// that lands while DuckDB is still preparing the statement can be lost, and
+/// Tempo would have given up by then anyway.
 fn run_query<T>(
     context: &CompatContext,
     work: impl FnOnce(&duckdb::Connection) -> Result<T, FetchError>,
 ) -> Result<T, TempoError> {
     let con = context.db.connect().map_err(|e| TempoError::Internal(e.to_string()))?;
     let deadline = Deadline::after(context.limits.timeout);
-    interrupt_at(&con, deadline, || work(&con)).map_err(|error| match error {
+    let answer = interrupt_at(&con, deadline, || work(&con));
+    if deadline.expired() {
+        return Err(TempoError::Timeout);
+    }
+    answer.map_err(|error| match error {
         FetchError::Traceql(e) => TempoError::BadRequest(e.to_string()),
-        FetchError::Duckdb(e) if is_interrupted(&e.to_string()) => TempoError::Timeout(context.limits.timeout),
+        FetchError::Duckdb(e) if is_interrupted(&e.to_string()) => TempoError::Timeout,
         other => TempoError::Internal(other.to_string()),
     })
 }
@@ -146,11 +149,9 @@ mod tests {
             (reply.status, reply.body.as_slice()),
             (400, b"invalid limit: must be a positive number".as_slice())
         );
-        let minute = std::time::Duration::from_secs(60);
-        assert_eq!(TempoError::Timeout(minute).reply().body, b"query timed out after 60s");
-        assert_eq!(TempoError::Timeout(minute).reply().status, 504);
-        let short = TempoError::Timeout(std::time::Duration::from_millis(1500)).reply();
-        assert_eq!(short.body, b"query timed out after 1500ms");
+        let timeout = TempoError::Timeout.reply();
+        assert_eq!((timeout.status, timeout.body.as_slice()), (504, b"context deadline exceeded".as_slice()));
+        assert_eq!(TempoError::TooLarge("trace exceeds max size".into()).reply().status, 422);
         assert_eq!(TempoError::NotFound("trace not found".into()).reply().status, 404);
     }
 
@@ -158,7 +159,7 @@ mod tests {
     fn buildinfo_is_flat() {
         let reply = buildinfo();
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-        assert_eq!(body["version"], "2.4.0");
+        assert_eq!(body["version"], "2.1.0");
         assert_eq!(body.as_object().unwrap().len(), 6);
     }
 }

@@ -1,8 +1,10 @@
-//! Tempo's query parameters, parsed the way Tempo's handlers parse them:
-//! `start`/`end` as whole unix seconds, durations in Go's `time.ParseDuration`
-//! syntax, `tags` as logfmt, positive `limit`/`spss`. Error texts follow
-//! Tempo's (`invalid start: strconv.ParseInt: ...`), since Grafana shows
-//! them to the user as they come.
+//! Tempo's query parameters, parsed the way Tempo's `pkg/api` parses them:
+//! `start`/`end` in whole unix seconds (`strconv.ParseUint(s, 10, 32)` on
+//! search, `ParseInt(s, 10, 64)` on trace lookups, `ParseInt(s, 10, 32)` on
+//! tag routes), durations in Go's `time.ParseDuration` syntax, `tags` as
+//! logfmt, counts with `ParseUint(s, 10, 32)`. Error texts are Tempo's
+//! (`invalid start: strconv.ParseUint: ...`), since Grafana shows them as
+//! they come. An empty parameter counts as absent, as in Tempo.
 
 use super::TempoError;
 use crate::compat::Params;
@@ -12,35 +14,82 @@ const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// A time range in nanoseconds: start inclusive, end exclusive, either open.
 pub type Range = (Option<i64>, Option<i64>);
 
-/// `start` / `end` in unix seconds (0 or absent: no bound), as Tempo's search reads them.
-pub fn seconds_range(params: &Params) -> Result<Range, TempoError> {
-    let start = seconds(params, "start")?;
-    let end = seconds(params, "end")?;
-    if start != 0 && end != 0 && end <= start {
-        return Err(TempoError::bad(format!(
-            "http parameter start must be before end. received start={start} end={end}"
-        )));
+/// Search's `start` / `end` (unix seconds, 0 or absent: no bound); once either
+/// is given, `end` must be after `start`, as Tempo's search requires.
+pub fn search_range(params: &Params) -> Result<Range, TempoError> {
+    let start = unsigned_seconds(params, "start")?;
+    let end = unsigned_seconds(params, "end")?;
+    if (start != 0 || end != 0) && end <= start {
+        return Err(start_after_end(start as i64, end as i64));
     }
-    // the end second is included whole: clients send a truncated "now"
-    let nanos = |s: i64, extra: i64| (s != 0).then(|| (s + extra) * NANOS_PER_SECOND);
-    Ok((nanos(start, 0), nanos(end, 1)))
+    Ok((bound(start as i64, 0), bound(end as i64, 1)))
 }
 
-fn seconds(params: &Params, name: &str) -> Result<i64, TempoError> {
-    let Some(text) = params.get(name) else { return Ok(0) };
-    let value = go_parse_int(text, 32).map_err(|e| TempoError::bad(format!("invalid {name}: {e}")))?;
-    if value < 0 {
-        return Err(TempoError::bad(format!("invalid {name}: must not be negative")));
+/// A trace lookup's `start` / `end`: signed 64-bit seconds, each optional,
+/// and `end` after `start` when both are given.
+pub fn trace_range(params: &Params) -> Result<Range, TempoError> {
+    let start = signed_seconds(params, "start", 64)?;
+    let end = signed_seconds(params, "end", 64)?;
+    if let (Some(start), Some(end)) = (start, end) {
+        if end <= start {
+            return Err(start_after_end(start, end));
+        }
     }
-    Ok(value)
+    let nanos = |s: i64, extra: i64| s.saturating_add(extra).saturating_mul(NANOS_PER_SECOND);
+    Ok((start.map(|s| nanos(s, 0)), end.map(|s| nanos(s, 1))))
+}
+
+/// The tag routes' `start` / `end`: signed 32-bit seconds, not checked
+/// against each other (Tempo does not); 0 or less is no bound.
+pub fn tag_range(params: &Params) -> Result<Range, TempoError> {
+    let start = signed_seconds(params, "start", 32)?.unwrap_or(0);
+    let end = signed_seconds(params, "end", 32)?.unwrap_or(0);
+    Ok((bound(start, 0), bound(end, 1)))
+}
+
+/// Seconds -> nanoseconds, `extra` seconds added: the end second is included
+/// whole, because clients send a truncated "now".
+fn bound(seconds: i64, extra: i64) -> Option<i64> {
+    (seconds > 0).then(|| (seconds + extra) * NANOS_PER_SECOND)
+}
+
+fn start_after_end(start: i64, end: i64) -> TempoError {
+    TempoError::bad(format!("http parameter start must be before end. received start={start} end={end}"))
+}
+
+fn unsigned_seconds(params: &Params, name: &str) -> Result<u64, TempoError> {
+    Ok(unsigned(params, name)?.unwrap_or(0))
+}
+
+fn signed_seconds(params: &Params, name: &str, bits: u32) -> Result<Option<i64>, TempoError> {
+    params
+        .get(name)
+        .map(|text| go_parse_int(text, bits).map_err(|e| TempoError::bad(format!("invalid {name}: {e}"))))
+        .transpose()
+}
+
+/// A `strconv.ParseUint(s, 10, 32)` parameter (`limit`, `spss`), None when absent.
+pub fn unsigned(params: &Params, name: &str) -> Result<Option<u64>, TempoError> {
+    params
+        .get(name)
+        .map(|text| go_parse_uint(text, 32).map_err(|e| TempoError::bad(format!("invalid {name}: {e}"))))
+        .transpose()
+}
+
+/// Search's `limit`: a positive count, `default` when absent.
+pub fn search_limit(params: &Params, default: u64) -> Result<u64, TempoError> {
+    match unsigned(params, "limit")? {
+        None => Ok(default),
+        Some(0) => Err(TempoError::bad("invalid limit: must be a positive number")),
+        Some(limit) => Ok(limit),
+    }
 }
 
 /// Go's `strconv.ParseInt(text, 10, bits)`, with its error text.
 pub fn go_parse_int(text: &str, bits: u32) -> Result<i64, String> {
-    let syntax = || format!("strconv.ParseInt: parsing {text:?}: invalid syntax");
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(syntax());
+        return Err(format!("strconv.ParseInt: parsing {text:?}: invalid syntax"));
     }
     let limit = 1i128 << (bits - 1);
     let value: i128 = text.parse().unwrap_or(i128::MAX);
@@ -50,13 +99,14 @@ pub fn go_parse_int(text: &str, bits: u32) -> Result<i64, String> {
     Ok(value as i64)
 }
 
-/// A positive count (`limit`, `spss`), or the default when absent.
-pub fn positive(params: &Params, name: &str, default: u64) -> Result<u64, TempoError> {
-    let Some(text) = params.get(name) else { return Ok(default) };
-    let value = go_parse_int(text, 64)
-        .map_err(|e| TempoError::bad(format!("invalid {name}: {}", e.replace("ParseInt", "Atoi"))))?;
-    if value <= 0 {
-        return Err(TempoError::bad(format!("invalid {name}: must be a positive number")));
+/// Go's `strconv.ParseUint(text, 10, bits)`: digits only (no sign), with its error text.
+pub fn go_parse_uint(text: &str, bits: u32) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.ParseUint: parsing {text:?}: invalid syntax"));
+    }
+    let value: u128 = text.parse().unwrap_or(u128::MAX);
+    if value >= 1u128 << bits {
+        return Err(format!("strconv.ParseUint: parsing {text:?}: value out of range"));
     }
     Ok(value as u64)
 }
@@ -186,7 +236,8 @@ pub fn logfmt(text: &str) -> Result<Vec<(String, String)>, TempoError> {
     Ok(pairs)
 }
 
-/// Go's `url.QueryUnescape` for a tag in a path: `%XX` escapes and `+` as a space.
+/// A tag taken from a path: `%XX` escapes decoded, `+` kept, as Go decodes
+/// request paths before Tempo's router reads the tag.
 pub fn unescape(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -197,10 +248,6 @@ pub fn unescape(text: &str) -> Option<String> {
                 let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
             }
             b => {
                 out.push(b);
@@ -223,35 +270,78 @@ mod tests {
     }
 
     #[test]
-    fn ranges_are_unix_seconds() {
-        let range = |query: &str| seconds_range(&Params::parse(query));
+    fn search_ranges_are_unsigned_seconds() {
+        let range = |query: &str| search_range(&Params::parse(query));
         assert_eq!(range("").unwrap(), (None, None));
         assert_eq!(range("start=10&end=20").unwrap(), (Some(10_000_000_000), Some(21_000_000_000)));
         assert_eq!(range("start=0&end=20").unwrap(), (None, Some(21_000_000_000)));
         assert_eq!(
             message(range("start=abc").unwrap_err()),
-            "invalid start: strconv.ParseInt: parsing \"abc\": invalid syntax"
+            "invalid start: strconv.ParseUint: parsing \"abc\": invalid syntax"
+        );
+        assert_eq!(
+            message(range("start=-1&end=5").unwrap_err()),
+            "invalid start: strconv.ParseUint: parsing \"-1\": invalid syntax"
         );
         assert_eq!(
             message(range("end=99999999999").unwrap_err()),
-            "invalid end: strconv.ParseInt: parsing \"99999999999\": value out of range"
+            "invalid end: strconv.ParseUint: parsing \"99999999999\": value out of range"
         );
         assert_eq!(
             message(range("start=20&end=10").unwrap_err()),
             "http parameter start must be before end. received start=20 end=10"
         );
+        assert_eq!(
+            message(range("start=20").unwrap_err()),
+            "http parameter start must be before end. received start=20 end=0"
+        );
     }
 
     #[test]
-    fn counts_are_positive() {
-        let count = |query: &str| positive(&Params::parse(query), "limit", 20);
-        assert_eq!(count("").unwrap(), 20);
-        assert_eq!(count("limit=5").unwrap(), 5);
-        assert_eq!(message(count("limit=0").unwrap_err()), "invalid limit: must be a positive number");
+    fn trace_ranges_are_signed_and_optional() {
+        let range = |query: &str| trace_range(&Params::parse(query));
+        assert_eq!(range("").unwrap(), (None, None));
+        assert_eq!(range("start=10").unwrap(), (Some(10_000_000_000), None));
+        assert_eq!(range("start=-1&end=0").unwrap(), (Some(-1_000_000_000), Some(1_000_000_000)));
         assert_eq!(
-            message(count("limit=x").unwrap_err()),
-            "invalid limit: strconv.Atoi: parsing \"x\": invalid syntax"
+            message(range("start=x").unwrap_err()),
+            "invalid start: strconv.ParseInt: parsing \"x\": invalid syntax"
         );
+        assert_eq!(
+            message(range("start=0&end=0").unwrap_err()),
+            "http parameter start must be before end. received start=0 end=0"
+        );
+    }
+
+    #[test]
+    fn tag_ranges_are_not_ordered() {
+        let range = |query: &str| tag_range(&Params::parse(query));
+        assert_eq!(range("start=20&end=10").unwrap(), (Some(20_000_000_000), Some(11_000_000_000)));
+        assert_eq!(range("start=-5").unwrap(), (None, None));
+        assert_eq!(
+            message(range("end=4294967296").unwrap_err()),
+            "invalid end: strconv.ParseInt: parsing \"4294967296\": value out of range"
+        );
+    }
+
+    #[test]
+    fn counts_are_unsigned() {
+        let limit = |query: &str| search_limit(&Params::parse(query), 20);
+        assert_eq!(limit("").unwrap(), 20);
+        assert_eq!(limit("limit=5").unwrap(), 5);
+        assert_eq!(message(limit("limit=0").unwrap_err()), "invalid limit: must be a positive number");
+        assert_eq!(
+            message(limit("limit=x").unwrap_err()),
+            "invalid limit: strconv.ParseUint: parsing \"x\": invalid syntax"
+        );
+        let spss = |query: &str| unsigned(&Params::parse(query), "spss");
+        assert_eq!(spss("spss=0").unwrap(), Some(0));
+        assert_eq!(
+            message(spss("spss=-1").unwrap_err()),
+            "invalid spss: strconv.ParseUint: parsing \"-1\": invalid syntax"
+        );
+        assert_eq!(go_parse_uint("4294967295", 32), Ok(4_294_967_295));
+        assert!(go_parse_uint("+1", 32).is_err());
     }
 
     #[test]
@@ -288,7 +378,7 @@ mod tests {
     #[test]
     fn path_tags_are_unescaped() {
         assert_eq!(unescape("span.http%2Emethod").as_deref(), Some("span.http.method"));
-        assert_eq!(unescape("a+b").as_deref(), Some("a b"));
+        assert_eq!(unescape("a+b%20c").as_deref(), Some("a+b c"));
         assert_eq!(unescape("bad%zz"), None);
         assert_eq!(unescape("cut%2"), None);
     }

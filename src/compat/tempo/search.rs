@@ -8,7 +8,7 @@
 //! spans. Each matched span lists `service.name` and the span attributes the
 //! query names, as Tempo lists the attributes it evaluated.
 
-use super::params::{duration, go_duration_text, logfmt, positive, seconds_range};
+use super::params::{duration, go_duration_text, logfmt, search_limit, search_range, unsigned};
 use super::{run_query, TempoError};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::traceql::ast::*;
@@ -28,12 +28,8 @@ const RESERVED: [&str; 8] = ["q", "tags", "minDuration", "maxDuration", "limit",
 
 pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
     let params = &request.params;
-    let range = seconds_range(params)?;
+    let range = search_range(params)?;
     let query = params.get("q");
-    let mut expr = match query {
-        Some(text) => Some(parse(text).map_err(|e| TempoError::bad(format!("invalid TraceQL query: {e}")))?),
-        None => None,
-    };
     let mut tags = match params.get("tags") {
         Some(_) if query.is_some() => {
             return Err(TempoError::bad("invalid request: can't specify tags and q in the same query"))
@@ -51,14 +47,24 @@ pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, Te
             return Err(TempoError::bad("invalid maxDuration: must be greater than minDuration"));
         }
     }
-    let limit = positive(params, "limit", DEFAULT_LIMIT)?.min(context.limits.max_entries as u64);
-    let spss = positive(params, "spss", DEFAULT_SPANS_PER_SPANSET)?;
+    let limit = search_limit(params, DEFAULT_LIMIT)?;
+    let max_limit = context.limits.max_entries as u64;
+    if limit > max_limit {
+        return Err(TempoError::bad(format!("limit {limit} exceeds max limit {max_limit}")));
+    }
+    // 0 asks for the default, as in Tempo's engine
+    let spss = unsigned(params, "spss")?.filter(|n| *n > 0).unwrap_or(DEFAULT_SPANS_PER_SPANSET);
     if spss > MAX_SPANS_PER_SPANSET {
         return Err(TempoError::bad(format!("spans per span set exceeds {MAX_SPANS_PER_SPANSET}. received {spss}")));
     }
+    // checked in Tempo's order: parameters, then the query, then the range
+    let expr = match query {
+        Some(text) => parse(text).map_err(|e| TempoError::bad(format!("invalid TraceQL query: {e}")))?,
+        None => tag_search(&tags)?,
+    };
     check_range(range, context)?;
 
-    let expr = with_duration_bounds(expr.take().map_or_else(|| tag_search(&tags), Ok)?, min, max);
+    let expr = with_duration_bounds(expr, min, max);
     let options = SearchOptions {
         spans_table: context.target.qualified("spans"),
         start_ns: range.0,
@@ -72,18 +78,18 @@ pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, Te
     Ok(Reply::json(200, &json!({ "traces": traces, "metrics": { "completedJobs": 1, "totalJobs": 1 } })))
 }
 
-/// Over `max_range` is Tempo's "range exceeds" error; an open range is bounded by the timeout only.
+/// Over `max_range` is Tempo's "range exceeds" error. Once `end` is given the
+/// range is `end - start` (start 0 when absent), as Tempo's sharder measures
+/// it; no range at all is bounded by the timeout only.
 fn check_range(range: (Option<i64>, Option<i64>), context: &CompatContext) -> Result<(), TempoError> {
-    let (Some(start), Some(end)) = range else { return Ok(()) };
-    let max = context.limits.max_range.as_secs();
-    let seconds = |ns: i64| ns / 1_000_000_000;
+    let Some(end) = range.1 else { return Ok(()) };
+    let max = context.limits.max_range.as_secs() as i64;
     // end carries one extra second (the whole end second is searched)
-    if (end - start) / 1_000_000_000 - 1 > max as i64 {
+    let (start_s, end_s) = (range.0.unwrap_or(0) / 1_000_000_000, end / 1_000_000_000 - 1);
+    if end_s - start_s > max {
         return Err(TempoError::bad(format!(
-            "range specified by start and end exceeds {}. received start={} end={}",
-            go_duration_text(max),
-            seconds(start),
-            seconds(end) - 1
+            "range specified by start and end exceeds {}. received start={start_s} end={end_s}",
+            go_duration_text(max as u64),
         )));
     }
     Ok(())
@@ -227,24 +233,23 @@ fn trace_json(hit: &TraceHit, shown: &[String]) -> Value {
         "traceID": trimmed_trace_id(&hit.trace_id),
         "rootServiceName": hit.root_service_name.as_deref().filter(|s| !s.is_empty()).unwrap_or(ROOT_NOT_RECEIVED),
         "startTimeUnixNano": hit.start_ns.to_string(),
-        "durationMs": hit.duration_ms,
         "spanSet": span_set.clone(),
         "spanSets": [span_set],
     });
     if let Some(name) = hit.root_span_name.as_deref().filter(|s| !s.is_empty()) {
         out["rootTraceName"] = json!(name);
     }
+    // jsonpb leaves out zero numbers
+    if hit.duration_ms != 0 {
+        out["durationMs"] = json!(hit.duration_ms);
+    }
     out
 }
 
-/// Tempo prints trace ids in search results without leading zeros.
+/// Tempo prints trace ids in search results without leading zeros (unless
+/// its `left_pad_trace_ids` override is set; it is off by default).
 fn trimmed_trace_id(id: &str) -> &str {
-    let trimmed = id.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0"
-    } else {
-        trimmed
-    }
+    id.trim_start_matches('0')
 }
 
 #[cfg(test)]
@@ -300,8 +305,8 @@ mod tests {
         assert_eq!(
             trace_json(&hit, &["a".to_string()]),
             json!({"traceID": "abc", "rootServiceName": "<root span not yet received>", "startTimeUnixNano": "5",
-                   "durationMs": 0, "spanSet": span_set, "spanSets": [span_set]})
+                   "spanSet": span_set, "spanSets": [span_set]})
         );
-        assert_eq!(trimmed_trace_id("0000"), "0");
+        assert_eq!(trimmed_trace_id("00f0"), "f0");
     }
 }

@@ -4,11 +4,13 @@
 //! field, typed). `start`/`end` narrow the spans looked at; `q` on the v2
 //! routes narrows them to the spans a simple `{ ... }` matches.
 //!
-//! Lists are sorted and cut at `max_entries`, as Tempo cuts tag answers at
-//! its size limit. Attributes are stored as text, so every attribute value
-//! is typed `string`; status and kind values are `keyword`s.
+//! Lists are sorted (Tempo sorts names; value order is unspecified there)
+//! and cut at `limit` (per scope for names, as Grafana's `limit=5000` asks)
+//! or else at `max_entries`. Attributes are stored as text, so every
+//! attribute value is typed `string`; status and kind values are `keyword`s.
+//! Answers carry Tempo's `metrics` object, empty since nothing is measured.
 
-use super::params::{seconds_range, unescape, Range};
+use super::params::{go_parse_uint, tag_range, unescape, unsigned, Range};
 use super::{run_query, TempoError};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::traceql::ast::{AttributeScope, Field, FieldExpr, Intrinsic};
@@ -26,17 +28,35 @@ enum Scopes {
     Intrinsic,
 }
 
+/// Tempo's scope names (`traceql.AttributeScopeFromString` plus `intrinsic`);
+/// `none` is the same as no scope.
 fn scopes(request: &ApiRequest) -> Result<Scopes, TempoError> {
     match request.params.get("scope") {
-        None => Ok(Scopes::All),
+        None | Some("none") => Ok(Scopes::All),
         Some("span") => Ok(Scopes::Span),
         Some("resource") => Ok(Scopes::Resource),
         Some("intrinsic") => Ok(Scopes::Intrinsic),
-        Some(scope @ ("event" | "link" | "instrumentation")) => Err(TempoError::bad(format!(
-            "scope {scope} is not supported: attributes of events, links and scopes are not searchable"
+        Some(scope @ ("event" | "link" | "instrumentation" | "trace")) => Err(TempoError::bad(format!(
+            "scope {scope} is not supported: attributes of events, links, scopes and traces are not searchable"
         ))),
         Some(other) => Err(TempoError::bad(format!("invalid scope: {other}"))),
     }
+}
+
+/// How many names per scope: `limit` (Tempo's frontend reads it leniently,
+/// a bad or zero value meaning no limit), never over `max_entries`.
+fn names_limit(request: &ApiRequest, context: &CompatContext) -> usize {
+    let max = context.limits.max_entries;
+    match request.params.get("limit").map(|text| go_parse_uint(text, 32)) {
+        Some(Ok(limit)) if limit > 0 => (limit as usize).min(max),
+        _ => max,
+    }
+}
+
+/// How many values: `limit` (parsed strictly, as Tempo's querier does), never over `max_entries`.
+fn values_limit(request: &ApiRequest, context: &CompatContext) -> Result<usize, TempoError> {
+    let max = context.limits.max_entries;
+    Ok(unsigned(&request.params, "limit")?.filter(|n| *n > 0).map_or(max, |n| (n as usize).min(max)))
 }
 
 fn names(
@@ -44,45 +64,56 @@ fn names(
     scope: TagScope,
     filter: Option<&FieldExpr>,
     range: Range,
+    limit: usize,
 ) -> Result<Vec<String>, TempoError> {
-    let (table, limit) = (context.target.qualified("spans"), context.limits.max_entries);
+    let table = context.target.qualified("spans");
     run_query(context, |con| tag_names(con, &table, scope, filter, range, limit))
 }
 
+fn intrinsics(limit: usize) -> Vec<&'static str> {
+    INTRINSIC_TAGS.iter().take(limit).copied().collect()
+}
+
+/// v1: span and resource names in one list (intrinsics only when asked for by scope, as in Tempo).
 pub fn names_v1(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
     let scope = scopes(request)?;
-    let range = seconds_range(&request.params)?;
+    let range = tag_range(&request.params)?;
+    let limit = names_limit(request, context);
     let mut tags = match scope {
-        Scopes::Span => names(context, TagScope::Span, None, range)?,
-        Scopes::Resource => names(context, TagScope::Resource, None, range)?,
-        Scopes::Intrinsic => INTRINSIC_TAGS.iter().map(|s| s.to_string()).collect(),
+        Scopes::Span => names(context, TagScope::Span, None, range, limit)?,
+        Scopes::Resource => names(context, TagScope::Resource, None, range, limit)?,
+        Scopes::Intrinsic => intrinsics(limit).iter().map(|s| s.to_string()).collect(),
         Scopes::All => {
-            let mut both = names(context, TagScope::Span, None, range)?;
-            both.extend(names(context, TagScope::Resource, None, range)?);
+            let mut both = names(context, TagScope::Span, None, range, limit)?;
+            both.extend(names(context, TagScope::Resource, None, range, limit)?);
             both
         }
     };
     tags.sort();
     tags.dedup();
-    tags.truncate(context.limits.max_entries);
-    Ok(Reply::json(200, &json!({ "tagNames": tags })))
+    tags.truncate(limit);
+    Ok(Reply::json(200, &json!({ "tagNames": tags, "metrics": {} })))
 }
 
+/// v2: names per scope, intrinsics included when no scope is asked for.
 pub fn names_v2(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
     let scope = scopes(request)?;
-    let range = seconds_range(&request.params)?;
+    let range = tag_range(&request.params)?;
+    let limit = names_limit(request, context);
     let filter = request.params.get("q").and_then(values_filter);
     let mut out = Vec::new();
     if matches!(scope, Scopes::All | Scopes::Span) {
-        out.push(json!({ "name": "span", "tags": names(context, TagScope::Span, filter.as_ref(), range)? }));
+        let tags = names(context, TagScope::Span, filter.as_ref(), range, limit)?;
+        out.push(json!({ "name": "span", "tags": tags }));
     }
     if matches!(scope, Scopes::All | Scopes::Resource) {
-        out.push(json!({ "name": "resource", "tags": names(context, TagScope::Resource, filter.as_ref(), range)? }));
+        let tags = names(context, TagScope::Resource, filter.as_ref(), range, limit)?;
+        out.push(json!({ "name": "resource", "tags": tags }));
     }
     if matches!(scope, Scopes::All | Scopes::Intrinsic) {
-        out.push(json!({ "name": "intrinsic", "tags": INTRINSIC_TAGS }));
+        out.push(json!({ "name": "intrinsic", "tags": intrinsics(limit) }));
     }
-    Ok(Reply::json(200, &json!({ "scopes": out })))
+    Ok(Reply::json(200, &json!({ "scopes": out, "metrics": {} })))
 }
 
 /// The tag of a values path, unescaped and non-empty.
@@ -99,8 +130,9 @@ fn values(
     field: &Field,
     filter: Option<FieldExpr>,
 ) -> Result<Vec<String>, TempoError> {
-    let range = seconds_range(&request.params)?;
-    let (table, limit) = (context.target.qualified("spans"), context.limits.max_entries);
+    let range = tag_range(&request.params)?;
+    let limit = values_limit(request, context)?;
+    let table = context.target.qualified("spans");
     run_query(context, |con| tag_values(con, &table, field, filter.as_ref(), range, limit))
 }
 
@@ -109,7 +141,7 @@ pub fn values_v1(request: &ApiRequest, context: &CompatContext, escaped: &str) -
     let name = tag_name(escaped)?;
     let field = Field::Attribute { scope: AttributeScope::Any, name };
     let values = values(request, context, &field, None)?;
-    Ok(Reply::json(200, &json!({ "tagValues": values })))
+    Ok(Reply::json(200, &json!({ "tagValues": values, "metrics": {} })))
 }
 
 /// v2: the values of a TraceQL field, each with its TraceQL type.
@@ -123,7 +155,7 @@ pub fn values_v2(request: &ApiRequest, context: &CompatContext, escaped: &str) -
     };
     let values = values(request, context, &field, filter)?;
     let typed: Vec<_> = values.iter().map(|value| json!({ "type": kind, "value": value })).collect();
-    Ok(Reply::json(200, &json!({ "tagValues": typed })))
+    Ok(Reply::json(200, &json!({ "tagValues": typed, "metrics": {} })))
 }
 
 #[cfg(test)]
@@ -134,6 +166,7 @@ mod tests {
     fn scope_parameter() {
         let scope = |query: &str| scopes(&ApiRequest::get("/api/v2/search/tags", query));
         assert_eq!(scope("").unwrap(), Scopes::All);
+        assert_eq!(scope("scope=none").unwrap(), Scopes::All);
         assert_eq!(scope("scope=intrinsic").unwrap(), Scopes::Intrinsic);
         assert_eq!(scope("scope=bogus").unwrap_err(), TempoError::BadRequest("invalid scope: bogus".into()));
         assert!(

@@ -6,16 +6,17 @@
 //! protobuf answer directly. Tempo's JSON is the gogo-jsonpb form of the same
 //! tree, written here from those messages: ids in base64, enums by name,
 //! 64-bit times as strings, empty fields left out. v1 answers a bare `Trace`
-//! (`{"batches": [...]}` in JSON), v2 a `TraceByIDResponse` whose field 1 is
-//! the trace (`{"trace": {"resourceSpans": [...]}}`). Both are 404 when the
-//! id has no spans, which makes Grafana fall back from v2 to v1.
+//! (`{"batches": [...]}` in JSON) and 404 with an empty body for an unknown
+//! id, which makes Grafana report it. v2 answers a `TraceByIDResponse`
+//! (`{"trace": {"resourceSpans": [...]}, "metrics": {}}`), and for an
+//! unknown id the same with an empty trace and status 200, as Tempo's v2
+//! does; Grafana reads an empty trace as "not found in the time range".
 
-use super::params::seconds_range;
+use super::params::trace_range;
 use super::{run_query, TempoError};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::otlp::text::base64_encode;
 use crate::query::traceql::fetch::{trace_spans, Attribute, SpanRecord};
-use crate::query::traceql::trace_id::normalize;
 use crate::server::Reply;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -30,18 +31,40 @@ pub enum Version {
 }
 
 /// Tempo's `TraceByIDResponse`: field 1 the trace (wire-identical to OTLP
-/// `TracesData`), field 3 `PARTIAL` (1) when cut, field 4 why.
+/// `TracesData`), field 2 its metrics (left empty: nothing is measured),
+/// field 3 `PARTIAL` (1) when cut, field 4 why.
 #[derive(Clone, PartialEq, Message)]
 struct TraceByIdResponse {
     #[prost(message, optional, tag = "1")]
     trace: Option<TracesData>,
+    #[prost(message, optional, tag = "2")]
+    metrics: Option<TraceByIdMetrics>,
     #[prost(int32, tag = "3")]
     status: i32,
     #[prost(string, tag = "4")]
     message: String,
 }
 
+/// Tempo's `TraceByIDMetrics` (inspected bytes, backend reads): none are measured.
+#[derive(Clone, PartialEq, Message)]
+struct TraceByIdMetrics {}
+
 const PROTOBUF: &str = "application/protobuf";
+
+/// Tempo's check of a trace id in a path (`util.HexStringToTraceID`): hex
+/// only, at most 128 bits; shorter ids are left-padded with zeros.
+pub fn parse_trace_id(raw: &str) -> Result<String, TempoError> {
+    if let Some((at, bad)) = raw.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(TempoError::bad(format!(
+            "trace IDs can only contain hex characters: invalid character '{bad}' at position {}",
+            at + 1
+        )));
+    }
+    if raw.len() > 32 {
+        return Err(TempoError::bad("trace IDs can't be larger than 128 bits"));
+    }
+    Ok(format!("{:0>32}", raw.to_ascii_lowercase()))
+}
 
 pub fn by_id(
     request: &ApiRequest,
@@ -49,18 +72,21 @@ pub fn by_id(
     raw_id: &str,
     version: Version,
 ) -> Result<Reply, TempoError> {
-    let trace_id = normalize(raw_id, "traceID").map_err(|e| TempoError::bad(e.to_string()))?;
-    let range = seconds_range(&request.params)?;
+    if raw_id.is_empty() {
+        return Err(TempoError::NotFound("404 page not found".into()));
+    }
+    let trace_id = parse_trace_id(raw_id)?;
+    let range = trace_range(&request.params)?;
     let max_spans = context.limits.max_entries;
     let spans_table = context.target.qualified("spans");
     let mut spans = run_query(context, |con| trace_spans(con, &spans_table, &trace_id, range, max_spans))?;
-    if spans.is_empty() {
-        return Err(TempoError::NotFound("trace not found".into()));
+    if spans.is_empty() && version == Version::V1 {
+        return Err(TempoError::NotFound(String::new()));
     }
     let partial = spans.len() > max_spans;
     if partial && version == Version::V1 {
-        return Err(TempoError::Internal(format!(
-            "trace exceeds the maximum of {max_spans} spans; /api/v2/traces/{raw_id} returns it partially"
+        return Err(TempoError::TooLarge(format!(
+            "trace exceeds max size: more than {max_spans} spans; /api/v2/traces/{raw_id} returns it partially"
         )));
     }
     spans.truncate(max_spans);
@@ -74,13 +100,21 @@ pub fn by_id(
     Ok(match (version, wants_protobuf) {
         (Version::V1, true) => Reply::new(200, PROTOBUF, trace.encode_to_vec()),
         (Version::V2, true) => {
-            let response = TraceByIdResponse { trace: Some(trace), status: i32::from(partial), message };
+            let response = TraceByIdResponse {
+                trace: Some(trace),
+                metrics: Some(TraceByIdMetrics {}),
+                status: i32::from(partial),
+                message,
+            };
             Reply::new(200, PROTOBUF, response.encode_to_vec())
         }
         (Version::V1, false) => Reply::json(200, &json!({ "batches": resource_spans_json(&trace) })),
         (Version::V2, false) => {
             let mut body = Map::new();
-            body.insert("trace".into(), json!({ "resourceSpans": resource_spans_json(&trace) }));
+            let mut trace_json = Map::new();
+            insert_list(&mut trace_json, "resourceSpans", resource_spans_json(&trace));
+            body.insert("trace".into(), Value::Object(trace_json));
+            body.insert("metrics".into(), json!({}));
             if partial {
                 body.insert("status".into(), json!("PARTIAL"));
                 body.insert("message".into(), json!(message));
@@ -413,10 +447,33 @@ mod tests {
         let trace = traces_data(&[record("0000000000000001", "", "web", "a")]);
         let plain = trace.encode_to_vec();
         let wrapped =
-            TraceByIdResponse { trace: Some(trace.clone()), status: 0, message: String::new() }.encode_to_vec();
+            TraceByIdResponse { trace: Some(trace.clone()), metrics: None, status: 0, message: String::new() }
+                .encode_to_vec();
         assert_eq!(wrapped[0], 0x0a); // field 1, length-delimited
         assert_eq!(&wrapped[wrapped.len() - plain.len()..], plain.as_slice());
+        let empty = TraceByIdResponse {
+            trace: Some(TracesData::default()),
+            metrics: Some(TraceByIdMetrics {}),
+            status: 0,
+            message: String::new(),
+        };
+        assert_eq!(empty.encode_to_vec(), vec![0x0a, 0x00, 0x12, 0x00]);
         assert_eq!(TracesData::decode(plain.as_slice()).unwrap(), trace);
+    }
+
+    #[test]
+    fn trace_ids_are_checked_as_tempo_does() {
+        assert_eq!(parse_trace_id("ABC").unwrap(), format!("{:0>32}", "abc"));
+        assert_eq!(
+            parse_trace_id("12x4").unwrap_err(),
+            TempoError::BadRequest(
+                "trace IDs can only contain hex characters: invalid character 'x' at position 3".into()
+            )
+        );
+        assert_eq!(
+            parse_trace_id(&"a".repeat(33)).unwrap_err(),
+            TempoError::BadRequest("trace IDs can't be larger than 128 bits".into())
+        );
     }
 
     #[test]
