@@ -297,6 +297,159 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// A range aggregation DuckDB counts itself: one row per label values and
+/// pair of first and last step whose window holds the rows, so only a few
+/// thousand rows come back instead of every line with its label maps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountPlan {
+    /// Columns: `k_lo BIGINT, k_hi BIGINT` (the step indexes, counted from
+    /// the first step, whose windows hold the rows), one VARCHAR per entry of
+    /// `labels` (`''` when the line has no such label), `n BIGINT` (lines),
+    /// `bytes BIGINT` (their bytes).
+    pub sql: String,
+    /// The series label names, in column order (`l0`, `l1`, ...).
+    pub labels: Vec<String>,
+}
+
+/// Plans `count_over_time`, `rate`, `bytes_over_time` or `bytes_rate`
+/// grouped `by` labels over a selector SQL filters alone, evaluated at
+/// `first_step_ns + k * step_ns`; None for anything else (the engine then
+/// labels every line in Rust). A step at `t` counts the rows in
+/// `(t - offset - range, t - offset]`, so a row at `ts` belongs to the steps
+/// `k` with `ts + offset <= t_k < ts + offset + range`.
+pub fn plan_range_counts(
+    range: &RangeAggregation,
+    logs_table: &str,
+    bounds: TimeBounds,
+    first_step_ns: i64,
+    step_ns: i64,
+) -> Option<CountPlan> {
+    let counted =
+        matches!(range.op, RangeOp::CountOverTime | RangeOp::Rate | RangeOp::BytesOverTime | RangeOp::BytesRate);
+    let grouping = range.grouping.as_ref()?;
+    if !counted || range.unwrap.is_some() || grouping.without || step_ns <= 0 || range.range_ns <= 0 {
+        return None;
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for name in &grouping.labels {
+        if !labels.contains(name) {
+            labels.push(name.clone());
+        }
+    }
+    let stages: Vec<Stage> =
+        range.selector.stages.iter().filter(|s| !is_unseen_error_drop(s, &labels)).cloned().collect();
+    let selector = LogSelector { matchers: range.selector.matchers.clone(), stages };
+    let plan = plan_logs(&selector, logs_table, bounds, None, None, Shape::Raw);
+    if !plan.is_pure_sql() {
+        return None;
+    }
+    // a non-negative numerator keeps integer division a ceiling; `a > -range` always
+    let shift = (range.range_ns / step_ns + 2) * step_ns;
+    let shift_steps = shift / step_ns;
+    let base = first_step_ns - range.offset_ns;
+    let ceil_steps = |extra: i64| {
+        format!(
+            "((epoch_ns(\"timestamp\") - ({base})) + {} + {}) // {step_ns} - {shift_steps}",
+            extra + shift,
+            step_ns - 1
+        )
+    };
+    let columns: Vec<String> =
+        labels.iter().enumerate().map(|(i, name)| format!("coalesce({}, '') AS l{i}", label_value_sql(name))).collect();
+    let label_columns: String = columns.iter().map(|c| format!(", {c}")).collect();
+    let sql = format!(
+        "SELECT k_lo, k_hi{names}, count(*)::BIGINT AS n, coalesce(sum(strlen(line)), 0)::BIGINT AS bytes FROM (\
+         SELECT {lo} AS k_lo, {hi} - 1 AS k_hi{label_columns}, line FROM ({raw})) GROUP BY ALL",
+        names = (0..labels.len()).map(|i| format!(", l{i}")).collect::<String>(),
+        lo = ceil_steps(0),
+        hi = ceil_steps(range.range_ns),
+        raw = plan.sql,
+    );
+    Some(CountPlan { sql, labels })
+}
+
+/// `drop __error__` (or `__error_details__`) with no parser before it drops
+/// nothing the grouping keeps: only a stored attribute could carry the name.
+fn is_unseen_error_drop(stage: &Stage, grouping: &[String]) -> bool {
+    let Stage::Drop(items) = stage else { return false };
+    items.iter().all(|item| {
+        matches!(item.name.as_str(), "__error__" | "__error_details__")
+            && item.matcher.is_none()
+            && !grouping.contains(&item.name)
+    })
+}
+
+/// The value of label `name` as the engine's label model gives it (structured
+/// metadata over stream labels), NULL when the line has no such label.
+fn label_value_sql(name: &str) -> String {
+    format!("coalesce({}, {})", metadata_value_sql(name), stream_value_sql(name))
+}
+
+fn stream_value_sql(name: &str) -> String {
+    if name == "service_name" {
+        return "coalesce(nullif(service_name, ''), 'unknown_service')".to_string();
+    }
+    sanitized_lookup_sql("resource_attributes", name)
+}
+
+/// [`model::structured_metadata`]: log attributes, overridden by the fixed
+/// fields when set, and `detected_level`.
+fn metadata_value_sql(name: &str) -> String {
+    let attribute = sanitized_lookup_sql("log_attributes", name);
+    match name {
+        "trace_id" | "span_id" | "severity_text" | "scope_name" => {
+            format!("CASE WHEN coalesce({name}, '') <> '' THEN {name} ELSE {attribute} END")
+        }
+        "severity_number" => format!(
+            "CASE WHEN coalesce(severity_number, 0) <> 0 THEN CAST(severity_number AS VARCHAR) ELSE {attribute} END"
+        ),
+        "detected_level" => format!("nullif({}, '')", detected_level_value_sql()),
+        _ => attribute,
+    }
+}
+
+/// [`model::detected_level`] from the stored columns.
+fn detected_level_value_sql() -> String {
+    let first = |lookup: &dyn Fn(&str) -> String| {
+        let lookups: Vec<String> = LEVEL_FIELDS.iter().map(|name| lookup(name)).collect();
+        format!("coalesce({})", lookups.join(", "))
+    };
+    let field = format!(
+        "coalesce({}, {}, {})",
+        sanitized_lookup_sql("log_attributes", "detected_level"),
+        first(&|name| if name == "service_name" {
+            "NULL".into()
+        } else {
+            sanitized_lookup_sql("resource_attributes", name)
+        }),
+        first(&|name| if name == "detected_level" { "NULL".into() } else { metadata_value_sql(name) }),
+    );
+    let cases: Vec<String> = NORMALIZED_LEVELS
+        .iter()
+        .map(|(spelling, level)| format!("WHEN {} THEN {}", literal(spelling), literal(level)))
+        .collect();
+    let number = "CASE WHEN coalesce(severity_number, 0) = 0 THEN 'unknown' WHEN severity_number <= 4 THEN 'trace' \
+                  WHEN severity_number <= 8 THEN 'debug' WHEN severity_number <= 12 THEN 'info' \
+                  WHEN severity_number <= 16 THEN 'warn' WHEN severity_number <= 20 THEN 'error' \
+                  WHEN severity_number <= 24 THEN 'fatal' ELSE 'unknown' END";
+    format!("coalesce(CASE lower({field}) {} ELSE {field} END, {number})", cases.join(" "))
+}
+
+/// The first non-NULL value of `map` whose sanitized key is `name`; NULL when none.
+fn sanitized_lookup_sql(map: &str, name: &str) -> String {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return "NULL".to_string();
+    }
+    if !name.contains('_') {
+        return format!("{map}[{}]", literal(name));
+    }
+    format!(
+        "list_extract(list_filter(map_values({map}), lambda v, i: v IS NOT NULL AND {} = {}), 1)",
+        sanitize_sql(&format!("map_keys({map})[i]")),
+        literal(name)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parser::parse;
@@ -414,5 +567,39 @@ mod tests {
         assert!(plan
             .sql
             .contains("regexp_full_match(coalesce(nullif(service_name, ''), 'unknown_service'), 'unknown_.*')"));
+    }
+
+    fn range(query: &str) -> RangeAggregation {
+        let Query::Metric(MetricExpr::Aggregate { grouping, inner, .. }) = parse(query).unwrap() else { panic!() };
+        let MetricExpr::Range(range) = *inner else { panic!("not a range aggregation") };
+        RangeAggregation { grouping, ..range }
+    }
+
+    #[test]
+    fn counting_ranges_over_pure_selectors_are_counted_in_sql() {
+        let volume =
+            range(r#"sum by (level, detected_level) (count_over_time({service_name=~".+"} | drop __error__ [1m]))"#);
+        let plan = plan_range_counts(&volume, "logs", BOUNDS, 60_000_000_000, 60_000_000_000).unwrap();
+        assert_eq!(plan.labels, ["level", "detected_level"]);
+        assert!(plan.sql.starts_with("SELECT k_lo, k_hi, l0, l1, count(*)::BIGINT AS n"), "{}", plan.sql);
+        // the first step of a row at ts: ceil((ts - 60s) / 60s), shifted by 3 steps to stay non-negative
+        assert!(plan.sql.contains(
+            "((epoch_ns(\"timestamp\") - (60000000000)) + 180000000000 + 59999999999) // 60000000000 - 3 AS k_lo"
+        ));
+        assert!(plan.sql.contains("\"timestamp\" >= TIMESTAMP_NS '1970-01-01 00:00:00.000000000'"));
+    }
+
+    #[test]
+    fn other_range_aggregations_stay_in_rust() {
+        let none = |q: &str| plan_range_counts(&range(q), "logs", BOUNDS, 0, 1).is_none();
+        // a label filter, a parser, a drop the grouping sees, without, unwrap, a non-counting function
+        assert!(none(r#"sum by (level) (count_over_time({service_name="a"} | __error__="" [1m]))"#));
+        assert!(none(r#"sum by (level) (count_over_time({service_name="a"} | json [1m]))"#));
+        assert!(none(r#"sum by (__error__) (count_over_time({service_name="a"} | drop __error__ [1m]))"#));
+        assert!(none(r#"sum by (level) (count_over_time({service_name="a"} | drop level [1m]))"#));
+        assert!(none(r#"sum without (level) (count_over_time({service_name="a"} [1m]))"#));
+        assert!(none(r#"sum by (level) (sum_over_time({service_name="a"} | unwrap v [1m]))"#));
+        assert!(none(r#"max by (level) (max_over_time({service_name="a"} | unwrap v [1m]))"#));
+        assert!(!none(r#"sum by (level) (bytes_rate({service_name="a"} |= "x" [1m] offset 5m))"#));
     }
 }
