@@ -168,9 +168,10 @@ impl SampleSource for LakeSamples<'_> {
     }
 }
 
-/// Runs a [`CountPlan`] and turns its (steps, labels, lines, bytes) rows into
-/// the range function's value at each step, as [`super::eval`] computes it
-/// from samples: a count, or a byte sum, per second of range for the rates.
+/// Runs a [`CountPlan`] and turns its rows into the range function's value
+/// at each step, as [`super::eval`] computes it from samples: a count, or a
+/// byte sum, per second of range for the rates. Rows are labelled as single
+/// lines are in [`range_samples`].
 fn counted_vectors(
     con: &Connection,
     plan: &CountPlan,
@@ -186,20 +187,14 @@ fn counted_vectors(
         let (k_lo, k_hi, lines, bytes) = (int64("k_lo")?, int64("k_hi")?, int64("n")?, int64("bytes")?);
         let ints = |a: &ArrayRef| a.as_primitive::<duckdb::arrow::datatypes::Int64Type>().clone();
         let (k_lo, k_hi, lines, bytes) = (ints(&k_lo), ints(&k_hi), ints(&lines), ints(&bytes));
-        let values: Vec<ArrayRef> =
-            (0..plan.labels.len()).map(|i| text_column(&batch, &format!("l{i}"))).collect::<Result<_, _>>()?;
-        for row in 0..batch.num_rows() {
+        for (row, entry) in entries(&batch)?.into_iter().enumerate() {
             let (n, b) = (lines.value(row) as u64, bytes.value(row) as u64);
             stats.lines += n;
             stats.bytes += b;
             stats.post_filter_lines += n;
-            let labels: Labels = plan
-                .labels
-                .iter()
-                .zip(&values)
-                .map(|(name, array)| (name.clone(), array.as_string::<i32>().value(row).to_string()))
-                .filter(|(_, value)| !value.is_empty())
-                .collect();
+            let mut labels = entry.labels_where(|name| plan.labels.iter().any(|l| l == name));
+            // an empty value is no label, as in range_samples
+            labels.retain(|_, value| !value.is_empty());
             let lo = k_lo.value(row).max(0);
             let hi = k_hi.value(row).min(steps as i64 - 1);
             for k in lo..=hi {

@@ -297,17 +297,20 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// A range aggregation DuckDB counts itself: one row per label values and
-/// pair of first and last step whose window holds the rows, so only a few
-/// thousand rows come back instead of every line with its label maps.
+/// A range aggregation DuckDB counts itself: one row per distinct set of the
+/// stored columns the series labels derive from and pair of first and last
+/// step whose windows hold the rows, so a few hundred rows come back instead
+/// of every line. The engine labels these rows with the same Rust label model
+/// as single lines; deriving the labels in SQL instead (map lookups through
+/// sanitized keys, `detected_level`) cost five times the grouping.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CountPlan {
-    /// Columns: `k_lo BIGINT, k_hi BIGINT` (the step indexes, counted from
-    /// the first step, whose windows hold the rows), one VARCHAR per entry of
-    /// `labels` (`''` when the line has no such label), `n BIGINT` (lines),
-    /// `bytes BIGINT` (their bytes).
+    /// Columns: `k_lo BIGINT, k_hi BIGINT` (the indexes, counted from the
+    /// first step, of the steps whose windows hold the rows), the [`Shape::Raw`]
+    /// columns (`timestamp` NULL, `line` empty, columns no series label
+    /// derives from NULL), `n BIGINT` (lines), `bytes BIGINT` (their bytes).
     pub sql: String,
-    /// The series label names, in column order (`l0`, `l1`, ...).
+    /// The series label names (the `by` grouping, without repeats).
     pub labels: Vec<String>,
 }
 
@@ -343,29 +346,47 @@ pub fn plan_range_counts(
     if !plan.is_pure_sql() {
         return None;
     }
-    // a non-negative numerator keeps integer division a ceiling; `a > -range` always
-    let shift = (range.range_ns / step_ns + 2) * step_ns;
-    let shift_steps = shift / step_ns;
+    // a non-negative numerator keeps integer division a ceiling; `ts - base > -range` always
+    let shift_steps = range.range_ns / step_ns + 2;
     let base = first_step_ns - range.offset_ns;
     let ceil_steps = |extra: i64| {
         format!(
             "((epoch_ns(\"timestamp\") - ({base})) + {} + {}) // {step_ns} - {shift_steps}",
-            extra + shift,
+            extra + shift_steps * step_ns,
             step_ns - 1
         )
     };
-    let columns: Vec<String> =
-        labels.iter().enumerate().map(|(i, name)| format!("coalesce({}, '') AS l{i}", label_value_sql(name))).collect();
-    let label_columns: String = columns.iter().map(|c| format!(", {c}")).collect();
+    let sources = label_sources(&labels).join(", ");
     let sql = format!(
-        "SELECT k_lo, k_hi{names}, count(*)::BIGINT AS n, coalesce(sum(strlen(line)), 0)::BIGINT AS bytes FROM (\
-         SELECT {lo} AS k_lo, {hi} - 1 AS k_hi{label_columns}, line FROM ({raw})) GROUP BY ALL",
-        names = (0..labels.len()).map(|i| format!(", l{i}")).collect::<String>(),
+        "SELECT k_lo, k_hi, NULL::TIMESTAMP_NS AS \"timestamp\", '' AS line, {sources}, count(*)::BIGINT AS n, \
+         coalesce(sum(line_bytes), 0)::BIGINT AS bytes FROM (\
+         SELECT {lo} AS k_lo, {hi} - 1 AS k_hi, {sources}, strlen(line) AS line_bytes FROM ({raw})) GROUP BY ALL",
         lo = ceil_steps(0),
         hi = ceil_steps(range.range_ns),
         raw = plan.sql,
     );
     Some(CountPlan { sql, labels })
+}
+
+/// The stored columns, NULL where no label in `labels` derives from the
+/// column ([`super::model`]): each fixed metadata field makes its own label,
+/// `detected_level` reads the severity, every name may be an attribute.
+fn label_sources(labels: &[String]) -> Vec<String> {
+    let wants = |names: &[&str]| labels.iter().any(|l| names.contains(&l.as_str()));
+    let any = !labels.is_empty();
+    [
+        ("service_name", "VARCHAR", wants(&["service_name"])),
+        ("resource_attributes", "MAP(VARCHAR, VARCHAR)", any),
+        ("log_attributes", "MAP(VARCHAR, VARCHAR)", any),
+        ("trace_id", "VARCHAR", wants(&["trace_id"])),
+        ("span_id", "VARCHAR", wants(&["span_id"])),
+        ("severity_text", "VARCHAR", wants(&["severity_text", "detected_level"])),
+        ("severity_number", "INTEGER", wants(&["severity_number", "detected_level"])),
+        ("scope_name", "VARCHAR", wants(&["scope_name"])),
+    ]
+    .into_iter()
+    .map(|(column, sql_type, wanted)| if wanted { column.to_string() } else { format!("NULL::{sql_type} AS {column}") })
+    .collect()
 }
 
 /// `drop __error__` (or `__error_details__`) with no parser before it drops
@@ -377,77 +398,6 @@ fn is_unseen_error_drop(stage: &Stage, grouping: &[String]) -> bool {
             && item.matcher.is_none()
             && !grouping.contains(&item.name)
     })
-}
-
-/// The value of label `name` as the engine's label model gives it (structured
-/// metadata over stream labels), NULL when the line has no such label.
-fn label_value_sql(name: &str) -> String {
-    format!("coalesce({}, {})", metadata_value_sql(name), stream_value_sql(name))
-}
-
-fn stream_value_sql(name: &str) -> String {
-    if name == "service_name" {
-        return "coalesce(nullif(service_name, ''), 'unknown_service')".to_string();
-    }
-    sanitized_lookup_sql("resource_attributes", name)
-}
-
-/// [`model::structured_metadata`]: log attributes, overridden by the fixed
-/// fields when set, and `detected_level`.
-fn metadata_value_sql(name: &str) -> String {
-    let attribute = sanitized_lookup_sql("log_attributes", name);
-    match name {
-        "trace_id" | "span_id" | "severity_text" | "scope_name" => {
-            format!("CASE WHEN coalesce({name}, '') <> '' THEN {name} ELSE {attribute} END")
-        }
-        "severity_number" => format!(
-            "CASE WHEN coalesce(severity_number, 0) <> 0 THEN CAST(severity_number AS VARCHAR) ELSE {attribute} END"
-        ),
-        "detected_level" => format!("nullif({}, '')", detected_level_value_sql()),
-        _ => attribute,
-    }
-}
-
-/// [`model::detected_level`] from the stored columns.
-fn detected_level_value_sql() -> String {
-    let first = |lookup: &dyn Fn(&str) -> String| {
-        let lookups: Vec<String> = LEVEL_FIELDS.iter().map(|name| lookup(name)).collect();
-        format!("coalesce({})", lookups.join(", "))
-    };
-    let field = format!(
-        "coalesce({}, {}, {})",
-        sanitized_lookup_sql("log_attributes", "detected_level"),
-        first(&|name| if name == "service_name" {
-            "NULL".into()
-        } else {
-            sanitized_lookup_sql("resource_attributes", name)
-        }),
-        first(&|name| if name == "detected_level" { "NULL".into() } else { metadata_value_sql(name) }),
-    );
-    let cases: Vec<String> = NORMALIZED_LEVELS
-        .iter()
-        .map(|(spelling, level)| format!("WHEN {} THEN {}", literal(spelling), literal(level)))
-        .collect();
-    let number = "CASE WHEN coalesce(severity_number, 0) = 0 THEN 'unknown' WHEN severity_number <= 4 THEN 'trace' \
-                  WHEN severity_number <= 8 THEN 'debug' WHEN severity_number <= 12 THEN 'info' \
-                  WHEN severity_number <= 16 THEN 'warn' WHEN severity_number <= 20 THEN 'error' \
-                  WHEN severity_number <= 24 THEN 'fatal' ELSE 'unknown' END";
-    format!("coalesce(CASE lower({field}) {} ELSE {field} END, {number})", cases.join(" "))
-}
-
-/// The first non-NULL value of `map` whose sanitized key is `name`; NULL when none.
-fn sanitized_lookup_sql(map: &str, name: &str) -> String {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return "NULL".to_string();
-    }
-    if !name.contains('_') {
-        return format!("{map}[{}]", literal(name));
-    }
-    format!(
-        "list_extract(list_filter(map_values({map}), lambda v, i: v IS NOT NULL AND {} = {}), 1)",
-        sanitize_sql(&format!("map_keys({map})[i]")),
-        literal(name)
-    )
 }
 
 #[cfg(test)]
@@ -581,7 +531,15 @@ mod tests {
             range(r#"sum by (level, detected_level) (count_over_time({service_name=~".+"} | drop __error__ [1m]))"#);
         let plan = plan_range_counts(&volume, "logs", BOUNDS, 60_000_000_000, 60_000_000_000).unwrap();
         assert_eq!(plan.labels, ["level", "detected_level"]);
-        assert!(plan.sql.starts_with("SELECT k_lo, k_hi, l0, l1, count(*)::BIGINT AS n"), "{}", plan.sql);
+        assert!(
+            plan.sql.starts_with(
+                "SELECT k_lo, k_hi, NULL::TIMESTAMP_NS AS \"timestamp\", '' AS line, NULL::VARCHAR AS service_name, \
+             resource_attributes, log_attributes, NULL::VARCHAR AS trace_id, NULL::VARCHAR AS span_id, severity_text, \
+             severity_number, NULL::VARCHAR AS scope_name, count(*)::BIGINT AS n"
+            ),
+            "{}",
+            plan.sql
+        );
         // the first step of a row at ts: ceil((ts - 60s) / 60s), shifted by 3 steps to stay non-negative
         assert!(plan.sql.contains(
             "((epoch_ns(\"timestamp\") - (60000000000)) + 180000000000 + 59999999999) // 60000000000 - 3 AS k_lo"
