@@ -5,15 +5,16 @@
 //! HTTP API both call it.
 
 use super::ast::*;
-use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps};
+use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps, Vector};
 use super::model::{stream_labels, structured_metadata, StoredLog};
 use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
-use super::plan::{plan_logs, Direction, LogPlan, Shape, TimeBounds};
+use super::plan::{plan_logs, plan_range_counts, CountPlan, Direction, LogPlan, Shape, TimeBounds};
 use duckdb::arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, TimeUnit};
 use duckdb::Connection;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -148,6 +149,72 @@ impl SampleSource for LakeSamples<'_> {
         self.stats.set(stats);
         samples
     }
+
+    fn range_vectors(&self, range: &RangeAggregation, times: &[i64]) -> Result<Option<Vec<Vector>>, EvalError> {
+        let (Some(first), Some(last)) = (times.first(), times.last()) else { return Ok(None) };
+        let step_ns = if times.len() > 1 { times[1] - times[0] } else { range.range_ns };
+        let bounds = TimeBounds {
+            from_ns: first - range.offset_ns - range.range_ns,
+            from_inclusive: false,
+            to_ns: last - range.offset_ns,
+            to_inclusive: true,
+        };
+        let Some(plan) = plan_range_counts(range, self.logs_table, bounds, *first, step_ns) else { return Ok(None) };
+        let mut stats = self.stats.get();
+        let vectors = counted_vectors(self.con, &plan, range, times.len(), &mut stats)
+            .map_err(|e| EvalError::Source(e.to_string()));
+        self.stats.set(stats);
+        vectors.map(Some)
+    }
+}
+
+/// Runs a [`CountPlan`] and turns its rows into the range function's value
+/// at each step, as [`super::eval`] computes it from samples: a count, or a
+/// byte sum, per second of range for the rates. Rows are labelled as single
+/// lines are in [`range_samples`].
+fn counted_vectors(
+    con: &Connection,
+    plan: &CountPlan,
+    range: &RangeAggregation,
+    steps: usize,
+    stats: &mut ScanStats,
+) -> Result<Vec<Vector>, EngineError> {
+    let mut per_step: Vec<BTreeMap<Labels, (u64, u64)>> = vec![BTreeMap::new(); steps];
+    let mut stmt = con.prepare(&plan.sql)?;
+    for batch in stmt.query_arrow([])? {
+        let int64 =
+            |name: &str| -> Result<ArrayRef, EngineError> { Ok(cast(column(&batch, name)?, &DataType::Int64)?) };
+        let (k_lo, k_hi, lines, bytes) = (int64("k_lo")?, int64("k_hi")?, int64("n")?, int64("bytes")?);
+        let ints = |a: &ArrayRef| a.as_primitive::<duckdb::arrow::datatypes::Int64Type>().clone();
+        let (k_lo, k_hi, lines, bytes) = (ints(&k_lo), ints(&k_hi), ints(&lines), ints(&bytes));
+        for (row, entry) in entries(&batch)?.into_iter().enumerate() {
+            let (n, b) = (lines.value(row) as u64, bytes.value(row) as u64);
+            stats.lines += n;
+            stats.bytes += b;
+            stats.post_filter_lines += n;
+            let mut labels = entry.labels_where(|name| plan.labels.iter().any(|l| l == name));
+            // an empty value is no label, as in range_samples
+            labels.retain(|_, value| !value.is_empty());
+            let lo = k_lo.value(row).max(0);
+            let hi = k_hi.value(row).min(steps as i64 - 1);
+            for k in lo..=hi {
+                let slot = per_step[k as usize].entry(labels.clone()).or_default();
+                slot.0 += n;
+                slot.1 += b;
+            }
+        }
+    }
+    let seconds = range.range_ns as f64 / 1e9;
+    let value = |(n, b): (u64, u64)| match range.op {
+        RangeOp::CountOverTime => n as f64,
+        RangeOp::Rate => n as f64 / seconds,
+        RangeOp::BytesOverTime => b as f64,
+        _ => b as f64 / seconds,
+    };
+    Ok(per_step
+        .into_iter()
+        .map(|step| step.into_iter().map(|(labels, counts)| (labels, value(counts))).collect())
+        .collect())
 }
 
 fn range_samples(

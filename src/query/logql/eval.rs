@@ -36,6 +36,13 @@ pub struct Sample {
 /// Where range aggregations get their samples: lines with timestamps in `(from_ns, to_ns]`.
 pub trait SampleSource {
     fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError>;
+
+    /// The range aggregation's vector at each of `times` (evenly spaced), when
+    /// the source can compute it without handing over every sample; None to
+    /// let the evaluator window [`SampleSource::samples`] itself.
+    fn range_vectors(&self, _range: &RangeAggregation, _times: &[i64]) -> Result<Option<Vec<Vector>>, EvalError> {
+        Ok(None)
+    }
 }
 
 /// The evaluation timestamps: `start`, `start + step`, ... up to `end`.
@@ -76,7 +83,8 @@ pub struct Series {
     pub points: Vec<(i64, f64)>,
 }
 
-type Vector = Vec<(Labels, f64)>;
+/// One step's result: label sets and their values.
+pub type Vector = Vec<(Labels, f64)>;
 
 enum Value {
     Scalar(f64),
@@ -140,6 +148,9 @@ fn sum_pushdown(op: AggOp, grouping: Option<&Grouping>, inner: &MetricExpr) -> O
 
 fn eval_range(range: &RangeAggregation, times: &[i64], source: &dyn SampleSource) -> Result<Vec<Vector>, EvalError> {
     let (Some(first), Some(last)) = (times.first(), times.last()) else { return Ok(Vec::new()) };
+    if let Some(vectors) = source.range_vectors(range, times)? {
+        return Ok(vectors);
+    }
     let from = first - range.offset_ns - range.range_ns;
     let to = last - range.offset_ns;
     let samples = source.samples(range, from, to)?;

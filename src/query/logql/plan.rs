@@ -297,6 +297,109 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// A range aggregation DuckDB counts itself: one row per distinct set of the
+/// stored columns the series labels derive from and pair of first and last
+/// step whose windows hold the rows, so a few hundred rows come back instead
+/// of every line. The engine labels these rows with the same Rust label model
+/// as single lines; deriving the labels in SQL instead (map lookups through
+/// sanitized keys, `detected_level`) cost five times the grouping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountPlan {
+    /// Columns: `k_lo BIGINT, k_hi BIGINT` (the indexes, counted from the
+    /// first step, of the steps whose windows hold the rows), the [`Shape::Raw`]
+    /// columns (`timestamp` NULL, `line` empty, columns no series label
+    /// derives from NULL), `n BIGINT` (lines), `bytes BIGINT` (their bytes).
+    pub sql: String,
+    /// The series label names (the `by` grouping, without repeats).
+    pub labels: Vec<String>,
+}
+
+/// Plans `count_over_time`, `rate`, `bytes_over_time` or `bytes_rate`
+/// grouped `by` labels over a selector SQL filters alone, evaluated at
+/// `first_step_ns + k * step_ns`; None for anything else (the engine then
+/// labels every line in Rust). A step at `t` counts the rows in
+/// `(t - offset - range, t - offset]`, so a row at `ts` belongs to the steps
+/// `k` with `ts + offset <= t_k < ts + offset + range`.
+pub fn plan_range_counts(
+    range: &RangeAggregation,
+    logs_table: &str,
+    bounds: TimeBounds,
+    first_step_ns: i64,
+    step_ns: i64,
+) -> Option<CountPlan> {
+    let counted =
+        matches!(range.op, RangeOp::CountOverTime | RangeOp::Rate | RangeOp::BytesOverTime | RangeOp::BytesRate);
+    let grouping = range.grouping.as_ref()?;
+    if !counted || range.unwrap.is_some() || grouping.without || step_ns <= 0 || range.range_ns <= 0 {
+        return None;
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for name in &grouping.labels {
+        if !labels.contains(name) {
+            labels.push(name.clone());
+        }
+    }
+    let stages: Vec<Stage> =
+        range.selector.stages.iter().filter(|s| !is_unseen_error_drop(s, &labels)).cloned().collect();
+    let selector = LogSelector { matchers: range.selector.matchers.clone(), stages };
+    let plan = plan_logs(&selector, logs_table, bounds, None, None, Shape::Raw);
+    if !plan.is_pure_sql() {
+        return None;
+    }
+    // a non-negative numerator keeps integer division a ceiling; `ts - base > -range` always
+    let shift_steps = range.range_ns / step_ns + 2;
+    let base = first_step_ns - range.offset_ns;
+    let ceil_steps = |extra: i64| {
+        format!(
+            "((epoch_ns(\"timestamp\") - ({base})) + {} + {}) // {step_ns} - {shift_steps}",
+            extra + shift_steps * step_ns,
+            step_ns - 1
+        )
+    };
+    let sources = label_sources(&labels).join(", ");
+    let sql = format!(
+        "SELECT k_lo, k_hi, NULL::TIMESTAMP_NS AS \"timestamp\", '' AS line, {sources}, count(*)::BIGINT AS n, \
+         coalesce(sum(line_bytes), 0)::BIGINT AS bytes FROM (\
+         SELECT {lo} AS k_lo, {hi} - 1 AS k_hi, {sources}, strlen(line) AS line_bytes FROM ({raw})) GROUP BY ALL",
+        lo = ceil_steps(0),
+        hi = ceil_steps(range.range_ns),
+        raw = plan.sql,
+    );
+    Some(CountPlan { sql, labels })
+}
+
+/// The stored columns, NULL where no label in `labels` derives from the
+/// column ([`super::model`]): each fixed metadata field makes its own label,
+/// `detected_level` reads the severity, every name may be an attribute.
+fn label_sources(labels: &[String]) -> Vec<String> {
+    let wants = |names: &[&str]| labels.iter().any(|l| names.contains(&l.as_str()));
+    let any = !labels.is_empty();
+    [
+        ("service_name", "VARCHAR", wants(&["service_name"])),
+        ("resource_attributes", "MAP(VARCHAR, VARCHAR)", any),
+        ("log_attributes", "MAP(VARCHAR, VARCHAR)", any),
+        ("trace_id", "VARCHAR", wants(&["trace_id"])),
+        ("span_id", "VARCHAR", wants(&["span_id"])),
+        ("severity_text", "VARCHAR", wants(&["severity_text", "detected_level"])),
+        ("severity_number", "INTEGER", wants(&["severity_number", "detected_level"])),
+        ("scope_name", "VARCHAR", wants(&["scope_name"])),
+    ]
+    .into_iter()
+    .map(|(column, sql_type, wanted)| if wanted { column.to_string() } else { format!("NULL::{sql_type} AS {column}") })
+    .collect()
+}
+
+/// `drop __error__` (or `__error_details__`) with no parser before it drops
+/// nothing the grouping keeps: only a stored attribute could carry the name.
+fn is_unseen_error_drop(stage: &Stage, grouping: &[String]) -> bool {
+    let Stage::Drop(items) = stage else { return false };
+    items.iter().all(|item| {
+        matches!(item.name.as_str(), "__error__" | "__error_details__")
+            && item.matcher.is_none()
+            && !grouping.contains(&item.name)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parser::parse;
@@ -414,5 +517,47 @@ mod tests {
         assert!(plan
             .sql
             .contains("regexp_full_match(coalesce(nullif(service_name, ''), 'unknown_service'), 'unknown_.*')"));
+    }
+
+    fn range(query: &str) -> RangeAggregation {
+        let Query::Metric(MetricExpr::Aggregate { grouping, inner, .. }) = parse(query).unwrap() else { panic!() };
+        let MetricExpr::Range(range) = *inner else { panic!("not a range aggregation") };
+        RangeAggregation { grouping, ..range }
+    }
+
+    #[test]
+    fn counting_ranges_over_pure_selectors_are_counted_in_sql() {
+        let volume =
+            range(r#"sum by (level, detected_level) (count_over_time({service_name=~".+"} | drop __error__ [1m]))"#);
+        let plan = plan_range_counts(&volume, "logs", BOUNDS, 60_000_000_000, 60_000_000_000).unwrap();
+        assert_eq!(plan.labels, ["level", "detected_level"]);
+        assert!(
+            plan.sql.starts_with(
+                "SELECT k_lo, k_hi, NULL::TIMESTAMP_NS AS \"timestamp\", '' AS line, NULL::VARCHAR AS service_name, \
+             resource_attributes, log_attributes, NULL::VARCHAR AS trace_id, NULL::VARCHAR AS span_id, severity_text, \
+             severity_number, NULL::VARCHAR AS scope_name, count(*)::BIGINT AS n"
+            ),
+            "{}",
+            plan.sql
+        );
+        // the first step of a row at ts: ceil((ts - 60s) / 60s), shifted by 3 steps to stay non-negative
+        assert!(plan.sql.contains(
+            "((epoch_ns(\"timestamp\") - (60000000000)) + 180000000000 + 59999999999) // 60000000000 - 3 AS k_lo"
+        ));
+        assert!(plan.sql.contains("\"timestamp\" >= TIMESTAMP_NS '1970-01-01 00:00:00.000000000'"));
+    }
+
+    #[test]
+    fn other_range_aggregations_stay_in_rust() {
+        let none = |q: &str| plan_range_counts(&range(q), "logs", BOUNDS, 0, 1).is_none();
+        // a label filter, a parser, a drop the grouping sees, without, unwrap, a non-counting function
+        assert!(none(r#"sum by (level) (count_over_time({service_name="a"} | __error__="" [1m]))"#));
+        assert!(none(r#"sum by (level) (count_over_time({service_name="a"} | json [1m]))"#));
+        assert!(none(r#"sum by (__error__) (count_over_time({service_name="a"} | drop __error__ [1m]))"#));
+        assert!(none(r#"sum by (level) (count_over_time({service_name="a"} | drop level [1m]))"#));
+        assert!(none(r#"sum without (level) (count_over_time({service_name="a"} [1m]))"#));
+        assert!(none(r#"sum by (level) (sum_over_time({service_name="a"} | unwrap v [1m]))"#));
+        assert!(none(r#"max by (level) (max_over_time({service_name="a"} | unwrap v [1m]))"#));
+        assert!(!none(r#"sum by (level) (bytes_rate({service_name="a"} |= "x" [1m] offset 5m))"#));
     }
 }
