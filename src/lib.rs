@@ -3,6 +3,7 @@
 //! The entry point only registers SQL functions; everything they do lives in
 //! plain-Rust modules that are unit-tested without a DuckDB process.
 
+pub mod civil;
 pub mod compat;
 pub mod guard;
 pub mod ingest;

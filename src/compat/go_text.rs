@@ -3,6 +3,8 @@
 //! these formats (RFC 3339 times, Prometheus durations, `%q` quoting in error
 //! messages); the three protocol folders use this one copy.
 
+use crate::civil::{days_from_civil, days_in_month};
+
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
 /// Go's `%q` for the texts we quote (printable ASCII as is, the rest escaped).
@@ -74,24 +76,17 @@ pub fn parse_rfc3339_ns(text: &str) -> Option<i64> {
     Some(seconds * NANOS_PER_SECOND + nanos)
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, with Prometheus' spellings of
+/// the infinities and NaN: how Loki writes sample values and Prometheus' text
+/// exposition writes metric values.
+pub fn format_float(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{value}")
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y.rem_euclid(400);
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// Prometheus' `model.ParseDuration`: units y w d h m s ms, each at most once,

@@ -2,6 +2,7 @@
 //! format (version 0.0.4), the same numbers `otlp_status()` returns, plus the
 //! query APIs' request counts and time spent.
 
+use super::go_text::format_float;
 use super::{Api, QueryCounter};
 use crate::ingest::stats::StatsSnapshot;
 use std::collections::BTreeMap;
@@ -154,22 +155,12 @@ impl Exposition {
                 labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v))).collect();
             let _ = write!(self.text, "{{{}}}", rendered.join(","));
         }
-        let _ = writeln!(self.text, " {}", format_value(value));
+        let _ = writeln!(self.text, " {}", format_float(value));
     }
 }
 
 fn escape_label_value(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-fn format_value(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".into()
-    } else if value.is_infinite() {
-        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{value}")
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! `N month(s)`, `N day(s)`, then an optional `[-]HH:MM:SS[.ffffff]`).
 
 use super::args::named;
+use crate::civil::days_from_civil;
 use duckdb::vtab::BindInfo;
 
 /// A named TIMESTAMPTZ parameter as nanoseconds since the epoch, if given and not NULL.
@@ -109,17 +110,6 @@ pub fn parse_interval_text(name: &str, text: &str) -> Result<i64, TimeArgError> 
         return Err(bad());
     }
     Ok(total)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `.0`, sample values with Go's shortest `'f'` format), so responses compare
 //! equal to upstream's, not merely parse.
 
+pub use crate::compat::go_text::format_float as sample_text;
 use crate::query::logql::engine::{LogRow, ScanStats};
 use crate::query::logql::eval::Series;
 use crate::query::logql::pipeline::Labels;
@@ -23,17 +24,6 @@ pub fn seconds_value(ns: i64) -> Value {
         Value::Number(Number::from(ms / 1000))
     } else {
         Number::from_f64(ms as f64 / 1000.0).map(Value::Number).unwrap_or(Value::Null)
-    }
-}
-
-/// A sample value as Go's `strconv.FormatFloat(v, 'f', -1, 64)` prints it.
-pub fn sample_text(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".into()
-    } else if value.is_infinite() {
-        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{value}")
     }
 }
 
