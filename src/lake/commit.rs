@@ -60,6 +60,10 @@ pub struct LakeWriter {
     direct_rows: u64,
 }
 
+/// Files below this size are merged by [`LakeWriter::maintain`]: flushes of
+/// up to some 50,000 log rows, and the files that inlined rows are flushed into.
+const SMALL_FILE_BYTES: u64 = 2 << 20;
+
 /// How one table's rows of a flush reach the lake.
 enum Route {
     /// staged in a TEMP table, then `INSERT INTO lake ... SELECT` (small flushes stay inlined)
@@ -230,14 +234,20 @@ impl LakeWriter {
     }
 
     /// Keeps the file count down: writes rows inlined in the catalog out to
-    /// Parquet, then merges adjacent small files of every signal table.
+    /// Parquet, then merges adjacent files under [`SMALL_FILE_BYTES`] of every
+    /// signal table. Larger files (a busy writer's flushes) are left alone:
+    /// DuckDB rewrites MAP-heavy rows slower than the writer produces them, so
+    /// merging every file stalled commits for seconds under load.
     pub fn maintain(&self) -> Result<(), CommitError> {
         let catalog = quote_literal(&self.target.catalog);
         let schema = quote_literal(&self.target.schema);
         let mut sql = format!("CALL ducklake_flush_inlined_data({catalog}, schema_name => {schema});\n");
         for table in Table::all() {
             let table = quote_literal(table.name());
-            sql.push_str(&format!("CALL ducklake_merge_adjacent_files({catalog}, {table}, schema => {schema});\n"));
+            sql.push_str(&format!(
+                "CALL ducklake_merge_adjacent_files({catalog}, {table}, schema => {schema}, \
+                 max_file_size => {SMALL_FILE_BYTES});\n"
+            ));
         }
         self.con
             .execute_batch(&sql)
