@@ -144,7 +144,7 @@ def probe_visibility(db, port, deadline):
             if rows[0]["n"]:
                 lags.append(time.perf_counter() - acked)
                 break
-            time.sleep(0.01)
+            time.sleep(0.05)  # each poll is a ~15 ms query competing with ingest for the same two cores
         else:
             lags.append(float("inf"))  # not visible within a minute: counts as unbounded
         time.sleep(0.2)
@@ -165,7 +165,7 @@ def main():
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections per sender")
     parser.add_argument("--records", type=int, default=500, help="log records per request")
     parser.add_argument("--flush-interval-ms", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=4, help="otlp_serve HTTP worker threads")
+    parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
     parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
     parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
     args = parser.parse_args()

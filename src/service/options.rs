@@ -46,7 +46,7 @@ impl Default for ServeOptions {
             max_decompressed_bytes: 64 << 20,
             max_spool_bytes: 4 << 30,
             max_queue_bytes: 512 << 20,
-            workers: 4,
+            workers: 8,
             compat: true,
             query_timeout: Duration::from_secs(60),
         }
