@@ -71,11 +71,11 @@ def read_reply(replies) -> int:
     return status
 
 
-def sender(port, connections, records, seconds, results):
+def sender(port, connections, records, bodies_per_sender, seconds, results):
     import threading
 
     # distinct enough that zstd cannot lean on repeats a real stream would not have
-    bodies = [realistic_request(records, os.getpid() * 100 + k) for k in range(64)]
+    bodies = [realistic_request(records, os.getpid() * 100 + k) for k in range(bodies_per_sender)]
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
     totals = {"requests": 0, "bytes": 0, "records": 0, "refused": 0, "latencies": []}
@@ -160,6 +160,7 @@ def percentile(values, q):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bodies", type=int, default=64, help="distinct request bodies per sender")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--senders", type=int, default=2, help="sender processes")
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections per sender")
@@ -175,7 +176,7 @@ def main():
         port = free_port()
         db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers})")
         results = mp.Queue()
-        procs = [mp.Process(target=sender, args=(port, args.connections, args.records, args.seconds, results))
+        procs = [mp.Process(target=sender, args=(port, args.connections, args.records, args.bodies, args.seconds, results))
                  for _ in range(args.senders)]
         started = time.monotonic()
         for p in procs:
@@ -217,6 +218,8 @@ def main():
           f"{(files_while_sending['bytes'] or 0) / 1e6:.1f} MB")
     print(f"drain at stop: {drain:.1f} s; rows stored {stored} (sent {records} + {len(lags)} probes); "
           f"parquet files for logs: {files}; rows_committed {stopped['rows_committed']}")
+    if stored != records + len(lags):
+        sys.exit(f"error: {stored} rows stored, but {records + len(lags)} were acknowledged")
 
 
 if __name__ == "__main__":
