@@ -223,9 +223,11 @@ impl LakeWriter {
                 )),
             }
         }
+        // a new row per flush; the checkpoint is the highest seq (`read_checkpoint`). Deleting
+        // the previous row here cost a DuckLake delete in every commit (a quarter of a
+        // commit's time); `maintain` prunes the old rows instead
         let checkpoints = self.target.qualified(CHECKPOINT_TABLE);
         let writer = quote_literal(&self.writer_id);
-        sql.push_str(&format!("DELETE FROM {checkpoints} WHERE writer_id = {writer};\n"));
         sql.push_str(&format!("INSERT INTO {checkpoints} VALUES ({writer}, {through_seq}, now());\nCOMMIT;"));
         self.con.execute_batch(&sql).map_err(|source| {
             let _ = self.con.execute_batch("ROLLBACK");
@@ -233,7 +235,8 @@ impl LakeWriter {
         })
     }
 
-    /// Keeps the file count down: writes rows inlined in the catalog out to
+    /// Drops this writer's superseded checkpoint rows, then keeps the file
+    /// count down: writes rows inlined in the catalog out to
     /// Parquet, then merges adjacent files under [`SMALL_FILE_BYTES`] of every
     /// signal table. Larger files (a busy writer's flushes) are left alone:
     /// DuckDB rewrites MAP-heavy rows slower than the writer produces them, so
@@ -241,7 +244,13 @@ impl LakeWriter {
     pub fn maintain(&self) -> Result<(), CommitError> {
         let catalog = quote_literal(&self.target.catalog);
         let schema = quote_literal(&self.target.schema);
-        let mut sql = format!("CALL ducklake_flush_inlined_data({catalog}, schema_name => {schema});\n");
+        let mut sql = format!(
+            "DELETE FROM {} WHERE writer_id = {} AND seq < {};\n",
+            self.target.qualified(CHECKPOINT_TABLE),
+            quote_literal(&self.writer_id),
+            self.checkpoint
+        );
+        sql.push_str(&format!("CALL ducklake_flush_inlined_data({catalog}, schema_name => {schema});\n"));
         for table in Table::all() {
             let table = quote_literal(table.name());
             sql.push_str(&format!(
