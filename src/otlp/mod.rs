@@ -15,6 +15,7 @@ mod columns;
 mod compression;
 mod json;
 mod logs;
+mod logs_wire;
 mod metrics;
 mod response;
 pub(crate) mod text;
