@@ -60,7 +60,10 @@ fn decode_request(body: &[u8]) -> Walk<Decoded> {
         .map(|(s, decoded)| ScopeContext::new(decoded.as_ref(), s.schema_url))
         .collect();
     let rows = layout.records.len();
-    let mut columns = LogColumns::with_capacity(rows, rows * 4);
+    // A guess (prost's path counts them); an attribute takes at least two
+    // bytes, which bounds the guess by the body.
+    let attributes_guess = (rows * 4).min(body.len() / 2);
+    let mut columns = LogColumns::with_capacity(rows, attributes_guess);
     let mut rejections = Rejections::default();
     let mut attributes = Vec::new();
     for record in &layout.records {

@@ -433,12 +433,3 @@ fn bench_decode_logs() {
     let secs = start.elapsed().as_secs_f64();
     println!("opentelemetry-proto serde json alone: {:.1} MB/s", (json.len() * 300) as f64 / secs / 1e6);
 }
-
-#[test]
-#[ignore]
-fn profile_fast_logs() {
-    let protobuf = realistic_logs(500).encode_to_vec();
-    for _ in 0..8000 {
-        std::hint::black_box(super::logs::decode(&protobuf).unwrap());
-    }
-}
