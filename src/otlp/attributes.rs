@@ -31,26 +31,31 @@ pub(crate) fn attr_map_builder(rows: usize, entries: usize) -> AttrMapBuilder {
 
 /// Ends the current map row. Keys and values are always appended in pairs,
 /// which is the only failure condition of `MapBuilder::append`.
-fn close_map(map: &mut AttrMapBuilder) {
+pub(crate) fn close_map(map: &mut AttrMapBuilder) {
     map.append(true).expect("attribute keys and values are appended in pairs");
 }
 
 /// Calls `f` on every attribute whose key does not occur again later in the
 /// list (last one wins), in list order.
-pub(crate) fn for_each_unique<'a>(attrs: &'a [KeyValue], mut f: impl FnMut(&'a KeyValue)) {
-    if attrs.len() <= 16 {
-        for (i, kv) in attrs.iter().enumerate() {
-            if !attrs[i + 1..].iter().any(|later| later.key == kv.key) {
-                f(kv);
+pub(crate) fn for_each_unique<'a>(attrs: &'a [KeyValue], f: impl FnMut(&'a KeyValue)) {
+    for_each_unique_by(attrs, |kv| kv.key.as_str(), f);
+}
+
+/// [`for_each_unique`] over any list of keyed items.
+pub(crate) fn for_each_unique_by<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str, mut f: impl FnMut(&'a T)) {
+    if items.len() <= 16 {
+        for (i, item) in items.iter().enumerate() {
+            if !items[i + 1..].iter().any(|later| key(later) == key(item)) {
+                f(item);
             }
         }
     } else {
-        let mut seen = HashSet::with_capacity(attrs.len());
-        let mut keep: Vec<bool> = attrs.iter().rev().map(|kv| seen.insert(kv.key.as_str())).collect();
+        let mut seen = HashSet::with_capacity(items.len());
+        let mut keep: Vec<bool> = items.iter().rev().map(|item| seen.insert(key(item))).collect();
         keep.reverse();
-        for (kv, keep) in attrs.iter().zip(keep) {
+        for (item, keep) in items.iter().zip(keep) {
             if keep {
-                f(kv);
+                f(item);
             }
         }
     }

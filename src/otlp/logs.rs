@@ -4,6 +4,10 @@
 //! record is validated (trace id 16 bytes, span id 8 bytes, when present) and
 //! then appended column by column. Resource and scope values are rendered once
 //! and copied into each of their rows.
+//!
+//! `decode` first tries the zero-copy wire walker (`logs_wire`), which builds
+//! the same columns without materialising prost messages; whatever it declines
+//! is decoded here with prost, which stays the reference behaviour.
 
 use super::attributes::{
     append_attributes, attr_map_builder, render_any, AttrMapBuilder, ResourceContext, ScopeContext,
@@ -18,6 +22,14 @@ use prost::Message;
 use std::sync::Arc;
 
 pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+    match super::logs_wire::decode(body) {
+        Some(decoded) => Ok(decoded),
+        None => decode_with_prost(body),
+    }
+}
+
+/// The reference decoder: prost messages, then columns.
+pub(super) fn decode_with_prost(body: &[u8]) -> Result<Decoded, DecodeError> {
     let request = ExportLogsServiceRequest::decode(body)?;
     let mut rows = 0;
     let mut attributes = 0;
@@ -45,7 +57,19 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     Ok(rejections.into_decoded(batches))
 }
 
-struct LogColumns {
+/// The scalar fields of one log record, borrowed from wherever it was decoded.
+pub(super) struct RecordScalars<'a> {
+    pub time_unix_nano: u64,
+    pub observed_time_unix_nano: u64,
+    pub trace_id: &'a [u8],
+    pub span_id: &'a [u8],
+    pub flags: u32,
+    pub severity_text: &'a str,
+    pub severity_number: i32,
+    pub event_name: &'a str,
+}
+
+pub(super) struct LogColumns {
     timestamp: TimestampNanosecondBuilder,
     observed_timestamp: TimestampNanosecondBuilder,
     trace_id: StringBuilder,
@@ -54,7 +78,7 @@ struct LogColumns {
     severity_text: StringBuilder,
     severity_number: Int32Builder,
     service_name: StringBuilder,
-    body: StringBuilder,
+    pub(super) body: StringBuilder,
     event_name: StringBuilder,
     resource_schema_url: StringBuilder,
     resource_attributes: AttrMapBuilder,
@@ -62,12 +86,12 @@ struct LogColumns {
     scope_name: StringBuilder,
     scope_version: StringBuilder,
     scope_attributes: AttrMapBuilder,
-    log_attributes: AttrMapBuilder,
-    scratch: String,
+    pub(super) log_attributes: AttrMapBuilder,
+    pub(super) scratch: String,
 }
 
 impl LogColumns {
-    fn with_capacity(rows: usize, attributes: usize) -> Self {
+    pub(super) fn with_capacity(rows: usize, attributes: usize) -> Self {
         let strings = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         LogColumns {
             timestamp: TimestampNanosecondBuilder::with_capacity(rows),
@@ -92,15 +116,17 @@ impl LogColumns {
     }
 
     fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, record: &LogRecord) {
-        let time = if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano };
-        self.timestamp.append_option(nanos(time));
-        self.observed_timestamp.append_option(nanos(record.observed_time_unix_nano));
-        append_hex(&mut self.trace_id, &record.trace_id);
-        append_hex(&mut self.span_id, &record.span_id);
-        self.trace_flags.append_value(record.flags);
-        self.severity_text.append_value(&record.severity_text);
-        self.severity_number.append_value(record.severity_number);
-        self.service_name.append_value(&resource.service_name);
+        let scalars = RecordScalars {
+            time_unix_nano: record.time_unix_nano,
+            observed_time_unix_nano: record.observed_time_unix_nano,
+            trace_id: &record.trace_id,
+            span_id: &record.span_id,
+            flags: record.flags,
+            severity_text: &record.severity_text,
+            severity_number: record.severity_number,
+            event_name: &record.event_name,
+        };
+        self.append_shared(resource, scope, &scalars);
         match record.body.as_ref().and_then(|b| b.value.as_ref()) {
             Some(Value::StringValue(s)) => self.body.append_value(s),
             _ => {
@@ -109,17 +135,30 @@ impl LogColumns {
                 self.body.append_value(&self.scratch);
             }
         }
-        self.event_name.append_value(&record.event_name);
+        append_attributes(&mut self.log_attributes, &record.attributes, &mut self.scratch);
+    }
+
+    /// Appends every column of a row except `body` and `log_attributes`.
+    pub(super) fn append_shared(&mut self, resource: &ResourceContext, scope: &ScopeContext, record: &RecordScalars) {
+        let time = if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano };
+        self.timestamp.append_option(nanos(time));
+        self.observed_timestamp.append_option(nanos(record.observed_time_unix_nano));
+        append_hex(&mut self.trace_id, record.trace_id);
+        append_hex(&mut self.span_id, record.span_id);
+        self.trace_flags.append_value(record.flags);
+        self.severity_text.append_value(record.severity_text);
+        self.severity_number.append_value(record.severity_number);
+        self.service_name.append_value(&resource.service_name);
+        self.event_name.append_value(record.event_name);
         self.resource_schema_url.append_value(resource.schema_url);
         resource.attributes.append_to(&mut self.resource_attributes);
         self.scope_schema_url.append_value(scope.schema_url);
         self.scope_name.append_value(scope.name);
         self.scope_version.append_value(scope.version);
         scope.attributes.append_to(&mut self.scope_attributes);
-        append_attributes(&mut self.log_attributes, &record.attributes, &mut self.scratch);
     }
 
-    fn finish(mut self) -> Vec<ArrayRef> {
+    pub(super) fn finish(mut self) -> Vec<ArrayRef> {
         vec![
             Arc::new(self.timestamp.finish()),
             Arc::new(self.observed_timestamp.finish()),

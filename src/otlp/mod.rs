@@ -3,7 +3,8 @@
 //! Decoding is a pure function of the request bytes: decompress (bounded, so a
 //! small body cannot expand without limit), parse, and build the columns of
 //! every table the request touches, in one pass. Protobuf is decoded once with
-//! prost into the generated OTLP types; OTLP/JSON is first transcoded, in a
+//! prost into the generated OTLP types (logs first try a zero-copy walk of the
+//! wire format, see `logs_wire`, and use prost for what it declines); OTLP/JSON is first transcoded, in a
 //! single streaming pass, into the equivalent protobuf bytes (see `json`), so
 //! both encodings share one column builder per signal and cannot disagree.
 //! A body that cannot be parsed at all is an error (the server answers 400 and
@@ -15,6 +16,7 @@ mod columns;
 mod compression;
 mod json;
 mod logs;
+mod logs_wire;
 mod metrics;
 mod response;
 pub(crate) mod text;

@@ -374,6 +374,14 @@ fn throughput(label: &str, kind: RequestKind, body: &[u8], iterations: usize) ->
     mbps
 }
 
+fn mbps(body: &[u8], iterations: usize, decode: fn(&[u8]) -> Result<Decoded, DecodeError>) -> f64 {
+    let start = std::time::Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(decode(body).unwrap());
+    }
+    (body.len() * iterations) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
 /// `cargo test --release --lib otlp::tests::bench -- --ignored --nocapture`
 #[test]
 #[ignore]
@@ -391,6 +399,14 @@ fn bench_decode_logs() {
     let pb_kind = kind(Signal::Logs, Format::Protobuf, Compression::None);
     throughput("protobuf (warm-up)", pb_kind, &protobuf, 100);
     throughput("protobuf", pb_kind, &protobuf, 1000);
+    // The wire walker against the prost path it replaces, interleaved and
+    // best of 5 rounds so that a busy machine disturbs both alike.
+    let (mut fast, mut reference) = (0f64, 0f64);
+    for _ in 0..5 {
+        fast = fast.max(mbps(&protobuf, 200, super::logs::decode));
+        reference = reference.max(mbps(&protobuf, 200, super::logs::decode_with_prost));
+    }
+    println!("protobuf, best of 5: wire walker {fast:.1} MB/s, prost path {reference:.1} MB/s");
     let gzip_mbps = throughput("protobuf+gzip", kind(Signal::Logs, Format::Protobuf, Compression::Gzip), &gzip, 300);
     println!(
         "protobuf+gzip: {:.1} MB/s of uncompressed protobuf",

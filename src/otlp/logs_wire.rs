@@ -1,0 +1,1003 @@
+//! A zero-copy decoder for protobuf `ExportLogsServiceRequest` bodies.
+//!
+//! Why it exists: decoding logs with prost allocates a `String` or `Vec` for
+//! every string, id, attribute and record, and that allocation dominated the
+//! CPU profile of log ingest. This walker reads the protobuf wire format of the
+//! body directly into the `logs` column builders, borrowing `&str`/`&[u8]`
+//! slices from the body (varints and keys come from prost's public wire
+//! helpers). Rarely used parts go through prost after all, one small message
+//! at a time: each `Resource` and `InstrumentationScope` (decoded once and
+//! rendered once, as on the prost path) and every non-string `AnyValue`, so
+//! their rendering is exactly the existing one.
+//!
+//! A first pass only records where each resource, scope and record lies,
+//! because protobuf allows any field order (a resource may follow its scopes,
+//! a scope its records); the second pass builds the rows in prost's order.
+//!
+//! It must produce exactly what [`super::logs::decode_with_prost`] produces, so
+//! it declines (returns `None`, and the caller decodes with prost) whenever
+//! the body is not plain canonical-ish protobuf: any malformed input
+//! (truncation, bad varint or key, invalid UTF-8, a length past the end, a
+//! known field with an unexpected wire type), a singular embedded message
+//! (`resource`, `scope`, `body`, `KeyValue.value`) occurring twice (prost
+//! would merge the occurrences), an unknown field encoded as a group, and
+//! nested values deep enough to come near prost's recursion limit. Declining
+//! is always safe; prost then gives today's result or today's error.
+
+use super::attributes::{close_map, for_each_unique_by, render_any, AttrMapBuilder, ResourceContext, ScopeContext};
+use super::columns::table_batch;
+use super::logs::{LogColumns, RecordScalars};
+use super::{id_problem, Decoded, Rejections, Table};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::encoding::{decode_key, decode_varint, WireType};
+use prost::Message;
+
+/// Decodes a protobuf logs request, or `None` when prost must do it.
+pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
+    decode_request(body).ok()
+}
+
+/// The fast path gave up; the caller falls back to prost.
+#[derive(Debug)]
+struct Decline;
+
+type Walk<T> = Result<T, Decline>;
+
+/// Nesting of messages below which a standalone prost decode of a value
+/// behaves exactly as inside the whole request (prost stops at 100 levels; a
+/// value sits at most 6 levels deep in the request).
+const MAX_VALUE_DEPTH: usize = 64;
+
+fn decode_request(body: &[u8]) -> Walk<Decoded> {
+    let layout = Layout::scan(body)?;
+    let resources = layout.resource_contexts()?;
+    let scopes = layout.decoded_scopes()?;
+    let scope_contexts: Vec<ScopeContext> = layout
+        .scopes
+        .iter()
+        .zip(&scopes)
+        .map(|(s, decoded)| ScopeContext::new(decoded.as_ref(), s.schema_url))
+        .collect();
+    let rows = layout.records.len();
+    // A guess (prost's path counts them); an attribute takes at least two
+    // bytes, which bounds the guess by the body.
+    let attributes_guess = (rows * 4).min(body.len() / 2);
+    let mut columns = LogColumns::with_capacity(rows, attributes_guess);
+    let mut rejections = Rejections::default();
+    let mut attributes = Vec::new();
+    for record in &layout.records {
+        let scope = &layout.scopes[record.scope];
+        let fields = scan_record(record.bytes, &mut attributes)?;
+        let problem = id_problem("log record trace_id", fields.scalars.trace_id, 16, false)
+            .or_else(|| id_problem("log record span_id", fields.scalars.span_id, 8, false));
+        match problem {
+            Some(problem) => rejections.reject(1, || problem),
+            None => {
+                let (resource, scope_context) = (&resources[scope.resource], &scope_contexts[record.scope]);
+                columns.append_shared(resource, scope_context, &fields.scalars);
+                append_body(&mut columns, &fields.body);
+                append_attribute_row(&mut columns.log_attributes, &attributes, &mut columns.scratch);
+            }
+        }
+    }
+    let batches = table_batch(Table::Logs, columns.finish()).map_err(|_| Decline)?.into_iter().collect();
+    Ok(rejections.into_decoded(batches))
+}
+
+// ---------------------------------------------------------------------------
+// Wire fields
+
+/// One field of a message, its payload borrowed from the body.
+enum Payload<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Payload<'a> {
+    fn varint(&self) -> Walk<u64> {
+        match self {
+            Payload::Varint(v) => Ok(*v),
+            _ => Err(Decline),
+        }
+    }
+
+    fn fixed64(&self) -> Walk<u64> {
+        match self {
+            Payload::Fixed64(v) => Ok(*v),
+            _ => Err(Decline),
+        }
+    }
+
+    fn fixed32(&self) -> Walk<u32> {
+        match self {
+            Payload::Fixed32(v) => Ok(*v),
+            _ => Err(Decline),
+        }
+    }
+
+    fn bytes(&self) -> Walk<&'a [u8]> {
+        match self {
+            Payload::Bytes(b) => Ok(b),
+            _ => Err(Decline),
+        }
+    }
+
+    fn text(&self) -> Walk<&'a str> {
+        let bytes = self.bytes()?;
+        if bytes.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8. `is_ascii` checks a word at a
+            // time, while `from_utf8` walks short strings byte by byte: it
+            // was 16% of this walker's profile.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
+        std::str::from_utf8(bytes).map_err(|_| Decline)
+    }
+}
+
+/// The fields of one message in wire order. Unknown fields are simply not
+/// matched by the callers, which is how prost skips them; groups decline.
+struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    fn of(message: &'a [u8]) -> Self {
+        Fields { rest: message }
+    }
+
+    #[inline(always)]
+    fn next_field(&mut self) -> Walk<Option<(u32, Payload<'a>)>> {
+        if self.rest.is_empty() {
+            return Ok(None);
+        }
+        let (tag, wire_type) = self.key()?;
+        let payload = match wire_type {
+            WireType::Varint => Payload::Varint(self.varint()?),
+            WireType::SixtyFourBit => Payload::Fixed64(u64::from_le_bytes(self.take_array()?)),
+            WireType::ThirtyTwoBit => Payload::Fixed32(u32::from_le_bytes(self.take_array()?)),
+            WireType::LengthDelimited => {
+                let len = self.varint()?;
+                Payload::Bytes(self.take(usize::try_from(len).map_err(|_| Decline)?)?)
+            }
+            WireType::StartGroup | WireType::EndGroup => return Err(Decline),
+        };
+        Ok(Some((tag, payload)))
+    }
+
+    /// A field key. Every OTLP logs field number is below 16, so the key
+    /// almost always fits one byte: that case is read inline (a profile
+    /// showed the call into prost's general decoder dominating the walk).
+    #[inline(always)]
+    fn key(&mut self) -> Walk<(u32, WireType)> {
+        match self.rest.first() {
+            Some(&byte) if byte < 0x80 && byte >> 3 != 0 => {
+                let wire_type = WireType::try_from(u64::from(byte & 7)).map_err(|_| Decline)?;
+                self.rest = &self.rest[1..];
+                Ok((u32::from(byte >> 3), wire_type))
+            }
+            _ => decode_key(&mut self.rest).map_err(|_| Decline),
+        }
+    }
+
+    /// A varint; one-byte values (most lengths, enums, counts) inline.
+    #[inline(always)]
+    fn varint(&mut self) -> Walk<u64> {
+        match self.rest.first() {
+            Some(&byte) if byte < 0x80 => {
+                self.rest = &self.rest[1..];
+                Ok(u64::from(byte))
+            }
+            _ => decode_varint(&mut self.rest).map_err(|_| Decline),
+        }
+    }
+
+    fn take(&mut self, len: usize) -> Walk<&'a [u8]> {
+        if len > self.rest.len() {
+            return Err(Decline);
+        }
+        let (head, tail) = self.rest.split_at(len);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn take_array<const N: usize>(&mut self) -> Walk<[u8; N]> {
+        let (head, tail) = self.rest.split_first_chunk::<N>().ok_or(Decline)?;
+        self.rest = tail;
+        Ok(*head)
+    }
+}
+
+/// Sets a singular embedded message, declining a second occurrence (prost
+/// would merge the two).
+fn set_once<'a>(slot: &mut Option<&'a [u8]>, payload: &Payload<'a>) -> Walk<()> {
+    if slot.is_some() {
+        return Err(Decline);
+    }
+    *slot = Some(payload.bytes()?);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// First pass: where resources, scopes and records are
+
+struct ResourceSpan<'a> {
+    resource: Option<&'a [u8]>,
+    schema_url: &'a str,
+}
+
+struct ScopeSpan<'a> {
+    resource: usize,
+    scope: Option<&'a [u8]>,
+    schema_url: &'a str,
+}
+
+struct RecordSpan<'a> {
+    scope: usize,
+    bytes: &'a [u8],
+}
+
+/// Every resource, scope and record of a request, records in prost's order.
+struct Layout<'a> {
+    resources: Vec<ResourceSpan<'a>>,
+    scopes: Vec<ScopeSpan<'a>>,
+    records: Vec<RecordSpan<'a>>,
+}
+
+impl<'a> Layout<'a> {
+    fn scan(body: &'a [u8]) -> Walk<Self> {
+        let mut layout = Layout { resources: Vec::new(), scopes: Vec::new(), records: Vec::new() };
+        let mut fields = Fields::of(body);
+        while let Some((tag, payload)) = fields.next_field()? {
+            if tag == 1 {
+                layout.scan_resource_logs(payload.bytes()?)?;
+            }
+        }
+        Ok(layout)
+    }
+
+    /// `ResourceLogs`: 1 resource, 2 scope_logs, 3 schema_url.
+    fn scan_resource_logs(&mut self, message: &'a [u8]) -> Walk<()> {
+        let index = self.resources.len();
+        let mut span = ResourceSpan { resource: None, schema_url: "" };
+        let mut fields = Fields::of(message);
+        while let Some((tag, payload)) = fields.next_field()? {
+            match tag {
+                1 => set_once(&mut span.resource, &payload)?,
+                2 => self.scan_scope_logs(index, payload.bytes()?)?,
+                3 => span.schema_url = payload.text()?,
+                _ => {}
+            }
+        }
+        self.resources.push(span);
+        Ok(())
+    }
+
+    /// `ScopeLogs`: 1 scope, 2 log_records, 3 schema_url.
+    fn scan_scope_logs(&mut self, resource: usize, message: &'a [u8]) -> Walk<()> {
+        let index = self.scopes.len();
+        let mut span = ScopeSpan { resource, scope: None, schema_url: "" };
+        let mut fields = Fields::of(message);
+        while let Some((tag, payload)) = fields.next_field()? {
+            match tag {
+                1 => set_once(&mut span.scope, &payload)?,
+                2 => self.records.push(RecordSpan { scope: index, bytes: payload.bytes()? }),
+                3 => span.schema_url = payload.text()?,
+                _ => {}
+            }
+        }
+        self.scopes.push(span);
+        Ok(())
+    }
+
+    /// Each resource decoded with prost and rendered once.
+    fn resource_contexts(&self) -> Walk<Vec<ResourceContext<'a>>> {
+        let mut contexts = Vec::with_capacity(self.resources.len());
+        for span in &self.resources {
+            let resource = span.resource.map(decode_resource).transpose()?;
+            contexts.push(ResourceContext::new(resource.as_ref(), span.schema_url));
+        }
+        Ok(contexts)
+    }
+
+    /// Each scope decoded with prost (rendered by `ScopeContext`, which
+    /// borrows name and version from it).
+    fn decoded_scopes(&self) -> Walk<Vec<Option<InstrumentationScope>>> {
+        self.scopes.iter().map(|span| span.scope.map(decode_scope).transpose()).collect()
+    }
+}
+
+fn decode_resource(bytes: &[u8]) -> Walk<Resource> {
+    let resource = Resource::decode(bytes).map_err(|_| Decline)?;
+    shallow_enough(&resource.attributes)?;
+    Ok(resource)
+}
+
+fn decode_scope(bytes: &[u8]) -> Walk<InstrumentationScope> {
+    let scope = InstrumentationScope::decode(bytes).map_err(|_| Decline)?;
+    shallow_enough(&scope.attributes)?;
+    Ok(scope)
+}
+
+// ---------------------------------------------------------------------------
+// Second pass: one record
+
+/// An `AnyValue` as the columns need it.
+enum Value<'a> {
+    /// No value at all (absent, or an `AnyValue` without a known field).
+    Empty,
+    /// Exactly one field, `string_value`: copied straight from the body.
+    Str(&'a str),
+    /// Anything else, decoded with prost to reuse the existing renderer
+    /// (boxed: this variant is rare and would double the size of the others).
+    Decoded(Box<AnyValue>),
+}
+
+struct RecordFields<'a> {
+    scalars: RecordScalars<'a>,
+    body: Value<'a>,
+}
+
+/// Reads one `LogRecord`; its attributes go to `attributes` (cleared first).
+fn scan_record<'a>(message: &'a [u8], attributes: &mut Vec<(&'a str, Value<'a>)>) -> Walk<RecordFields<'a>> {
+    attributes.clear();
+    let mut scalars = RecordScalars {
+        time_unix_nano: 0,
+        observed_time_unix_nano: 0,
+        trace_id: &[],
+        span_id: &[],
+        flags: 0,
+        severity_text: "",
+        severity_number: 0,
+        event_name: "",
+    };
+    let mut body = None;
+    let mut fields = Fields::of(message);
+    while let Some((tag, payload)) = fields.next_field()? {
+        match tag {
+            1 => scalars.time_unix_nano = payload.fixed64()?,
+            2 => scalars.severity_number = payload.varint()? as i32,
+            3 => scalars.severity_text = payload.text()?,
+            5 => set_once(&mut body, &payload)?,
+            6 => attributes.push(scan_key_value(payload.bytes()?)?),
+            7 => _ = payload.varint()?,
+            8 => scalars.flags = payload.fixed32()?,
+            9 => scalars.trace_id = payload.bytes()?,
+            10 => scalars.span_id = payload.bytes()?,
+            11 => scalars.observed_time_unix_nano = payload.fixed64()?,
+            12 => scalars.event_name = payload.text()?,
+            _ => {}
+        }
+    }
+    let body = match body {
+        Some(bytes) => scan_any_value(bytes)?,
+        None => Value::Empty,
+    };
+    Ok(RecordFields { scalars, body })
+}
+
+/// `KeyValue`: 1 key, 2 value, 3 key_strindex (not used by the columns).
+fn scan_key_value(message: &[u8]) -> Walk<(&str, Value<'_>)> {
+    let mut key = "";
+    let mut value = None;
+    let mut fields = Fields::of(message);
+    while let Some((tag, payload)) = fields.next_field()? {
+        match tag {
+            1 => key = payload.text()?,
+            2 => set_once(&mut value, &payload)?,
+            3 => _ = payload.varint()?,
+            _ => {}
+        }
+    }
+    let value = match value {
+        Some(bytes) => scan_any_value(bytes)?,
+        None => Value::Empty,
+    };
+    Ok((key, value))
+}
+
+/// `AnyValue`: a oneof over tags 1 to 8. A lone string is borrowed; any
+/// other content is handed to prost whole (it knows the oneof's last-wins
+/// and merge rules).
+#[inline]
+fn scan_any_value(message: &[u8]) -> Walk<Value<'_>> {
+    let mut fields = Fields::of(message);
+    if let Some((1, payload)) = fields.next_field()? {
+        if fields.rest.is_empty() {
+            return Ok(Value::Str(payload.text()?));
+        }
+    }
+    scan_other_value(message)
+}
+
+/// [`scan_any_value`] for anything but a lone string.
+fn scan_other_value(message: &[u8]) -> Walk<Value<'_>> {
+    let mut known = 0;
+    let mut string = None;
+    let mut fields = Fields::of(message);
+    while let Some((tag, payload)) = fields.next_field()? {
+        if (1..=8).contains(&tag) {
+            known += 1;
+            if tag == 1 {
+                string = Some(payload.text()?);
+            }
+        }
+    }
+    match (known, string) {
+        (0, _) => Ok(Value::Empty),
+        (1, Some(text)) => Ok(Value::Str(text)),
+        _ => {
+            let value = AnyValue::decode(message).map_err(|_| Decline)?;
+            if value_depth(value.value.as_ref()) > MAX_VALUE_DEPTH {
+                return Err(Decline);
+            }
+            Ok(Value::Decoded(Box::new(value)))
+        }
+    }
+}
+
+/// Messages nested inside a value (an array or list counts its own level
+/// and each entry's).
+fn value_depth(value: Option<&any_value::Value>) -> usize {
+    match value {
+        Some(any_value::Value::ArrayValue(array)) => {
+            2 + array.values.iter().map(|v| value_depth(v.value.as_ref())).max().unwrap_or(0)
+        }
+        Some(any_value::Value::KvlistValue(list)) => 3 + attributes_depth(&list.values),
+        _ => 0,
+    }
+}
+
+fn attributes_depth(attributes: &[KeyValue]) -> usize {
+    attributes.iter().map(|kv| value_depth(kv.value.as_ref().and_then(|v| v.value.as_ref()))).max().unwrap_or(0)
+}
+
+fn shallow_enough(attributes: &[KeyValue]) -> Walk<()> {
+    if attributes_depth(attributes) > MAX_VALUE_DEPTH {
+        return Err(Decline);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Columns
+
+fn append_body(columns: &mut LogColumns, body: &Value) {
+    match body {
+        Value::Str(text) => columns.body.append_value(text),
+        Value::Empty => columns.body.append_value(""),
+        Value::Decoded(value) => {
+            columns.scratch.clear();
+            render_any(Some(value), &mut columns.scratch);
+            columns.body.append_value(&columns.scratch);
+        }
+    }
+}
+
+/// One map row, duplicate keys resolved as `append_attributes` does.
+fn append_attribute_row(map: &mut AttrMapBuilder, attributes: &[(&str, Value)], scratch: &mut String) {
+    for_each_unique_by(
+        attributes,
+        |(key, _)| *key,
+        |(key, value)| {
+            map.keys().append_value(key);
+            match value {
+                Value::Str(text) => map.values().append_value(text),
+                Value::Empty => map.values().append_value(""),
+                Value::Decoded(value) => {
+                    scratch.clear();
+                    render_any(Some(value), scratch);
+                    map.values().append_value(scratch.as_str());
+                }
+            }
+        },
+    );
+    close_map(map);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::logs::{decode_with_prost, tests::sample_request};
+    use super::super::tests::realistic_logs;
+    use super::super::DecodeError;
+    use super::*;
+    use crate::otlp::attributes::tests::{kv, s};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use prost::encoding::{encode_key, encode_varint};
+
+    // -- comparing the two paths
+
+    fn same(fast: &Decoded, reference: &Decoded) -> bool {
+        fast.rejected == reference.rejected
+            && fast.rejection_message == reference.rejection_message
+            && fast.batches.len() == reference.batches.len()
+            && fast.batches.iter().zip(&reference.batches).all(|(a, b)| a.table == b.table && a.batch == b.batch)
+    }
+
+    /// The fast path handles `body` and agrees with prost; returns prost's result.
+    fn handled(body: &[u8]) -> Decoded {
+        let reference = decode_with_prost(body).expect("prost decodes the body");
+        let fast = decode(body).expect("the fast path handles the body");
+        assert!(same(&fast, &reference), "fast {fast:?}\nprost {reference:?}");
+        reference
+    }
+
+    /// The fast path declines `body`, and `logs::decode` gives prost's answer.
+    fn declined(body: &[u8]) -> Result<Decoded, DecodeError> {
+        assert!(decode(body).is_none(), "the fast path should decline");
+        let reference = decode_with_prost(body);
+        match (super::super::logs::decode(body), &reference) {
+            (Ok(got), Ok(want)) => assert!(same(&got, want)),
+            (Err(got), Err(want)) => assert_eq!(got.to_string(), want.to_string()),
+            (got, want) => panic!("fallback {got:?} differs from prost {want:?}"),
+        }
+        reference
+    }
+
+    /// Whatever the fast path answers agrees with prost; prost errors mean it declined.
+    fn consistent(body: &[u8]) -> bool {
+        let fast = decode(body);
+        match decode_with_prost(body) {
+            Err(_) => assert!(fast.is_none(), "prost fails but the fast path answered"),
+            Ok(reference) => {
+                if let Some(fast) = &fast {
+                    assert!(same(fast, &reference), "fast {fast:?}\nprost {reference:?}");
+                }
+            }
+        }
+        fast.is_some()
+    }
+
+    // -- building bodies by hand
+
+    fn key(tag: u32, wire_type: WireType) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_key(tag, wire_type, &mut out);
+        out
+    }
+
+    fn len_field(tag: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = key(tag, WireType::LengthDelimited);
+        encode_varint(payload.len() as u64, &mut out);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn varint_field(tag: u32, value: u64) -> Vec<u8> {
+        let mut out = key(tag, WireType::Varint);
+        encode_varint(value, &mut out);
+        out
+    }
+
+    fn fixed64_field(tag: u32, value: u64) -> Vec<u8> {
+        let mut out = key(tag, WireType::SixtyFourBit);
+        out.extend_from_slice(&value.to_le_bytes());
+        out
+    }
+
+    fn fixed32_field(tag: u32, value: u32) -> Vec<u8> {
+        let mut out = key(tag, WireType::ThirtyTwoBit);
+        out.extend_from_slice(&value.to_le_bytes());
+        out
+    }
+
+    fn message_field(tag: u32, message: &impl Message) -> Vec<u8> {
+        len_field(tag, &message.encode_to_vec())
+    }
+
+    /// Unknown fields of the four skippable wire types, at a tag no OTLP
+    /// message here uses.
+    fn unknown_fields() -> Vec<u8> {
+        [varint_field(99, 300), fixed64_field(100, 7), len_field(101, b"\xff\x00junk"), fixed32_field(102, 9)].concat()
+    }
+
+    /// The top-level fields of an encoded message, each with its key.
+    fn split_fields(message: &[u8]) -> Vec<Vec<u8>> {
+        let mut fields = Fields::of(message);
+        let mut out = Vec::new();
+        loop {
+            let before = fields.rest;
+            if fields.next_field().unwrap().is_none() {
+                return out;
+            }
+            out.push(before[..before.len() - fields.rest.len()].to_vec());
+        }
+    }
+
+    fn reversed(message: &[u8]) -> Vec<u8> {
+        split_fields(message).into_iter().rev().collect::<Vec<_>>().concat()
+    }
+
+    fn request_of(resource_logs: &[Vec<u8>]) -> Vec<u8> {
+        resource_logs.iter().flat_map(|r| len_field(1, r)).collect()
+    }
+
+    fn record(body: Option<any_value::Value>, attributes: Vec<KeyValue>) -> LogRecord {
+        LogRecord {
+            time_unix_nano: 5,
+            severity_text: "WARN".into(),
+            body: body.map(|v| AnyValue { value: Some(v) }),
+            attributes,
+            trace_id: vec![3; 16],
+            span_id: vec![4; 8],
+            ..Default::default()
+        }
+    }
+
+    fn request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource { attributes: vec![kv("service.name", s("svc"))], ..Default::default() }),
+                scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+                schema_url: "r".into(),
+            }],
+        }
+    }
+
+    fn every_value() -> Vec<Option<any_value::Value>> {
+        use any_value::Value as V;
+        let nested = V::KvlistValue(KeyValueList {
+            values: vec![
+                kv("z", V::IntValue(1)),
+                kv(
+                    "a",
+                    V::ArrayValue(ArrayValue {
+                        values: vec![AnyValue { value: Some(s("q\"x")) }, AnyValue { value: None }],
+                    }),
+                ),
+                kv("z", V::DoubleValue(f64::NAN)),
+            ],
+        });
+        vec![
+            None,
+            Some(s("plain")),
+            Some(s("")),
+            Some(V::BoolValue(true)),
+            Some(V::BoolValue(false)),
+            Some(V::IntValue(-7)),
+            Some(V::IntValue(0)),
+            Some(V::DoubleValue(0.1)),
+            Some(V::DoubleValue(f64::INFINITY)),
+            Some(V::BytesValue(vec![0, 1, 254, 255])),
+            Some(V::BytesValue(vec![])),
+            Some(V::ArrayValue(ArrayValue {
+                values: vec![AnyValue { value: Some(V::IntValue(1)) }, AnyValue { value: Some(nested.clone()) }],
+            })),
+            Some(V::ArrayValue(ArrayValue::default())),
+            Some(nested),
+            Some(V::KvlistValue(KeyValueList::default())),
+            Some(V::StringValueStrindex(3)),
+        ]
+    }
+
+    // -- differential tests
+
+    #[test]
+    fn sample_and_realistic_requests() {
+        let decoded = handled(&sample_request().encode_to_vec());
+        super::super::logs::tests::check_sample(&decoded);
+        for n in [0, 1, 7, 500] {
+            assert_eq!(handled(&realistic_logs(n).encode_to_vec()).rows(), n);
+        }
+        assert!(handled(&[]).batches.is_empty());
+    }
+
+    #[test]
+    fn several_resources_and_scopes() {
+        let mut first = sample_request().resource_logs.remove(0);
+        first.scope_logs.push(ScopeLogs::default());
+        first.scope_logs.push(ScopeLogs { log_records: vec![record(None, vec![])], ..Default::default() });
+        let second = ResourceLogs {
+            resource: None,
+            scope_logs: vec![
+                ScopeLogs {
+                    scope: Some(InstrumentationScope { name: "s2".into(), ..Default::default() }),
+                    log_records: vec![record(Some(s("b")), vec![]), record(Some(s("c")), vec![])],
+                    schema_url: "u2".into(),
+                },
+                ScopeLogs {
+                    scope: Some(InstrumentationScope::default()),
+                    log_records: vec![],
+                    schema_url: String::new(),
+                },
+            ],
+            schema_url: String::new(),
+        };
+        let third = ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", any_value::Value::IntValue(4)), kv("k", s("v"))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: vec![record(Some(s("d")), vec![])], ..Default::default() }],
+            schema_url: "u3".into(),
+        };
+        let empty = ResourceLogs::default();
+        let request = ExportLogsServiceRequest { resource_logs: vec![first, empty, second, third] };
+        assert_eq!(handled(&request.encode_to_vec()).rows(), 6);
+    }
+
+    #[test]
+    fn every_value_type_as_body_and_attribute() {
+        let values = every_value();
+        let records: Vec<LogRecord> = values.iter().map(|v| record(v.clone(), vec![])).collect();
+        assert_eq!(handled(&request(records).encode_to_vec()).rows(), values.len());
+        let attributes: Vec<KeyValue> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| KeyValue {
+                key: format!("k{i}"),
+                value: v.clone().map(|v| AnyValue { value: Some(v) }),
+                ..Default::default()
+            })
+            .collect();
+        let mut with_empty_value = attributes.clone();
+        with_empty_value.push(KeyValue {
+            key: "e".into(),
+            value: Some(AnyValue { value: None }),
+            ..Default::default()
+        });
+        let records = vec![record(None, attributes.clone()), record(None, with_empty_value)];
+        handled(&request(records).encode_to_vec());
+        let mut scoped = request(vec![record(None, vec![])]);
+        scoped.resource_logs[0].resource.as_mut().unwrap().attributes.extend(attributes.clone());
+        scoped.resource_logs[0].scope_logs[0].scope = Some(InstrumentationScope { attributes, ..Default::default() });
+        handled(&scoped.encode_to_vec());
+    }
+
+    #[test]
+    fn duplicate_attribute_keys_last_wins() {
+        let short = vec![kv("a", s("1")), kv("b", any_value::Value::IntValue(2)), kv("a", s("3")), kv("b", s("4"))];
+        let mut long: Vec<KeyValue> =
+            (0..30).map(|i| kv(&format!("k{}", i % 20), any_value::Value::IntValue(i))).collect();
+        long.push(kv("k3", s("last")));
+        handled(&request(vec![record(None, short), record(None, long)]).encode_to_vec());
+    }
+
+    #[test]
+    fn bad_ids_are_rejected_alike() {
+        let mut bad_trace = record(Some(s("x")), vec![kv("a", s("b"))]);
+        bad_trace.trace_id = vec![1; 5];
+        let mut bad_span = record(None, vec![]);
+        bad_span.span_id = vec![1; 16];
+        let mut no_ids = record(None, vec![]);
+        no_ids.trace_id.clear();
+        no_ids.span_id.clear();
+        let decoded =
+            handled(&request(vec![bad_trace.clone(), record(None, vec![]), bad_span.clone(), no_ids]).encode_to_vec());
+        assert_eq!((decoded.rejected, decoded.rows()), (2, 2));
+        assert_eq!(decoded.rejection_message, "log record trace_id has 5 bytes, expected 16");
+        let decoded = handled(&request(vec![bad_span, bad_trace]).encode_to_vec());
+        assert_eq!((decoded.rejected, decoded.rows()), (2, 0));
+        assert_eq!(decoded.rejection_message, "log record span_id has 16 bytes, expected 8");
+    }
+
+    #[test]
+    fn fields_out_of_canonical_order() {
+        let canonical = sample_request();
+        let resource_logs = &canonical.resource_logs[0];
+        let scope_logs = &resource_logs.scope_logs[0];
+        // Records with their other fields reversed and placed before the
+        // attributes (which keep their order), key and value swapped in each.
+        let records: Vec<Vec<u8>> = scope_logs
+            .log_records
+            .iter()
+            .map(|r| {
+                let encoded = r.encode_to_vec();
+                let (attributes, others): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+                    split_fields(&encoded).into_iter().partition(|f| f[0] == key(6, WireType::LengthDelimited)[0]);
+                let attributes = attributes.iter().map(|f| {
+                    let Some((6, payload)) = Fields::of(f).next_field().unwrap() else { unreachable!() };
+                    len_field(6, &reversed(payload.bytes().unwrap()))
+                });
+                others.into_iter().rev().chain(attributes).collect::<Vec<_>>().concat()
+            })
+            .collect();
+        // Scope after its records, resource after its scope_logs, schema urls first.
+        let scope_bytes: Vec<u8> = [
+            len_field(3, scope_logs.schema_url.as_bytes()),
+            records.iter().flat_map(|r| len_field(2, r)).collect(),
+            message_field(1, scope_logs.scope.as_ref().unwrap()),
+        ]
+        .concat();
+        let resource_bytes = [
+            len_field(3, resource_logs.schema_url.as_bytes()),
+            len_field(2, &scope_bytes),
+            message_field(1, resource_logs.resource.as_ref().unwrap()),
+        ]
+        .concat();
+        let body = request_of(&[resource_bytes]);
+        assert_ne!(body, canonical.encode_to_vec());
+        let decoded = handled(&body);
+        assert!(same(&decoded, &decode_with_prost(&canonical.encode_to_vec()).unwrap()));
+    }
+
+    #[test]
+    fn repeated_singular_fields_last_wins() {
+        let base = record(Some(s("body")), vec![kv("k", s("v"))]).encode_to_vec();
+        let kv_twice_key = [
+            len_field(1, b"first"),
+            len_field(2, &AnyValue { value: Some(s("v")) }.encode_to_vec()),
+            len_field(1, b"second"),
+        ]
+        .concat();
+        let any_twice = [len_field(1, b"one"), len_field(1, b"two")].concat();
+        let any_mixed = [len_field(1, b"one"), varint_field(3, 5)].concat();
+        let record_bytes = [
+            base,
+            fixed64_field(1, 77),
+            fixed64_field(11, 78),
+            len_field(3, b"ERROR"),
+            varint_field(2, 17),
+            varint_field(2, u64::MAX),
+            fixed32_field(8, 3),
+            len_field(9, &[1; 5]),
+            len_field(9, &[9; 16]),
+            len_field(10, &[8; 8]),
+            len_field(12, b"event"),
+            len_field(12, b"event2"),
+            varint_field(7, 4),
+            len_field(6, &kv_twice_key),
+            len_field(6, &[len_field(1, b"t"), len_field(2, &any_twice)].concat()),
+            len_field(6, &[len_field(1, b"m"), len_field(2, &any_mixed)].concat()),
+            len_field(6, &[len_field(1, b"strindex"), varint_field(3, 12)].concat()),
+        ]
+        .concat();
+        let scope_bytes = [len_field(3, b"s1"), len_field(2, &record_bytes), len_field(3, b"s2")].concat();
+        let resource_bytes = [len_field(3, b"r1"), len_field(2, &scope_bytes), len_field(3, b"r2")].concat();
+        let decoded = handled(&request_of(&[resource_bytes]));
+        assert_eq!((decoded.rows(), decoded.rejected), (1, 0));
+    }
+
+    /// A one-record request, with unknown fields at every level or without.
+    fn body_with_unknowns(unknowns: bool) -> Vec<u8> {
+        let unknown = || if unknowns { unknown_fields() } else { Vec::new() };
+        let any = [unknown(), AnyValue { value: Some(s("x")) }.encode_to_vec()].concat();
+        let kv_bytes = [len_field(1, b"k"), unknown(), len_field(2, &any)].concat();
+        let reserved_tag = if unknowns { len_field(4, b"reserved") } else { Vec::new() };
+        let record_bytes =
+            [record(Some(s("b")), vec![]).encode_to_vec(), unknown(), len_field(6, &kv_bytes), reserved_tag].concat();
+        let scope =
+            [InstrumentationScope { name: "n".into(), ..Default::default() }.encode_to_vec(), unknown()].concat();
+        let scope_bytes = [unknown(), len_field(1, &scope), len_field(2, &record_bytes), unknown()].concat();
+        let resource = [
+            Resource { attributes: vec![kv("service.name", s("svc"))], ..Default::default() }.encode_to_vec(),
+            unknown(),
+        ]
+        .concat();
+        let resource_bytes = [len_field(1, &resource), len_field(2, &scope_bytes), unknown()].concat();
+        [unknown(), request_of(&[resource_bytes]), unknown()].concat()
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_like_prost() {
+        let with = handled(&body_with_unknowns(true));
+        let without = handled(&body_with_unknowns(false));
+        assert_eq!(with.rows(), 1);
+        assert!(same(&with, &without), "unknown fields change nothing");
+    }
+
+    // -- declined cases
+
+    #[test]
+    fn merged_messages_and_groups_fall_back_to_prost() {
+        let body_a = AnyValue { value: Some(s("a")) }.encode_to_vec();
+        let body_b = AnyValue { value: Some(any_value::Value::IntValue(3)) }.encode_to_vec();
+        let record_bytes =
+            [record(None, vec![]).encode_to_vec(), len_field(5, &body_a), len_field(5, &body_b)].concat();
+        let body_twice = request_of(&[len_field(2, &len_field(2, &record_bytes))]);
+        assert_eq!(declined(&body_twice).unwrap().rows(), 1);
+
+        let scope = message_field(1, &InstrumentationScope { name: "n".into(), ..Default::default() });
+        let scope_twice = [scope.clone(), len_field(2, &record(None, vec![]).encode_to_vec()), scope].concat();
+        declined(&request_of(&[len_field(2, &scope_twice)])).unwrap();
+
+        let resource = message_field(1, &Resource { attributes: vec![kv("a", s("b"))], ..Default::default() });
+        declined(&request_of(&[[resource.clone(), resource].concat()])).unwrap();
+
+        let value = len_field(2, &body_a);
+        let kv_twice = [len_field(1, b"k"), value.clone(), value].concat();
+        declined(&request_of(&[len_field(2, &len_field(2, &len_field(6, &kv_twice)))])).unwrap();
+
+        let group = [key(50, WireType::StartGroup), varint_field(1, 1), key(50, WireType::EndGroup)].concat();
+        let with_group =
+            [request_of(&[len_field(2, &len_field(2, &record(None, vec![]).encode_to_vec()))]), group].concat();
+        assert_eq!(declined(&with_group).unwrap().rows(), 1);
+    }
+
+    #[test]
+    fn malformed_bodies_give_prosts_error() {
+        let mut bad_utf8 = record(Some(s("ok")), vec![]);
+        bad_utf8.severity_text = "é".into();
+        let mut body = request(vec![bad_utf8]).encode_to_vec();
+        let at = body.windows(2).position(|w| w == "é".as_bytes()).unwrap();
+        body[at + 1] = 0xff;
+        assert!(declined(&body).is_err());
+        assert!(declined(&[0x0a, 0xff, 0x01, 0x00]).is_err());
+        let wrong_wire_type = request_of(&[len_field(2, &len_field(2, &varint_field(3, 1)))]);
+        assert!(declined(&wrong_wire_type).is_err());
+        let zero_tag = [0x00, 0x01];
+        assert!(declined(&zero_tag).is_err());
+    }
+
+    #[test]
+    fn deep_values_decline_near_the_recursion_limit() {
+        let mut deep = AnyValue { value: Some(s("leaf")) };
+        for _ in 0..60 {
+            deep = AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![deep] })) };
+        }
+        let body = request(vec![record(deep.value.clone(), vec![])]).encode_to_vec();
+        assert!(declined(&body).is_err(), "prost stops at 100 levels");
+        let mut shallow = AnyValue { value: Some(s("leaf")) };
+        for _ in 0..20 {
+            shallow = AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![shallow] })) };
+        }
+        handled(&request(vec![record(shallow.value.clone(), vec![kv("a", shallow.value.unwrap())])]).encode_to_vec());
+    }
+
+    #[test]
+    fn every_nesting_depth_declines_or_agrees() {
+        let mut value = s("leaf");
+        let mut prost_limit = None;
+        for depth in 0..60 {
+            let mut request = request(vec![record(Some(value.clone()), vec![kv("a", value.clone())])]);
+            request.resource_logs[0].resource.as_mut().unwrap().attributes.push(kv("r", value.clone()));
+            let body = request.encode_to_vec();
+            let handled = consistent(&body);
+            assert_eq!(handled, value_depth(Some(&value)) <= MAX_VALUE_DEPTH, "depth {depth}");
+            prost_limit = prost_limit.or(decode_with_prost(&body).is_err().then_some(depth));
+            value = if depth % 2 == 0 {
+                any_value::Value::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(value) }] })
+            } else {
+                any_value::Value::KvlistValue(KeyValueList { values: vec![kv("k", value)] })
+            };
+        }
+        println!("prost fails from depth {prost_limit:?}");
+        assert!(prost_limit.is_some(), "the test reaches prost's recursion limit");
+    }
+
+    // -- robustness
+
+    fn small_body() -> Vec<u8> {
+        let mut request = sample_request();
+        let records = &mut request.resource_logs[0].scope_logs[0].log_records;
+        records
+            .push(record(Some(any_value::Value::BytesValue(vec![1, 2])), vec![kv("n", any_value::Value::IntValue(1))]));
+        request.encode_to_vec()
+    }
+
+    #[test]
+    fn every_truncation_declines_or_agrees() {
+        let body = small_body();
+        let mut answered = 0;
+        for len in 0..=body.len() {
+            answered += consistent(&body[..len]) as usize;
+        }
+        assert!(answered >= 2, "the empty body and the whole body decode");
+    }
+
+    #[test]
+    fn random_byte_flips_decline_or_agree() {
+        let bodies = [small_body(), realistic_logs(3).encode_to_vec(), body_with_unknowns(true)];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut answered = 0;
+        for i in 0..6000 {
+            let mut body = bodies[i % bodies.len()].clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % body.len() as u64) as usize;
+                body[at] = next() as u8;
+            }
+            answered += consistent(&body) as usize;
+        }
+        assert!(answered > 100, "only {answered} mutated bodies were handled");
+    }
+}
