@@ -133,6 +133,37 @@ pub fn parse_prometheus_duration_ms(text: &str) -> Option<i128> {
     Some(total)
 }
 
+/// A duration in nanoseconds as the Prometheus and Loki APIs read `step`,
+/// `timeout` and `interval`: float seconds, else a Prometheus duration.
+pub fn parse_duration(text: &str) -> Result<i128, String> {
+    if let Some(seconds) = parse_go_float(text) {
+        let nanos = seconds * 1e9;
+        if nanos > i64::MAX as f64 || nanos < i64::MIN as f64 || nanos.is_nan() {
+            return Err(format!("cannot parse {} to a valid duration. It overflows int64", quote(text)));
+        }
+        return Ok(nanos as i128);
+    }
+    parse_prometheus_duration_ms(text)
+        .map(|ms| ms * 1_000_000)
+        .ok_or_else(|| format!("cannot parse {} to a valid duration", quote(text)))
+}
+
+/// Go's `strconv.ParseFloat` accepts decimal numbers with exponents and
+/// `Inf`/`NaN`; Rust's parser agrees on those, but also on forms Go refuses
+/// (`inf` is accepted by both). Hex floats (`0x1p3`) are not read.
+pub fn parse_go_float(text: &str) -> Option<f64> {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let numeric = !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.');
+    let special = matches!(body.to_ascii_lowercase().as_str(), "inf" | "infinity" | "nan");
+    if numeric || special {
+        text.parse::<f64>().ok()
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

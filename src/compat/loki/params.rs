@@ -5,7 +5,7 @@
 //! steps as float seconds or Prometheus durations. Times are nanoseconds
 //! since the epoch throughout.
 
-use crate::compat::go_text::{parse_prometheus_duration_ms, parse_rfc3339_ns, quote as go_quote};
+use crate::compat::go_text::{parse_duration, parse_prometheus_duration_ms, parse_rfc3339_ns, quote as go_quote};
 use crate::query::logql::plan::Direction;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,14 +50,9 @@ pub fn parse_prometheus_duration(text: &str) -> Option<i64> {
 
 /// `step` / `interval`: float seconds, else a Prometheus duration.
 pub fn parse_seconds_or_duration(value: &str) -> Result<i64, String> {
-    if let Ok(seconds) = value.parse::<f64>() {
-        let ns = seconds * SECOND as f64;
-        if ns > i64::MAX as f64 || ns < i64::MIN as f64 {
-            return Err(format!("cannot parse {} to a valid duration. It overflows int64", go_quote(value)));
-        }
-        return Ok(ns as i64);
-    }
-    parse_prometheus_duration(value).ok_or_else(|| format!("cannot parse {} to a valid duration", go_quote(value)))
+    let nanos = parse_duration(value)?;
+    i64::try_from(nanos)
+        .map_err(|_| format!("cannot parse {} to a valid duration. It overflows int64", go_quote(value)))
 }
 
 /// `limit`: absent means 100; it must be positive.
@@ -196,6 +191,11 @@ mod tests {
         assert_eq!(parse_prometheus_duration("1.5s"), None);
         assert_eq!(parse_seconds_or_duration("1.5"), Ok(1_500_000_000));
         assert_eq!(parse_seconds_or_duration("15s"), Ok(15 * SECOND));
+        // one reading with the Prometheus API: Go-style floats only, NaN refused
+        assert_eq!(
+            parse_seconds_or_duration("NaN"),
+            Err("cannot parse \"NaN\" to a valid duration. It overflows int64".into())
+        );
         assert_eq!(parse_seconds_or_duration("x"), Err("cannot parse \"x\" to a valid duration".into()));
         assert_eq!(default_step_ns(0, 3600 * SECOND), 14 * SECOND);
         assert_eq!(default_step_ns(0, 100 * SECOND), SECOND);

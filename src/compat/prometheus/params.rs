@@ -4,8 +4,9 @@
 //! selectors. Error texts are Prometheus' own, because clients show them.
 
 use super::render::ApiError;
+pub use crate::compat::go_text::parse_duration;
 pub use crate::compat::go_text::quote as go_quote;
-use crate::compat::go_text::{parse_prometheus_duration_ms, parse_rfc3339_ns};
+use crate::compat::go_text::{parse_go_float, parse_rfc3339_ns};
 use crate::compat::Params;
 use promql_parser::label::Matcher;
 use promql_parser::parser::Expr;
@@ -52,20 +53,6 @@ pub fn required_time(params: &Params, name: &str) -> Result<i64, ApiError> {
     parse_time(params.get(name).unwrap_or("")).map_err(|e| ApiError::invalid_param(name, &e))
 }
 
-/// A duration in nanoseconds, as `parseDuration` in Prometheus' API reads it.
-pub fn parse_duration(text: &str) -> Result<i128, String> {
-    if let Some(seconds) = parse_go_float(text) {
-        let nanos = seconds * 1e9;
-        if nanos > i64::MAX as f64 || nanos < i64::MIN as f64 || nanos.is_nan() {
-            return Err(format!("cannot parse {} to a valid duration. It overflows int64", go_quote(text)));
-        }
-        return Ok(nanos as i128);
-    }
-    parse_prometheus_duration_ms(text)
-        .map(|ms| ms * 1_000_000)
-        .ok_or_else(|| format!("cannot parse {} to a valid duration", go_quote(text)))
-}
-
 /// `limit`: empty is 0 (no limit); otherwise a non-negative integer.
 pub fn limit_param(params: &Params) -> Result<usize, ApiError> {
     let Some(text) = params.get("limit") else { return Ok(0) };
@@ -110,22 +97,6 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
             crate::query::promql::eval::selector_matchers(&vs).map_err(|e| e.to_string())
         }
         _ => Err(format!("parse error: expected a series selector, got {}", go_quote(text))),
-    }
-}
-
-/// Go's `strconv.ParseFloat` accepts decimal numbers with exponents and
-/// `Inf`/`NaN`; Rust's parser agrees on those, but also on forms Go refuses
-/// (`inf` is accepted by both). Hex floats (`0x1p3`) are not read.
-fn parse_go_float(text: &str) -> Option<f64> {
-    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let numeric = !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-        && body.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.');
-    let special = matches!(body.to_ascii_lowercase().as_str(), "inf" | "infinity" | "nan");
-    if numeric || special {
-        text.parse::<f64>().ok()
-    } else {
-        None
     }
 }
 
