@@ -466,10 +466,11 @@ fn parquet_properties(table: Table, batches: &[&RecordBatch]) -> WriterPropertie
         .set_statistics_enabled(EnabledStatistics::None);
     for column in table.columns() {
         let path = ColumnPath::from(column.name);
-        if DICTIONARY_COLUMNS.contains(&column.name) && only_empty_strings(batches, column.name) {
+        let repeating = DICTIONARY_COLUMNS.contains(&column.name);
+        if repeating && only_empty_strings(batches, column.name) {
             continue;
         }
-        if DICTIONARY_COLUMNS.contains(&column.name) {
+        if repeating {
             properties = properties.set_column_dictionary_enabled(path.clone(), true);
         }
         if has_useful_statistics(column) {

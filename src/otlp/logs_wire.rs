@@ -465,15 +465,7 @@ fn shallow_enough(attributes: &[KeyValue]) -> Walk<()> {
 // Columns
 
 fn append_body(columns: &mut LogColumns, body: &Value) {
-    match body {
-        Value::Str(text) => columns.body.append_value(text),
-        Value::Empty => columns.body.append_value(""),
-        Value::Decoded(value) => {
-            columns.scratch.clear();
-            render_any(Some(value), &mut columns.scratch);
-            columns.body.append_value(&columns.scratch);
-        }
-    }
+    columns.body.append_value(value_text(body, &mut columns.scratch));
 }
 
 /// One map row, duplicate keys resolved as `append_attributes` does.
@@ -483,18 +475,24 @@ fn append_attribute_row(map: &mut AttrMapBuilder, attributes: &[(&str, Value)], 
         |(key, _)| *key,
         |(key, value)| {
             map.keys().append_value(key);
-            match value {
-                Value::Str(text) => map.values().append_value(text),
-                Value::Empty => map.values().append_value(""),
-                Value::Decoded(value) => {
-                    scratch.clear();
-                    render_any(Some(value), scratch);
-                    map.values().append_value(scratch.as_str());
-                }
-            }
+            map.values().append_value(value_text(value, scratch));
         },
     );
     close_map(map);
+}
+
+/// The text stored for a value: borrowed from the body when it is a string,
+/// rendered into `scratch` otherwise.
+fn value_text<'s>(value: &'s Value, scratch: &'s mut String) -> &'s str {
+    match value {
+        Value::Str(text) => text,
+        Value::Empty => "",
+        Value::Decoded(value) => {
+            scratch.clear();
+            render_any(Some(value), scratch);
+            scratch
+        }
+    }
 }
 
 #[cfg(test)]
