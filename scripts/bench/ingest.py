@@ -79,7 +79,8 @@ def sender(port, connections, records, bodies_per_sender, seconds, results):
     bodies = [realistic_request(records, os.getpid() * 100 + k) for k in range(bodies_per_sender)]
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
-    totals = {"requests": 0, "bytes": 0, "records": 0, "refused": 0, "unanswered": 0, "latencies": []}
+    totals = {"requests": 0, "bytes": 0, "records": 0, "refused": 0, "unanswered": 0, "latencies": [],
+              "failures": []}
 
     def connect():
         sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT)
@@ -99,10 +100,12 @@ def sender(port, connections, records, bodies_per_sender, seconds, results):
             try:
                 sock.sendall(request)
                 status = read_reply(replies)
-            except (OSError, ValueError, IndexError):
+            except (OSError, ValueError, IndexError) as failure:
                 # no answer: the request may or may not be stored; count it apart and reconnect
                 with lock:
                     totals["unanswered"] += 1
+                    totals["failures"].append(f"{type(failure).__name__} after "
+                                              f"{time.perf_counter() - started:.1f} s: {failure}")
                 sock.close()
                 sock, replies = connect()
                 continue
@@ -232,6 +235,8 @@ def main():
     print(f"drain at stop: {drain:.1f} s; rows stored {stored} (sent {records} + {len(lags)} probes); "
           f"parquet files for logs: {files}; rows_committed {stopped['rows_committed']}")
     unanswered = sum(t["unanswered"] for t in totals)
+    for failure in (f for t in totals for f in t["failures"]):
+        print(f"unanswered request: {failure}")
     print(f"server: rejected {status['requests_rejected']}, last error {status['last_error']!r}; "
           f"requests without an answer within {REPLY_TIMEOUT} s: {unanswered}")
     # every acknowledged record exactly once; an unanswered request may or may not be stored

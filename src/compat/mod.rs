@@ -4,7 +4,7 @@
 //! Each protocol is a folder: it parses its parameters the way upstream does,
 //! runs the matching engine from `crate::query` on a pooled DuckDB connection
 //! (never the writer's), and renders upstream's JSON (or protobuf) envelope,
-//! errors included. The edge in `crate::server` turns tiny_http requests into
+//! errors included. The edge in `crate::server` turns HTTP requests into
 //! [`ApiRequest`]s, so handlers are plain functions with unit tests.
 
 pub mod go_text;

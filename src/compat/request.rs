@@ -1,6 +1,6 @@
 //! An API request as the compat handlers see it: method, path, merged query
 //! string and form parameters, and the headers they read. Built once from
-//! tiny_http at the edge, so every handler is a plain function of this value
+//! the HTTP transport at the edge, so every handler is a plain function of this value
 //! and can be unit-tested without a socket.
 
 use std::collections::BTreeMap;

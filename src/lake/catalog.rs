@@ -152,27 +152,6 @@ pub fn read_checkpoint(con: &Connection, target: &LakeTarget, writer_id: &str) -
     con.query_row(&sql, [writer_id], |row| row.get::<_, u64>(0)).map_err(sql_error("reading the checkpoint"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qualifies_names_with_quotes() {
-        let target = LakeTarget { catalog: "lake".into(), schema: "otel".into() };
-        assert_eq!(target.qualified("logs"), "\"lake\".\"otel\".\"logs\"");
-    }
-
-    #[test]
-    fn type_comparison_ignores_spacing_and_quotes() {
-        assert_eq!(normalize_type("MAP(VARCHAR, VARCHAR)"), normalize_type("MAP(VARCHAR,VARCHAR)"));
-        assert_eq!(
-            normalize_type("STRUCT(\"timestamp\" TIMESTAMP_NS, \"name\" VARCHAR)[]"),
-            normalize_type("STRUCT(timestamp TIMESTAMP_NS, name VARCHAR)[]")
-        );
-        assert_ne!(normalize_type("VARCHAR"), normalize_type("BIGINT"));
-    }
-}
-
 /// The lake a query function reads when the caller names no catalog: the one
 /// a running `otlp_serve` writes to, else the embedded default in the working
 /// directory (attached read-write on demand, as `otlp_serve` would).
@@ -196,4 +175,25 @@ pub fn resolve_target(
     }
     let catalog = attach_default(con, &base)?;
     Ok(LakeTarget { catalog, schema: schema_or("otel".into()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualifies_names_with_quotes() {
+        let target = LakeTarget { catalog: "lake".into(), schema: "otel".into() };
+        assert_eq!(target.qualified("logs"), "\"lake\".\"otel\".\"logs\"");
+    }
+
+    #[test]
+    fn type_comparison_ignores_spacing_and_quotes() {
+        assert_eq!(normalize_type("MAP(VARCHAR, VARCHAR)"), normalize_type("MAP(VARCHAR,VARCHAR)"));
+        assert_eq!(
+            normalize_type("STRUCT(\"timestamp\" TIMESTAMP_NS, \"name\" VARCHAR)[]"),
+            normalize_type("STRUCT(timestamp TIMESTAMP_NS, name VARCHAR)[]")
+        );
+        assert_ne!(normalize_type("VARCHAR"), normalize_type("BIGINT"));
+    }
 }

@@ -1,4 +1,4 @@
-//! The edge between tiny_http and the query APIs in `crate::compat`: auth,
+//! The edge between the HTTP transport and the query APIs in `crate::compat`: auth,
 //! reading GET query strings and POST form bodies into an [`ApiRequest`], and
 //! `/metrics`.
 
@@ -6,12 +6,12 @@ use super::auth::authorized;
 use super::{header, read_body, Context, Reply};
 use crate::compat::metrics::{self, MetricsInput};
 use crate::compat::{self, Api, ApiMethod, ApiRequest, CompatContext, Params};
-use tiny_http::Method;
+use super::http::{Method, Request};
 
 /// Form bodies are query parameters; a megabyte is far beyond any real query.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
-pub fn query_api(request: &mut tiny_http::Request, context: &Context, api: Api) -> Reply {
+pub fn query_api(request: &mut Request<'_>, context: &Context, api: Api) -> Reply {
     let Some(compat) = &context.compat else {
         return Reply::text(404, "query APIs are off (otlp_serve(..., compat := false))");
     };
@@ -24,13 +24,13 @@ pub fn query_api(request: &mut tiny_http::Request, context: &Context, api: Api) 
     }
 }
 
-fn api_request(request: &mut tiny_http::Request) -> Result<ApiRequest, String> {
+fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, String> {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let method = match request.method() {
         Method::Get | Method::Head => ApiMethod::Get,
         Method::Post => ApiMethod::Post,
-        other => ApiMethod::Other(other.to_string()),
+        other => ApiMethod::Other(other.as_str().to_string()),
     };
     let is_form = header(request, "Content-Type")
         .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
@@ -41,15 +41,12 @@ fn api_request(request: &mut tiny_http::Request) -> Result<ApiRequest, String> {
         params = Params::parse(&String::from_utf8_lossy(&body));
     }
     params.extend(Params::parse(query));
-    let headers = request
-        .headers()
-        .iter()
-        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
-        .collect();
+    let headers =
+        request.head.headers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
     Ok(ApiRequest { method: Some(method), path: path.to_string(), params, headers })
 }
 
-pub fn metrics(request: &tiny_http::Request, context: &Context) -> Reply {
+pub fn metrics(request: &Request<'_>, context: &Context) -> Reply {
     if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
         return Reply::text(401, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
     }

@@ -3,11 +3,12 @@
 //! the request's encoding (JSON when the encoding itself was the problem).
 
 use super::auth::authorized;
+use super::http::Request;
 use super::{header, read_body, BodyError, Context, Reply};
 use crate::ingest::IngestError;
 use crate::otlp::{error_status, export_response, Compression, Format, RequestKind, Signal};
 
-pub fn export(request: &mut tiny_http::Request, context: &Context, signal: Signal) -> Reply {
+pub fn export(request: &mut Request<'_>, context: &Context, signal: Signal) -> Reply {
     let name = signal.name();
     let content_type = header(request, "Content-Type").unwrap_or("");
     let Some(format) = Format::from_content_type(content_type) else {

@@ -1,7 +1,5 @@
 //! A route's answer: status, content type, extra headers and body.
 
-use std::io::Cursor;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
@@ -26,16 +24,5 @@ impl Reply {
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
-    }
-
-    pub fn into_response(self) -> tiny_http::Response<Cursor<Vec<u8>>> {
-        let mut response = tiny_http::Response::from_data(self.body).with_status_code(self.status);
-        let headers = std::iter::once(("Content-Type", self.content_type.to_string())).chain(self.headers);
-        for (name, value) in headers {
-            if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(header);
-            }
-        }
-        response
     }
 }

@@ -3,10 +3,10 @@
 use super::{compat_routes, otlp_routes, Context, Reply};
 use crate::compat::Api;
 use crate::otlp::Signal;
-use tiny_http::Method;
+use super::http::{Method, Request};
 
-pub fn route(request: &mut tiny_http::Request, context: &Context) -> Reply {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
+pub fn route(request: &mut Request<'_>, context: &Context) -> Reply {
+    let path = request.path().to_string();
     let method = request.method().clone();
     match (method, path.as_str()) {
         (Method::Post, "/v1/logs") => otlp_routes::export(request, context, Signal::Logs),

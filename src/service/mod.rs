@@ -180,7 +180,14 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         compat
     });
     let context = Arc::new(Context { ingest: ingest.clone(), config: config.clone(), compat, started: Instant::now() });
-    let http = HttpServer::serve(listener, context);
+    let http = match HttpServer::serve(listener, context) {
+        Ok(http) => http,
+        Err(error) => {
+            ingest.queue.close();
+            let _ = writer.join();
+            return Err(error.into());
+        }
+    };
     let port = http.local_addr.port();
     let info = ServeInfo {
         endpoint: format!("http://{}:{}", endpoint_host(&options.host), port),

@@ -161,15 +161,10 @@ fn almost_equal(a: f64, b: f64) -> bool {
     diff <= 1e-6 * a.abs().max(b.abs()) || diff < 1e-12
 }
 
+#[derive(Default)]
 pub struct Runner {
     data: BTreeMap<Labels, Vec<Point>>,
     skipped_load: Option<String>,
-}
-
-impl Default for Runner {
-    fn default() -> Self {
-        Runner { data: BTreeMap::new(), skipped_load: None }
-    }
 }
 
 /// One `eval` statement.

@@ -1,0 +1,86 @@
+//! One client connection on its own thread: read a head, let the handler
+//! answer, write the answer, and again for as long as the client keeps the
+//! connection open.
+
+use super::body::Body;
+use super::request::{read_head, Head, HeadError, Method, Request};
+use super::response::encode;
+use super::Shared;
+use crate::server::Reply;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// An idle keep-alive connection is closed after this long (a thread each).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A client that stalls this long inside a request or its answer is dropped.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Unread body bytes the server still reads past to keep a connection open.
+const DISCARD_LIMIT: u64 = 1 << 20;
+const READ_BUFFER: usize = 64 * 1024;
+
+pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(TRANSFER_TIMEOUT));
+    let Ok(read_half) = stream.try_clone() else { return };
+    let mut reader = BufReader::with_capacity(READ_BUFFER, read_half);
+    let mut writer = stream;
+    loop {
+        let _ = reader.get_ref().set_read_timeout(Some(IDLE_TIMEOUT));
+        let head = match read_head(&mut reader) {
+            Ok(Some(head)) => head,
+            // closed, reset or idle too long: nobody is waiting for an answer
+            Ok(None) | Err(HeadError::Io(_)) => return,
+            Err(error) => {
+                let _ = writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
+                return;
+            }
+        };
+        // after `stop` began, a new request is not started: the client sees the connection close
+        if !shared.begin_request(id) {
+            return;
+        }
+        let _ = reader.get_ref().set_read_timeout(Some(TRANSFER_TIMEOUT));
+        let keep_alive = answer(head, &mut reader, &mut writer, shared);
+        shared.end_request(id);
+        if !keep_alive || shared.is_stopping() {
+            return;
+        }
+    }
+}
+
+/// Answers one request; returns whether the connection can carry another.
+fn answer(
+    head: Head,
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+    shared: &Shared,
+) -> bool {
+    let framing = match head.framing() {
+        Ok(framing) => framing,
+        Err(error) => {
+            let _ = writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
+            return false;
+        }
+    };
+    let with_body = head.method != Method::Head;
+    let mut keep_alive = head.keep_alive();
+    let continue_to: Option<&mut dyn Write> = if head.expects_continue() { Some(&mut *writer) } else { None };
+    let mut request = Request::new(head, Body::new(framing, reader, continue_to));
+    let reply = {
+        let _permit = shared.permits.acquire();
+        (shared.handler)(&mut request)
+    };
+    if !request.into_body().discard_rest(DISCARD_LIMIT) || shared.is_stopping() {
+        keep_alive = false;
+    }
+    writer.write_all(&encode(&reply, with_body, keep_alive)).is_ok() && keep_alive
+}
+
+fn head_error_status(error: &HeadError) -> u16 {
+    match error {
+        HeadError::TooLarge => 431,
+        HeadError::UnsupportedCoding(_) => 501,
+        HeadError::Malformed(_) | HeadError::Io(_) => 400,
+    }
+}
