@@ -166,6 +166,12 @@ def probe_visibility(db, port, deadline):
     return lags, poll_seconds
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used, its exited threads included."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values, q):
     if not values:
         return float("nan")
@@ -194,10 +200,12 @@ def main():
         procs = [mp.Process(target=sender, args=(port, args.connections, args.records, args.bodies, args.seconds, results))
                  for _ in range(args.senders)]
         started = time.monotonic()
+        cpu_before = cpu_seconds(db.process.pid)
         for p in procs:
             p.start()
         lags, poll_seconds = probe_visibility(db, port, started + args.seconds)
         totals = [results.get() for _ in procs]
+        server_cpu = cpu_seconds(db.process.pid) - cpu_before
         for p in procs:
             p.join()
         elapsed = max(t["elapsed"] for t in totals)
@@ -223,6 +231,8 @@ def main():
     print(f"accepted: {requests_ok} requests, {records} records, {sent_bytes / 1e6:.1f} MB protobuf; "
           f"refused (429/503): {sum(t['refused'] for t in totals)}")
     print(f"throughput: {sent_bytes / 1e6 / elapsed:.1f} MB/s decoded OTLP, {records / elapsed:,.0f} records/s")
+    print(f"server CPU while sending: {server_cpu / elapsed:.2f} cores, "
+          f"{server_cpu / max(sent_bytes / 1e8, 1e-9):.2f} core-seconds per 100 MB accepted (probe queries included)")
     print(f"ack latency: p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, p99 {percentile(latencies, 0.99) * 1e3:.1f} ms")
     print(f"visibility lag ({len(lags)} probes): p50 {percentile(lags, 0.5) * 1e3:.0f} ms, "
           f"p99 {percentile(lags, 0.99) * 1e3:.0f} ms; {len(poll_seconds)} probe queries, "

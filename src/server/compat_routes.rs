@@ -3,10 +3,10 @@
 //! `/metrics`.
 
 use super::auth::authorized;
+use super::http::{Method, Request};
 use super::{header, read_body, Context, Reply};
 use crate::compat::metrics::{self, MetricsInput};
 use crate::compat::{self, Api, ApiMethod, ApiRequest, CompatContext, Params};
-use super::http::{Method, Request};
 
 /// Form bodies are query parameters; a megabyte is far beyond any real query.
 const MAX_FORM_BYTES: usize = 1 << 20;
@@ -41,8 +41,7 @@ fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, String> {
         params = Params::parse(&String::from_utf8_lossy(&body));
     }
     params.extend(Params::parse(query));
-    let headers =
-        request.head.headers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
+    let headers = request.head.headers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
     Ok(ApiRequest { method: Some(method), path: path.to_string(), params, headers })
 }
 

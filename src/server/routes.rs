@@ -1,9 +1,9 @@
 //! Request routing: (method, path) to a route function returning a [`Reply`].
 
+use super::http::{Method, Request};
 use super::{compat_routes, otlp_routes, Context, Reply};
 use crate::compat::Api;
 use crate::otlp::Signal;
-use super::http::{Method, Request};
 
 pub fn route(request: &mut Request<'_>, context: &Context) -> Reply {
     let path = request.path().to_string();

@@ -32,7 +32,8 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
             // closed, reset or idle too long: nobody is waiting for an answer
             Ok(None) | Err(HeadError::Io(_)) => return,
             Err(error) => {
-                let _ = writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
+                let _ =
+                    writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
                 return;
             }
         };
@@ -50,12 +51,7 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
 }
 
 /// Answers one request; returns whether the connection can carry another.
-fn answer(
-    head: Head,
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
-    shared: &Shared,
-) -> bool {
+fn answer(head: Head, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream, shared: &Shared) -> bool {
     let framing = match head.framing() {
         Ok(framing) => framing,
         Err(error) => {

@@ -6,7 +6,8 @@ use std::io::Write;
 /// The response bytes; `with_body` false for HEAD (the length is still told).
 pub fn encode(reply: &Reply, with_body: bool, keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(192 + if with_body { reply.body.len() } else { 0 });
-    let _ = write!(out, "HTTP/1.1 {} {}\r\nContent-Type: {}\r\n", reply.status, reason(reply.status), reply.content_type);
+    let _ =
+        write!(out, "HTTP/1.1 {} {}\r\nContent-Type: {}\r\n", reply.status, reason(reply.status), reply.content_type);
     for (name, value) in &reply.headers {
         // a value with a line break would let its text forge headers
         if !value.contains(['\r', '\n']) {
