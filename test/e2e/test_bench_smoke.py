@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def test_ingest_benchmark_runs_and_stores_every_acknowledged_record(extension, ducklake_extension):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/bench/ingest.py"), "--seconds", "3", "--senders", "1",
+        [sys.executable, str(ROOT / "scripts/bench/ingest.py"), "--seconds", "4", "--warmup", "0.5", "--senders", "1",
          "--connections", "2", "--records", "100", "--bodies", "4",
          "--extension", str(extension), "--ducklake", str(ducklake_extension)],
         capture_output=True, text=True, timeout=300)
@@ -23,5 +23,6 @@ def test_ingest_benchmark_runs_and_stores_every_acknowledged_record(extension, d
     stored = re.search(r"rows stored (\d+) \(sent (\d+) \+ (\d+) probes\)", result.stdout)
     assert stored and int(stored[2]) == records
     assert int(stored[1]) == records + int(stored[3])
+    assert int(stored[3]) >= 3, "the probe posts a marker every 200 ms while senders run"
     for figure in ("throughput:", "ack latency: p50", "visibility lag", "committed while sending"):
         assert figure in result.stdout
