@@ -200,6 +200,7 @@ def main():
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections per sender")
     parser.add_argument("--records", type=int, default=500, help="log records per request")
     parser.add_argument("--flush-interval-ms", type=int, default=500)
+    parser.add_argument("--compact-interval-ms", type=int, default=60000)
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
     parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
     parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
@@ -208,7 +209,7 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         db = DuckDB(workdir, args.extension, args.ducklake)
         port = free_port()
-        db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, compact_interval_ms := {os.environ.get('COMPACT_MS', 60000)})")
+        db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, compact_interval_ms := {args.compact_interval_ms})")
         results = mp.Queue()
         procs = [mp.Process(target=sender, args=(port, args.connections, args.records, args.bodies, args.seconds, results))
                  for _ in range(args.senders)]
