@@ -7,9 +7,9 @@ use super::request::{read_head, Head, HeadError, Method, Request};
 use super::response::encode;
 use super::Shared;
 use crate::server::Reply;
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
 
 /// An idle keep-alive connection is closed after this long (a thread each).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -18,6 +18,8 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Unread body bytes the server still reads past to keep a connection open.
 const DISCARD_LIMIT: u64 = 1 << 20;
 const READ_BUFFER: usize = 64 * 1024;
+/// How long a closing connection still reads what the client sends (see [`close_after_answer`]).
+const LINGER: Duration = Duration::from_secs(2);
 
 pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
     let _ = stream.set_nodelay(true);
@@ -34,7 +36,7 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
             Err(error) => {
                 let _ =
                     writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
-                return;
+                return close_after_answer(&mut reader, &writer);
             }
         };
         // after `stop` began, a new request is not started: the client sees the connection close
@@ -44,7 +46,10 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
         let _ = reader.get_ref().set_read_timeout(Some(TRANSFER_TIMEOUT));
         let keep_alive = answer(head, &mut reader, &mut writer, shared);
         shared.end_request(id);
-        if !keep_alive || shared.is_stopping() {
+        if !keep_alive {
+            return close_after_answer(&mut reader, &writer);
+        }
+        if shared.is_stopping() {
             return;
         }
     }
@@ -60,7 +65,10 @@ fn answer(head: Head, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream,
         }
     };
     let with_body = head.method != Method::Head;
-    let mut keep_alive = head.keep_alive();
+    // both lengths given: the message was framed by Transfer-Encoding, but a proxy in front
+    // may have read it otherwise; do not read another request from this connection
+    let ambiguous = head.header("Transfer-Encoding").is_some() && head.header("Content-Length").is_some();
+    let mut keep_alive = head.keep_alive() && !ambiguous;
     let continue_to: Option<&mut dyn Write> = if head.expects_continue() { Some(&mut *writer) } else { None };
     let mut request = Request::new(head, Body::new(framing, reader, continue_to));
     let reply = {
@@ -71,6 +79,25 @@ fn answer(head: Head, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream,
         keep_alive = false;
     }
     writer.write_all(&encode(&reply, with_body, keep_alive)).is_ok() && keep_alive
+}
+
+/// Closes after an answer without losing it: closing a socket with unread
+/// request bytes (a body the route refused before reading it) makes the kernel
+/// send a reset, which can destroy the answer before the client reads it (the
+/// "lingering close" of RFC 9112, section 9.6). So
+/// the write side is closed first and what still arrives is read and dropped,
+/// for at most [`LINGER`].
+fn close_after_answer(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
+    let _ = writer.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let _ = reader.get_ref().set_read_timeout(Some(LINGER));
+    let mut discard = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match reader.read(&mut discard) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 fn head_error_status(error: &HeadError) -> u16 {

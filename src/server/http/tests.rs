@@ -204,3 +204,33 @@ fn stop_answers_requests_in_flight_and_closes_idle_connections() {
     assert!(closed(&mut idle_reader));
     assert!(TcpStream::connect(address).is_err(), "the port is closed");
 }
+
+#[test]
+fn a_body_refused_unread_is_answered_while_the_client_still_sends_it() {
+    let server = start(|request: &mut Request<'_>| {
+        Reply::text(413, &format!("{} bytes is over the limit", request.body_length().unwrap_or(0)))
+    });
+    let (mut stream, mut reader) = connect(&server);
+    let body = vec![b'x'; 8 << 20];
+    stream.write_all(format!("POST /big HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes()).unwrap();
+    // the answer comes before the body is read; the client may still be sending it
+    let _ = stream.write_all(&body);
+    let (status, headers, text) = read_response(&mut reader);
+    assert_eq!((status, text.as_str()), (413, "8388608 bytes is over the limit"));
+    assert!(headers.contains(&("connection".into(), "close".into())));
+    server.stop();
+}
+
+#[test]
+fn a_request_framed_two_ways_is_answered_and_the_connection_closed() {
+    let server = start(echo);
+    let (mut stream, mut reader) = connect(&server);
+    stream
+        .write_all(b"POST /a HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n")
+        .unwrap();
+    let (_, headers, body) = read_response(&mut reader);
+    assert_eq!(body, "POST /a x");
+    assert!(headers.contains(&("connection".into(), "close".into())));
+    assert!(closed(&mut reader));
+    server.stop();
+}
