@@ -518,7 +518,7 @@ fn parquet_properties(table: Table, batches: &[&RecordBatch]) -> WriterPropertie
     // random ids defeat min/max pruning; a bloom filter lets a trace lookup skip files.
     // Sized for the row group's rows, not arrow-rs' default of a million distinct values:
     // that filter (about 1 MB per row group) missed the CPU caches on every insert, which
-    // cost 240 ns a row, more than zstd-compressing the id (`bench_columns`)
+    // cost 240 ns a row, about as much as zstd-compressing the id (`bench_columns`)
     if table.columns().iter().any(|column| column.name == "trace_id") {
         let path = ColumnPath::from("trace_id");
         properties = properties

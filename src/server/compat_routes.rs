@@ -4,7 +4,7 @@
 
 use super::auth::authorized;
 use super::http::{Method, Request};
-use super::{header, read_body, Context, Reply};
+use super::{read_body, Context, Reply};
 use crate::compat::metrics::{self, MetricsInput};
 use crate::compat::{self, Api, ApiMethod, ApiRequest, CompatContext, Params};
 
@@ -15,7 +15,7 @@ pub fn query_api(request: &mut Request<'_>, context: &Context, api: Api) -> Repl
     let Some(compat) = &context.compat else {
         return Reply::text(404, "query APIs are off (otlp_serve(..., compat := false))");
     };
-    if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
+    if !authorized(context.config.api_key.as_deref(), request.header("Authorization")) {
         return Reply::text(401, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
     }
     match api_request(request) {
@@ -32,7 +32,8 @@ fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, String> {
         Method::Post => ApiMethod::Post,
         other => ApiMethod::Other(other.as_str().to_string()),
     };
-    let is_form = header(request, "Content-Type")
+    let is_form = request
+        .header("Content-Type")
         .is_some_and(|value| value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     // form values first, as Go's Request.FormValue (which upstream uses) prefers the body
     let mut params = Params::default();
@@ -46,7 +47,7 @@ fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, String> {
 }
 
 pub fn metrics(request: &Request<'_>, context: &Context) -> Reply {
-    if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
+    if !authorized(context.config.api_key.as_deref(), request.header("Authorization")) {
         return Reply::text(401, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
     }
     let ingest = context.ingest.stats.snapshot();

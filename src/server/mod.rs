@@ -102,7 +102,3 @@ pub enum BodyError {
     #[error("reading request body: {0}")]
     Io(String),
 }
-
-pub fn header<'a>(request: &'a Request<'_>, name: &str) -> Option<&'a str> {
-    request.header(name)
-}

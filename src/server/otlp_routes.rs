@@ -4,24 +4,24 @@
 
 use super::auth::authorized;
 use super::http::Request;
-use super::{header, read_body, BodyError, Context, Reply};
+use super::{read_body, BodyError, Context, Reply};
 use crate::ingest::IngestError;
 use crate::otlp::{error_status, export_response, Compression, Format, RequestKind, Signal};
 
 pub fn export(request: &mut Request<'_>, context: &Context, signal: Signal) -> Reply {
     let name = signal.name();
-    let content_type = header(request, "Content-Type").unwrap_or("");
+    let content_type = request.header("Content-Type").unwrap_or("");
     let Some(format) = Format::from_content_type(content_type) else {
         context.ingest.stats.rejected(name, "unsupported media type", 0);
         let message =
             format!("unsupported content type {content_type:?}: use application/x-protobuf or application/json");
         return status_reply(415, Format::Json, &message);
     };
-    if !authorized(context.config.api_key.as_deref(), header(request, "Authorization")) {
+    if !authorized(context.config.api_key.as_deref(), request.header("Authorization")) {
         context.ingest.stats.rejected(name, "unauthorized", 0);
         return status_reply(401, format, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
     }
-    let compression = match Compression::from_content_encoding(header(request, "Content-Encoding")) {
+    let compression = match Compression::from_content_encoding(request.header("Content-Encoding")) {
         Ok(compression) => compression,
         Err(error) => {
             context.ingest.stats.rejected(name, "unsupported encoding", 0);
