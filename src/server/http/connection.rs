@@ -34,8 +34,7 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared, id: u64) {
             // closed, reset or idle too long: nobody is waiting for an answer
             Ok(None) | Err(HeadError::Io(_)) => return,
             Err(error) => {
-                let _ =
-                    writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
+                refuse(&mut writer, &error);
                 return close_after_answer(&mut reader, &writer);
             }
         };
@@ -60,7 +59,7 @@ fn answer(head: Head, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream,
     let framing = match head.framing() {
         Ok(framing) => framing,
         Err(error) => {
-            let _ = writer.write_all(&encode(&Reply::text(head_error_status(&error), &error.to_string()), true, false));
+            refuse(writer, &error);
             return false;
         }
     };
@@ -100,10 +99,12 @@ fn close_after_answer(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
     }
 }
 
-fn head_error_status(error: &HeadError) -> u16 {
-    match error {
+/// Answers a request whose head cannot be served; the connection then closes.
+fn refuse(writer: &mut TcpStream, error: &HeadError) {
+    let status = match error {
         HeadError::TooLarge => 431,
         HeadError::UnsupportedCoding(_) => 501,
         HeadError::Malformed(_) | HeadError::Io(_) => 400,
-    }
+    };
+    let _ = writer.write_all(&encode(&Reply::text(status, &error.to_string()), true, false));
 }

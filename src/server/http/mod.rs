@@ -57,6 +57,15 @@ struct Registry {
     open: HashMap<u64, Open>,
 }
 
+impl Registry {
+    /// Wakes the threads of connections waiting for a request: their read ends.
+    fn close_idle(&self) {
+        for open in self.open.values().filter(|open| !open.busy) {
+            let _ = open.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
 struct Open {
     /// a handle to shut the socket down at stop, while its thread waits for a request
     stream: TcpStream,
@@ -86,9 +95,7 @@ impl Server {
         {
             let mut registry = self.shared.lock();
             registry.stopping = true;
-            for open in registry.open.values().filter(|open| !open.busy) {
-                let _ = open.stream.shutdown(std::net::Shutdown::Both);
-            }
+            registry.close_idle();
         }
         // the accept loop sits in accept(): a connection of our own wakes it to see `stopping`
         let _ = TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_secs(1));
@@ -104,9 +111,8 @@ impl Server {
                 .wait_timeout(registry, Duration::from_millis(100))
                 .map(|(guard, _)| guard)
                 .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-            for open in registry.open.values().filter(|open| !open.busy) {
-                let _ = open.stream.shutdown(std::net::Shutdown::Both);
-            }
+            // a connection that finished its request since is idle now
+            registry.close_idle();
         }
     }
 }
