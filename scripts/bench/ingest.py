@@ -7,6 +7,7 @@ Prints accepted decoded MB/s and records/s, ack latency p50/p99 and visibility
 lag p50/p99. Not a test: numbers depend on the machine; BENCHMARKS.md records them.
 
     .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 2 --connections 8
+    .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 1 --connections 8 --rate 100
 """
 import argparse
 import http.client
@@ -72,7 +73,7 @@ def read_reply(replies) -> int:
     return status
 
 
-def sender(port, connections, records, bodies_per_sender, seconds, results):
+def sender(port, connections, records, bodies_per_sender, seconds, rate, results):
     import threading
 
     # distinct enough that zstd cannot lean on repeats a real stream would not have
@@ -92,11 +93,23 @@ def sender(port, connections, records, bodies_per_sender, seconds, results):
         requests = [http_request(port, body) for body in bodies]
         sock, replies = connect()
         k = index
+        # open loop (--rate): each connection sends on a fixed schedule and a request's
+        # latency counts from when it was due, so a stall shows in every request it
+        # delayed (closed-loop senders would just send fewer; "coordinated omission")
+        interval = connections * len(bodies[0]) / rate if rate else None
+        due = time.perf_counter() + (index / connections) * interval if interval else None
         while time.monotonic() < deadline:
             body = bodies[k % len(bodies)]
             request = requests[k % len(bodies)]
             k += 1
-            started = time.perf_counter()
+            if due is not None:
+                ahead = due - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
+                started = due
+                due += interval
+            else:
+                started = time.perf_counter()
             try:
                 sock.sendall(request)
                 status = read_reply(replies)
@@ -115,10 +128,10 @@ def sender(port, connections, records, bodies_per_sender, seconds, results):
                     totals["requests"] += 1
                     totals["bytes"] += len(body)
                     totals["records"] += records
-                    totals["latencies"].append(elapsed)
+                    totals["latencies"].append((time.monotonic(), elapsed))
                 else:
                     totals["refused"] += 1
-            if status != 200:
+            if status != 200 and due is None:
                 time.sleep(0.05)
 
     threads = [threading.Thread(target=connection_loop, args=(i,)) for i in range(connections)]
@@ -199,6 +212,9 @@ def main():
     parser.add_argument("--senders", type=int, default=2, help="sender processes")
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections per sender")
     parser.add_argument("--records", type=int, default=500, help="log records per request")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="MB/s of protobuf to offer in all, paced on a fixed schedule (open loop); "
+                             "without it each connection sends its next request when the last is answered")
     parser.add_argument("--flush-interval-ms", type=int, default=500)
     parser.add_argument("--compact-interval-ms", type=int, default=60000)
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
@@ -211,7 +227,9 @@ def main():
         port = free_port()
         db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, compact_interval_ms := {args.compact_interval_ms})")
         results = mp.Queue()
-        procs = [mp.Process(target=sender, args=(port, args.connections, args.records, args.bodies, args.seconds, results))
+        rate = args.rate * 1e6 / args.senders if args.rate else None  # bytes/s per sender
+        procs = [mp.Process(target=sender,
+                            args=(port, args.connections, args.records, args.bodies, args.seconds, rate, results))
                  for _ in range(args.senders)]
         started = time.monotonic()
         cpu_before = cpu_seconds(db.process.pid)
@@ -239,15 +257,21 @@ def main():
     requests_ok = sum(t["requests"] for t in totals)
     sent_bytes = sum(t["bytes"] for t in totals)
     records = sum(t["records"] for t in totals)
-    latencies = [x for t in totals for x in t["latencies"]]
+    warm = started + args.warmup
+    latencies = [x for t in totals for at, x in t["latencies"] if at >= warm]
+    all_latencies = [x for t in totals for _, x in t["latencies"]]
     print(f"senders={args.senders} connections={args.connections} records/request={args.records} "
-          f"seconds={elapsed:.1f} flush_interval_ms={args.flush_interval_ms}")
+          f"seconds={elapsed:.1f} flush_interval_ms={args.flush_interval_ms} "
+          f"offered={f'{args.rate} MB/s (open loop)' if args.rate else 'closed loop'}")
     print(f"accepted: {requests_ok} requests, {records} records, {sent_bytes / 1e6:.1f} MB protobuf; "
           f"refused (429/503): {sum(t['refused'] for t in totals)}")
     print(f"throughput: {sent_bytes / 1e6 / elapsed:.1f} MB/s decoded OTLP, {records / elapsed:,.0f} records/s")
     print(f"server CPU while sending: {server_cpu / elapsed:.2f} cores, "
           f"{server_cpu / max(sent_bytes / 1e8, 1e-9):.2f} core-seconds per 100 MB accepted (probe queries included)")
-    print(f"ack latency: p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, p99 {percentile(latencies, 0.99) * 1e3:.1f} ms")
+    print(f"ack latency after the warm-up{' (from when each request was due)' if args.rate else ''}: "
+          f"p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, p90 {percentile(latencies, 0.9) * 1e3:.1f} ms, "
+          f"p99 {percentile(latencies, 0.99) * 1e3:.1f} ms, max {max(latencies, default=float('nan')) * 1e3:.1f} ms; "
+          f"whole run p99 {percentile(all_latencies, 0.99) * 1e3:.1f} ms")
     print(f"visibility lag ({len(lags)} probes): p50 {percentile(lags, 0.5) * 1e3:.0f} ms, "
           f"p99 {percentile(lags, 0.99) * 1e3:.0f} ms; {len(poll_seconds)} probe queries, "
           f"p50 {percentile(poll_seconds, 0.5) * 1e3:.1f} ms each")
