@@ -43,8 +43,19 @@
 //! seq follows the previous one. Opening validates every segment; the first
 //! invalid byte (a torn tail after a crash, a flipped bit) ends the spool there:
 //! that segment is truncated and later segments are removed, all reported in
-//! [`OpenReport`]. Released segments are deleted oldest first with a directory
+//! [`OpenReport`]. Released segments leave oldest first with a directory
 //! fsync after each, so a crash can never leave a gap at the front.
+//!
+//! **Reused segments.** A released segment is not deleted while fewer than
+//! [`SPARE_SEGMENTS`] spares wait: it is renamed to `<first seq>.spare` and the
+//! next new segment is written over it from its start. Deleting a segment frees
+//! its blocks, and on ext4 (worse when mounted with `discard`) the journal
+//! commit that frees 64 MB held every concurrent fsync for up to 100 ms;
+//! overwriting allocated blocks frees and allocates nothing (PostgreSQL recycles
+//! its WAL segments for the same reason). A reused segment's old bytes beyond
+//! the new records fail validation (their seqs are older than any new one), so
+//! after a crash recovery cuts them like a torn tail; the spool cuts them itself
+//! before moving on to the next segment and when it closes.
 
 mod error;
 mod record;
@@ -131,6 +142,8 @@ pub struct Spool {
     sync_finished: Condvar,
     /// Serializes segment deletion so it always proceeds oldest first.
     release_order: Mutex<()>,
+    /// Released segment files waiting to be written over, oldest first.
+    spares: Mutex<Vec<PathBuf>>,
     sync_rounds: AtomicU64,
     /// Runs inside every sync round before the fsyncs (tests stall or fail rounds).
     #[cfg(test)]
@@ -145,6 +158,7 @@ impl Spool {
         let directory_lock = lock_directory(dir)?;
         let writer_id = writer_id::load_or_create(dir)?;
         let mut recovered = recovery::recover(dir)?;
+        let spares = list_spares(dir)?;
         if recovered.segments.is_empty() {
             create_first_segment(dir, &mut recovered)?;
         }
@@ -164,6 +178,7 @@ impl Spool {
             sync: Mutex::new(SyncState { durable_seq, in_flight: false, failure: None }),
             sync_finished: Condvar::new(),
             release_order: Mutex::new(()),
+            spares: Mutex::new(spares),
             sync_rounds: AtomicU64::new(0),
             #[cfg(test)]
             sync_hook: Mutex::new(None),
@@ -246,8 +261,9 @@ impl Spool {
         write.check_usable()?;
         write.check_room(payload.len(), self.options.max_backlog_bytes)?;
         if write.needs_roll(self.options.segment_bytes) {
-            let (file, path) = self.create_segment(write.next_seq())?;
-            write.switch_to(file, path);
+            write.trim_stale_tail()?;
+            let (file, path, stale_end) = self.create_segment(write.next_seq())?;
+            write.switch_to(file, path, stale_end);
         }
         write.write(kind, payload)
     }
@@ -256,33 +272,78 @@ impl Spool {
         let first_seq = released_seq
             .checked_add(1)
             .ok_or_else(|| SpoolError::Corrupt(format!("cannot release through seq {released_seq}")))?;
-        let (file, path) = self.create_segment(first_seq)?;
-        write.skip_to(file, path, first_seq);
+        write.trim_stale_tail()?;
+        let (file, path, stale_end) = self.create_segment(first_seq)?;
+        write.skip_to(file, path, stale_end, first_seq);
         Ok(())
     }
 
-    /// Creating a file changes nothing already written, so a failure here is
-    /// returned without failing the spool.
-    fn create_segment(&self, first_seq: u64) -> Result<(File, PathBuf), SpoolError> {
+    /// A new segment file: a spare written over from its start, or a new empty
+    /// file. Returns the file's old length with it (0 for a new file). Creating
+    /// a segment changes nothing already written, so a failure here is returned
+    /// without failing the spool.
+    fn create_segment(&self, first_seq: u64) -> Result<(File, PathBuf, u64), SpoolError> {
         let path = self.dir.join(segment::file_name(first_seq));
+        if let Some(reused) = self.reuse_spare(&path) {
+            return Ok(reused);
+        }
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
             .open(&path)
             .context(|| format!("create segment {}", path.display()))?;
-        Ok((file, path))
+        Ok((file, path, 0))
     }
 
-    fn delete_segments(&self, paths: Vec<PathBuf>) -> Result<(), SpoolError> {
-        for path in paths {
-            match std::fs::remove_file(&path) {
-                Err(error) if error.kind() != io::ErrorKind::NotFound => {
-                    return Err(SpoolError::io(format!("delete segment {}", path.display()), error));
-                }
-                _ => segment::sync_dir(&self.dir)?,
+    /// The oldest spare renamed to `path`, opened for writing from its start. A
+    /// spare that cannot be taken is dropped from the list and a new file is made
+    /// instead.
+    fn reuse_spare(&self, path: &Path) -> Option<(File, PathBuf, u64)> {
+        let spare = {
+            let mut spares = lock(&self.spares);
+            (!spares.is_empty()).then(|| spares.remove(0))?
+        };
+        std::fs::rename(&spare, path).ok()?;
+        let reused = OpenOptions::new().write(true).open(path).and_then(|file| Ok((file.metadata()?.len(), file)));
+        match reused {
+            Ok((stale_end, file)) => Some((file, path.to_path_buf(), stale_end)),
+            Err(_) => {
+                // the name must be free for a new file; until the directory is synced
+                // the spare may come back under its old name, which is harmless
+                let _ = std::fs::remove_file(path);
+                None
             }
         }
+    }
+
+    /// Released segments leave oldest first: kept as spares while there are
+    /// fewer than [`SPARE_SEGMENTS`], deleted otherwise.
+    fn delete_segments(&self, paths: Vec<PathBuf>) -> Result<(), SpoolError> {
+        for path in paths {
+            let kept_as_spare = lock(&self.spares).len() < SPARE_SEGMENTS && self.keep_as_spare(&path);
+            if !kept_as_spare {
+                match std::fs::remove_file(&path) {
+                    Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                        return Err(SpoolError::io(format!("delete segment {}", path.display()), error));
+                    }
+                    _ => {}
+                }
+            }
+            segment::sync_dir(&self.dir)?;
+        }
         Ok(())
+    }
+
+    fn keep_as_spare(&self, path: &Path) -> bool {
+        let Some(spare) = path.file_name().and_then(|name| name.to_str()).and_then(segment::spare_name) else {
+            return false;
+        };
+        let spare = self.dir.join(spare);
+        if std::fs::rename(path, &spare).is_err() {
+            return false;
+        }
+        lock(&self.spares).push(spare);
+        true
     }
 
     /// Returns once `seq` is durable, leading sync rounds while needed.
@@ -353,6 +414,32 @@ impl Spool {
     fn run_sync_hook(&self) -> io::Result<()> {
         let hook = lock(&self.sync_hook).clone();
         hook.map_or(Ok(()), |hook| hook())
+    }
+}
+
+/// Released segment files kept for reuse, at most; each is up to
+/// `segment_bytes` (plus its last record) on disk.
+pub const SPARE_SEGMENTS: usize = 2;
+
+/// Spare segments left by an earlier run, oldest first; any beyond
+/// [`SPARE_SEGMENTS`] are deleted.
+fn list_spares(dir: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    let mut spares = segment::list_spares(dir)?;
+    for extra in spares.split_off(spares.len().min(SPARE_SEGMENTS)) {
+        std::fs::remove_file(&extra).context(|| format!("delete spare segment {}", extra.display()))?;
+    }
+    Ok(spares)
+}
+
+impl Drop for Spool {
+    /// A reused active segment loses its stale bytes at a clean close, so the
+    /// next open has nothing to cut and nothing to report. Best effort: if this
+    /// fails, the next open cuts them instead.
+    fn drop(&mut self) {
+        let mut write = lock(&self.write);
+        if write.trim_stale_tail().is_ok() {
+            let _ = write.sync_active();
+        }
     }
 }
 

@@ -24,6 +24,29 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+const SPARE_SUFFIX: &str = ".spare";
+
+/// The name a released segment gets while it waits to be reused: its own,
+/// with another suffix, so listings of segments ignore it.
+pub fn spare_name(segment_name: &str) -> Option<String> {
+    let first_seq = parse_file_name(segment_name)?;
+    Some(format!("{first_seq:0width$}{SPARE_SUFFIX}", width = DIGITS))
+}
+
+/// Spare segment files in `dir`, oldest first.
+pub fn list_spares(dir: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    let read_error = || format!("list spool directory {}", dir.display());
+    let mut spares = Vec::new();
+    for entry in fs::read_dir(dir).context(read_error)? {
+        let entry = entry.context(read_error)?;
+        if entry.file_name().to_str().is_some_and(|name| name.ends_with(SPARE_SUFFIX)) {
+            spares.push(entry.path());
+        }
+    }
+    spares.sort();
+    Ok(spares)
+}
+
 /// A segment file found in the spool directory.
 #[derive(Debug, Clone)]
 pub struct Listed {

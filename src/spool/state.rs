@@ -33,6 +33,9 @@ pub struct SyncBatch {
 pub struct WriteState {
     active: Arc<File>,
     active_len: u64,
+    /// Length the active file had before it was reused (0 for a new file):
+    /// bytes from `active_len` up to here are stale records of its earlier life.
+    stale_end: u64,
     /// Oldest first; the last one is the active segment.
     segments: VecDeque<Span>,
     next_seq: u64,
@@ -61,6 +64,7 @@ impl WriteState {
         WriteState {
             active: Arc::new(active),
             active_len,
+            stale_end: 0,
             segments,
             next_seq,
             unsynced: Vec::new(),
@@ -98,26 +102,48 @@ impl WriteState {
         self.active_len >= segment_bytes && self.active_len > 0
     }
 
-    /// Makes a freshly created, empty file the active segment, starting at the
-    /// next seq. The old one waits for the next sync round, which also syncs the
-    /// directory so the new file's name is durable before any record in it is
-    /// acknowledged.
-    pub fn switch_to(&mut self, file: File, path: PathBuf) {
+    /// Makes `file` the active segment, starting at the next seq: a new empty
+    /// file, or a reused one written over from its start, whose old length is
+    /// `stale_end`. The old segment waits for the next sync round, which also
+    /// syncs the directory so the new file's name is durable before any record
+    /// in it is acknowledged. Call [`trim_stale_tail`](Self::trim_stale_tail)
+    /// first.
+    pub fn switch_to(&mut self, file: File, path: PathBuf, stale_end: u64) {
+        debug_assert!(self.stale_end <= self.active_len, "the segment left behind was trimmed");
         let previous = std::mem::replace(&mut self.active, Arc::new(file));
         self.unsynced.push(previous);
         self.directory_dirty = true;
         self.active_len = 0;
+        self.stale_end = stale_end;
         self.segments.push_back(Span { first_seq: self.next_seq, end_seq: self.next_seq, path });
     }
 
     /// Like [`switch_to`](Self::switch_to), but the new segment starts at
     /// `first_seq` beyond the next seq: every seq before it counts as released.
-    pub fn skip_to(&mut self, file: File, path: PathBuf, first_seq: u64) {
+    pub fn skip_to(&mut self, file: File, path: PathBuf, stale_end: u64, first_seq: u64) {
         debug_assert!(first_seq > self.next_seq);
         self.unreleased.clear();
         self.unreleased_bytes = 0;
         self.next_seq = first_seq;
-        self.switch_to(file, path);
+        self.switch_to(file, path, stale_end);
+    }
+
+    /// Cuts a reused active segment's stale bytes off before the spool moves on
+    /// to another segment: recovery ends the spool at the first invalid byte,
+    /// so stale bytes in a segment that is not the last would cut every later
+    /// one. The cut becomes durable in the next sync round (fdatasync persists
+    /// a size change), before any record of the next segment is acknowledged.
+    pub fn trim_stale_tail(&mut self) -> Result<(), SpoolError> {
+        if self.stale_end <= self.active_len {
+            return Ok(());
+        }
+        if let Err(source) = self.active.set_len(self.active_len) {
+            let context = "cut the stale tail of a reused spool segment".to_string();
+            self.fail(&format!("{context}: {source}"));
+            return Err(SpoolError::Io { context, source });
+        }
+        self.stale_end = 0;
+        Ok(())
     }
 
     /// Writes one record to the active segment and returns its seq. A failed
@@ -138,6 +164,10 @@ impl WriteState {
         self.unreleased.push_back(size as u32);
         self.unreleased_bytes += size;
         Ok(seq)
+    }
+
+    pub fn sync_active(&self) -> std::io::Result<()> {
+        self.active.sync_data()
     }
 
     /// Everything a sync round started now must fsync.

@@ -311,6 +311,91 @@ fn releasing_deletes_exactly_the_fully_released_segments() {
     assert_eq!(spool.append(0, b"next").unwrap(), 11);
 }
 
+fn spares_on_disk(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| entry.unwrap().file_name().into_string().ok())
+        .filter(|name| name.ends_with(".spare"))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().len()
+}
+
+/// What a crash would leave: the files as they are now, in another directory.
+fn copy_as_after_a_crash(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "lock" {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn released_segments_are_reused_and_their_stale_bytes_never_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = segment_bytes(250);
+    let (spool, _) = open(dir.path(), options);
+    // first life: two 220-byte records a segment (440 bytes)
+    let big = |seq: u64| vec![seq as u8; 200];
+    let small = |seq: u64| vec![seq as u8; 100];
+    for seq in 1..=6 {
+        assert_eq!(spool.append(1, &big(seq)).unwrap(), seq);
+    }
+    assert_eq!(segments_on_disk(dir.path()), vec![1, 3, 5]);
+    spool.release_through(4).unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![5]);
+    assert_eq!(spares_on_disk(dir.path()), vec!["00000000000000000001.spare", "00000000000000000003.spare"]);
+
+    // second life: three 120-byte records a segment, written over the spares
+    for seq in 7..=11 {
+        assert_eq!(spool.append(2, &small(seq)).unwrap(), seq);
+    }
+    assert_eq!(segments_on_disk(dir.path()), vec![5, 7, 10]);
+    assert!(spares_on_disk(dir.path()).is_empty(), "both spares were reused");
+    assert_eq!(file_len(&segment_path(dir.path(), 7)), 360, "cut to its records when the spool moved on");
+    assert_eq!(file_len(&segment_path(dir.path(), 10)), 440, "the active segment still holds 200 stale bytes");
+    let expected = |spool: &Spool| {
+        let records = replay_all(spool, 4);
+        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), (5..=11).collect::<Vec<_>>());
+        for record in records {
+            let payload = if record.seq <= 6 { big(record.seq) } else { small(record.seq) };
+            assert_eq!(record.payload, payload, "seq {}", record.seq);
+        }
+    };
+    expected(&spool);
+
+    // a crash now: recovery cuts the stale bytes like a torn tail, and loses nothing
+    let crashed = tempfile::tempdir().unwrap();
+    copy_as_after_a_crash(dir.path(), crashed.path());
+    let (recovered, report) = open(crashed.path(), options);
+    assert_eq!((report.records, report.truncated_bytes), (7, 200));
+    assert!(report.truncation_reason.unwrap().contains("00000000000000000010.seg at byte 240"));
+    expected(&recovered);
+    assert_eq!(recovered.append(3, b"after").unwrap(), 12);
+
+    // a clean close cuts them itself: the next open has nothing to report
+    let (spool, report) = reopen(spool, options);
+    assert_eq!((report.records, report.truncated_bytes, report.truncation_reason), (7, 0, None));
+    assert_eq!(file_len(&segment_path(dir.path(), 10)), 240);
+    expected(&spool);
+
+    // at most two spares wait; further released segments are deleted
+    spool.release_through(9).unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![10]);
+    assert_eq!(spares_on_disk(dir.path()), vec!["00000000000000000005.spare", "00000000000000000007.spare"]);
+    for seq in 12..=20 {
+        assert_eq!(spool.append(2, &small(seq)).unwrap(), seq);
+    }
+    spool.release_through(20).unwrap();
+    assert_eq!(segments_on_disk(dir.path()).len(), 1);
+    assert_eq!(spares_on_disk(dir.path()).len(), SPARE_SEGMENTS);
+}
+
 #[test]
 fn releasing_past_the_last_seq_moves_the_next_seq_beyond_it() {
     let dir = tempfile::tempdir().unwrap();
