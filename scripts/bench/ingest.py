@@ -94,7 +94,7 @@ def sender(port, connections, records, bodies_per_sender, seconds, rate, results
         sock, replies = connect()
         # connections start spread over the bodies: started side by side, they sent the same
         # body at nearly the same time, and zstd then found whole requests repeated within a
-        # page (open-loop files came out 3.5x smaller than closed-loop ones)
+        # page (open-loop files came out about 3x smaller than closed-loop ones)
         k = index * max(1, len(bodies) // connections)
         # open loop (--rate): each connection sends on a fixed schedule and a request's
         # latency counts from when it was due, so a stall shows in every request it
