@@ -4,7 +4,7 @@
 
 use super::auth::authorized;
 use super::http::{Method, Request};
-use super::{read_body, Context, Reply};
+use super::{busy_reply, read_body, BodyError, Context, Reply};
 use crate::compat::metrics::{self, MetricsInput};
 use crate::compat::{self, Api, ApiMethod, ApiRequest, CompatContext, Params};
 
@@ -18,13 +18,18 @@ pub fn query_api(request: &mut Request<'_>, context: &Context, api: Api) -> Repl
     if !authorized(context.config.api_key.as_deref(), request.header("Authorization")) {
         return Reply::text(401, "missing or wrong bearer token").with_header("WWW-Authenticate", "Bearer");
     }
-    match api_request(request) {
-        Ok(api_request) => compat::route(api, &api_request, compat),
-        Err(message) => Reply::text(400, &message),
+    let api_request = match api_request(request) {
+        Ok(api_request) => api_request,
+        Err(error) => return error.reply(),
+    };
+    // taken after the form body was read: a slow body must not hold a worker
+    match request.worker() {
+        Ok(_worker) => compat::route(api, &api_request, compat),
+        Err(busy) => busy_reply(&busy),
     }
 }
 
-fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, String> {
+fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, BodyError> {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let method = match request.method() {
@@ -38,7 +43,7 @@ fn api_request(request: &mut Request<'_>) -> Result<ApiRequest, String> {
     // form values first, as Go's Request.FormValue (which upstream uses) prefers the body
     let mut params = Params::default();
     if method == ApiMethod::Post && is_form {
-        let body = read_body(request, MAX_FORM_BYTES).map_err(|e| e.to_string())?;
+        let body = read_body(request, MAX_FORM_BYTES)?;
         params = Params::parse(&String::from_utf8_lossy(&body));
     }
     params.extend(Params::parse(query));

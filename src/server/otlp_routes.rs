@@ -30,13 +30,17 @@ pub fn export(request: &mut Request<'_>, context: &Context, signal: Signal) -> R
     };
     let body = match read_body(request, context.config.max_body_bytes) {
         Ok(body) => body,
-        Err(error @ BodyError::TooLarge { .. }) => {
-            context.ingest.stats.rejected(name, "too large", 0);
-            return status_reply(413, format, &error.to_string());
-        }
         Err(error) => {
-            context.ingest.stats.rejected(name, "bad request", 0);
-            return status_reply(400, format, &error.to_string());
+            context.ingest.stats.rejected(name, body_refusal_reason(&error), 0);
+            return body_refusal(format, &error);
+        }
+    };
+    // taken only now: reading the body goes at the client's pace and must not hold a worker
+    let _worker = match request.worker() {
+        Ok(worker) => worker,
+        Err(busy) => {
+            context.ingest.stats.rejected(name, "busy", body.len());
+            return status_reply(503, format, &busy.to_string()).with_header("Retry-After", "1");
         }
     };
     let kind = RequestKind { signal, format, compression };
@@ -51,6 +55,30 @@ pub fn export(request: &mut Request<'_>, context: &Context, signal: Signal) -> R
             error_reply(format, &error)
         }
     }
+}
+
+fn body_refusal_reason(error: &BodyError) -> &'static str {
+    match error {
+        BodyError::TooLarge { .. } => "too large",
+        BodyError::TooSlow(_) => "too slow",
+        BodyError::Busy(_) => "busy",
+        BodyError::Io(_) => "bad request",
+    }
+}
+
+fn body_refusal(format: Format, error: &BodyError) -> Reply {
+    let reply = status_reply(error.status(), format, &error.to_string());
+    match error {
+        BodyError::Busy(_) => reply.with_header("Retry-After", "1"),
+        _ => reply,
+    }
+}
+
+/// A refusal before the body is looked at (403 from the browser rule), in
+/// the request's encoding when it names one, else JSON.
+pub fn refuse(request: &Request<'_>, status: u16, message: &str) -> Reply {
+    let format = Format::from_content_type(request.header("Content-Type").unwrap_or("")).unwrap_or(Format::Json);
+    status_reply(status, format, message)
 }
 
 fn error_reply(format: Format, error: &IngestError) -> Reply {

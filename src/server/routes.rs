@@ -1,5 +1,6 @@
 //! Request routing: (method, path) to a route function returning a [`Reply`].
 
+use super::auth::browser_refusal;
 use super::http::{Method, Request};
 use super::{compat_routes, otlp_routes, Context, Reply};
 use crate::compat::Api;
@@ -7,6 +8,18 @@ use crate::otlp::Signal;
 
 pub fn route(request: &mut Request<'_>, context: &Context) -> Reply {
     let path = request.path().to_string();
+    let refusal = browser_refusal(
+        context.config.api_key.as_deref(),
+        &context.config.host,
+        request.header("Host"),
+        request.header("Origin"),
+    );
+    if let Some(message) = refusal {
+        return match path.as_str() {
+            "/v1/logs" | "/v1/traces" | "/v1/metrics" => otlp_routes::refuse(request, 403, &message),
+            _ => Reply::text(403, &message),
+        };
+    }
     let method = request.method().clone();
     match (method, path.as_str()) {
         (Method::Post, "/v1/logs") => otlp_routes::export(request, context, Signal::Logs),

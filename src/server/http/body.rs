@@ -3,6 +3,7 @@
 //! 100-continue`) is told to go on at the first read, so a request refused
 //! from its head alone (401, 413) never has its body sent at all.
 
+use super::chunked::ChunkedDecoder;
 use super::request::Framing;
 use std::io::{self, BufRead, Read, Write};
 
@@ -11,27 +12,25 @@ pub struct Body<'a> {
     declared: Option<u64>,
     /// where `100 Continue` goes before the first read, while the client waits for it
     continue_to: Option<&'a mut dyn Write>,
-    /// a read returned the end of the body
-    ended: bool,
 }
 
 enum Source<'a> {
     Length(io::Take<&'a mut dyn BufRead>),
-    Chunked(chunked_transfer::Decoder<&'a mut dyn BufRead>),
+    Chunked(ChunkedDecoder<&'a mut dyn BufRead>),
 }
 
 impl<'a> Body<'a> {
     pub fn new(framing: Framing, reader: &'a mut dyn BufRead, continue_to: Option<&'a mut dyn Write>) -> Self {
         let source = match framing {
             Framing::Length(length) => Source::Length(reader.take(length)),
-            Framing::Chunked => Source::Chunked(chunked_transfer::Decoder::new(reader)),
+            Framing::Chunked => Source::Chunked(ChunkedDecoder::new(reader)),
         };
         let declared = match framing {
             Framing::Length(length) => Some(length),
             Framing::Chunked => None,
         };
         let continue_to = continue_to.filter(|_| framing != Framing::Length(0));
-        Body { source, declared, continue_to, ended: false }
+        Body { source, declared, continue_to }
     }
 
     /// The length the client declared (None for a chunked body).
@@ -42,7 +41,7 @@ impl<'a> Body<'a> {
     fn at_end(&self) -> bool {
         match &self.source {
             Source::Length(take) => take.limit() == 0,
-            Source::Chunked(_) => self.ended,
+            Source::Chunked(chunks) => chunks.is_done(),
         }
     }
 
@@ -68,20 +67,16 @@ impl Read for Body<'_> {
             out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
             out.flush()?;
         }
-        let read = match &mut self.source {
+        match &mut self.source {
             Source::Length(take) => {
                 let read = take.read(buf)?;
                 if read == 0 && !buf.is_empty() && take.limit() > 0 {
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside the body"));
                 }
-                read
+                Ok(read)
             }
-            Source::Chunked(chunks) => chunks.read(buf)?,
-        };
-        if read == 0 && !buf.is_empty() {
-            self.ended = true;
+            Source::Chunked(chunks) => chunks.read(buf),
         }
-        Ok(read)
     }
 }
 

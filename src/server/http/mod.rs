@@ -8,19 +8,32 @@
 //! wait, unread, until some other connection closes (seen as a request
 //! without an answer in the ingest benchmark). Here every accepted
 //! connection gets its own thread at once; `workers` permits bound how many
-//! requests are handled at the same time.
+//! requests are handled at the same time (a route takes one after it read
+//! the body, see [`capacity`]).
+//!
+//! Against clients that hold threads by sending slowly ([`Limits`]): a head
+//! must arrive within a deadline, a body at a minimum rate, and when every
+//! connection slot is taken the connection that has waited longest for a
+//! request (a half-sent head, an idle keep-alive) is closed for the new one.
 
 mod body;
+mod capacity;
+mod chunked;
 mod connection;
+mod pace;
 mod request;
 mod response;
 #[cfg(test)]
 mod tests;
 
 pub use body::Body;
+pub use capacity::{Busy, Held};
+pub use chunked::ChunkedError;
+pub use pace::{pace_error, MinRate, PaceError};
 pub use request::{Head, Method, Request};
 
 use crate::server::Reply;
+use capacity::{Capacity, Semaphore};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -32,10 +45,49 @@ use std::time::{Duration, Instant};
 /// What answers a request: the routes, behind a panic guard.
 pub type Handler = dyn Fn(&mut Request<'_>) -> Reply + Send + Sync;
 
-/// Connections open at once; past it a new one is answered 503 and closed.
+/// Connections open at once; past it the one waiting longest for a request is closed.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// How long `stop` waits for requests in flight to be answered.
 const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Connection threads parse queries with recursive descent; the parsers bound
+/// nesting to a few hundred levels, far inside this.
+const CONNECTION_STACK: usize = 8 << 20;
+
+/// The pace and the shares a connection must keep to.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// a request head must be complete this long after its first byte (the
+    /// first request on a connection: after the connection was accepted)
+    pub head_timeout: Duration,
+    /// a kept-alive connection waits this long for its next request
+    pub idle_timeout: Duration,
+    /// a body must keep this rate, or the request is answered 408
+    pub body_rate: MinRate,
+    /// an answer must be written within this, plus a second per [`WRITE_RATE`] bytes
+    pub write_timeout: Duration,
+    /// request bodies buffered by routes at once, in bytes
+    pub body_budget: usize,
+    /// how long a request waits for a worker or body budget before 503
+    pub capacity_wait: Duration,
+}
+
+/// Bytes per second an answer's write deadline grants beyond [`Limits::write_timeout`].
+pub const WRITE_RATE: u64 = 64 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: MAX_CONNECTIONS,
+            head_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(300),
+            body_rate: MinRate { min_bytes: 10 * 1024, window: Duration::from_secs(10) },
+            write_timeout: Duration::from_secs(60),
+            body_budget: 256 << 20,
+            capacity_wait: Duration::from_secs(30),
+        }
+    }
+}
 
 pub struct Server {
     shared: Arc<Shared>,
@@ -45,7 +97,8 @@ pub struct Server {
 
 pub(super) struct Shared {
     handler: Box<Handler>,
-    permits: Permits,
+    capacity: Capacity,
+    limits: Limits,
     connections: Mutex<Registry>,
     left: Condvar,
 }
@@ -64,21 +117,46 @@ impl Registry {
             let _ = open.stream.shutdown(std::net::Shutdown::Both);
         }
     }
+
+    /// Closes the connection that has waited longest for a request (its head
+    /// half-sent, or idle between requests) to make room; false when every
+    /// connection is inside a request.
+    fn evict_longest_waiting(&mut self) -> bool {
+        let oldest = self.open.iter().filter(|(_, open)| !open.busy).min_by_key(|(_, open)| open.waiting_since);
+        let Some((&id, _)) = oldest else { return false };
+        if let Some(open) = self.open.remove(&id) {
+            let _ = open.stream.shutdown(std::net::Shutdown::Both);
+        }
+        true
+    }
 }
 
 struct Open {
     /// a handle to shut the socket down at stop, while its thread waits for a request
     stream: TcpStream,
     busy: bool,
+    /// when it began waiting for its current request (accept, or the end of the last)
+    waiting_since: Instant,
 }
 
 impl Server {
     /// Starts accepting on `listener`; at most `workers` requests are handled at once.
-    pub fn start(listener: TcpListener, workers: usize, handler: Box<Handler>) -> std::io::Result<Server> {
+    pub fn start(
+        listener: TcpListener,
+        workers: usize,
+        limits: Limits,
+        handler: Box<Handler>,
+    ) -> std::io::Result<Server> {
         let local_addr = listener.local_addr()?;
+        let capacity = Capacity {
+            workers: Semaphore::new(workers.max(1)),
+            body_bytes: Semaphore::new(limits.body_budget.max(1)),
+            wait: limits.capacity_wait,
+        };
         let shared = Arc::new(Shared {
             handler,
-            permits: Permits::new(workers.max(1)),
+            capacity,
+            limits,
             connections: Mutex::new(Registry::default()),
             left: Condvar::new(),
         });
@@ -136,17 +214,20 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        let Some(id) = shared.register(&stream) else {
+        let accepted = Instant::now();
+        let Some(id) = shared.register(&stream, accepted) else {
             let refusal = Reply::text(503, "too many connections: try again later").with_header("Retry-After", "1");
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = stream.write_all(&response::encode(&refusal, true, false));
             continue;
         };
         let serving = shared.clone();
-        let spawned = std::thread::Builder::new().name("canardstack-conn".into()).spawn(move || {
-            let _leave = Leave { shared: &serving, id };
-            // the handler catches its own panics; this guards the transport's
-            let _ = catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &serving, id)));
-        });
+        let spawned =
+            std::thread::Builder::new().name("canardstack-conn".into()).stack_size(CONNECTION_STACK).spawn(move || {
+                let _leave = Leave { shared: &serving, id };
+                // the handler catches its own panics; this guards the transport's
+                let _ = catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &serving, id, accepted)));
+            });
         if spawned.is_err() {
             shared.leave(id);
         }
@@ -174,68 +255,46 @@ impl Shared {
         self.lock().stopping
     }
 
-    fn register(&self, stream: &TcpStream) -> Option<u64> {
+    fn register(&self, stream: &TcpStream, accepted: Instant) -> Option<u64> {
         let mut registry = self.lock();
-        if registry.stopping || registry.open.len() >= MAX_CONNECTIONS {
+        if registry.stopping {
+            return None;
+        }
+        if registry.open.len() >= self.limits.max_connections && !registry.evict_longest_waiting() {
             return None;
         }
         let stream = stream.try_clone().ok()?;
         registry.next_id += 1;
         let id = registry.next_id;
-        registry.open.insert(id, Open { stream, busy: false });
+        registry.open.insert(id, Open { stream, busy: false, waiting_since: accepted });
         Some(id)
     }
 
-    /// False once stopping: the request is not started.
+    /// False once stopping, or when the connection was closed to make room:
+    /// the request is not started.
     fn begin_request(&self, id: u64) -> bool {
         let mut registry = self.lock();
         if registry.stopping {
             return false;
         }
-        if let Some(open) = registry.open.get_mut(&id) {
-            open.busy = true;
+        match registry.open.get_mut(&id) {
+            Some(open) => {
+                open.busy = true;
+                true
+            }
+            None => false,
         }
-        true
     }
 
     fn end_request(&self, id: u64) {
         if let Some(open) = self.lock().open.get_mut(&id) {
             open.busy = false;
+            open.waiting_since = Instant::now();
         }
     }
 
     fn leave(&self, id: u64) {
         self.lock().open.remove(&id);
         self.left.notify_all();
-    }
-}
-
-/// A counting semaphore: how many requests are handled at once.
-struct Permits {
-    available: Mutex<usize>,
-    returned: Condvar,
-}
-
-struct Permit<'a>(&'a Permits);
-
-impl Permits {
-    fn new(count: usize) -> Self {
-        Permits { available: Mutex::new(count), returned: Condvar::new() }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        let mut available = self.available.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while *available == 0 {
-            available = self.returned.wait(available).unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-        *available -= 1;
-        Permit(self)
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.0.available.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
-        self.0.returned.notify_one();
     }
 }
