@@ -21,16 +21,30 @@ pub fn authorized(api_key: Option<&str>, authorization: Option<&str>) -> bool {
     constant_time_eq(token.trim().as_bytes(), key.as_bytes())
 }
 
+/// The request headers the browser rule looks at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrowserHeaders<'a> {
+    pub host: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    /// `Sec-Fetch-Site`: browsers send it on every request, also on the
+    /// cross-site GETs (an `<img>`, a `<script>`) that carry no Origin
+    pub fetch_site: Option<&'a str>,
+}
+
 /// Why a request from a browser context is refused on a server without a
 /// key; None when it may go on.
-pub fn browser_refusal(
-    api_key: Option<&str>,
-    bind_host: &str,
-    host: Option<&str>,
-    origin: Option<&str>,
-) -> Option<String> {
+pub fn browser_refusal(api_key: Option<&str>, bind_host: &str, headers: BrowserHeaders<'_>) -> Option<String> {
     if api_key.is_some() {
         return None;
+    }
+    let BrowserHeaders { host, origin, fetch_site } = headers;
+    let from_another_site =
+        |site: &&str| site.trim().eq_ignore_ascii_case("cross-site") || site.trim().eq_ignore_ascii_case("same-site");
+    if let Some(site) = fetch_site.filter(from_another_site) {
+        return Some(format!(
+            "Sec-Fetch-Site {site:?}: without api_key this server refuses requests from other web pages \
+             (cross-site request guard)"
+        ));
     }
     // HTTP/1.0 clients may leave Host out; browsers always send it
     if let Some(host) = host {
@@ -106,10 +120,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{authorized, browser_refusal};
+    use super::{authorized, browser_refusal, BrowserHeaders};
+
+    fn check(bind: &str, host: Option<&str>, origin: Option<&str>) -> Option<String> {
+        browser_refusal(None, bind, BrowserHeaders { host, origin, fetch_site: None })
+    }
 
     fn refused(host: Option<&str>, origin: Option<&str>) -> bool {
-        browser_refusal(None, "127.0.0.1", host, origin).is_some()
+        check("127.0.0.1", host, origin).is_some()
     }
 
     #[test]
@@ -142,7 +160,7 @@ mod tests {
         ] {
             assert!(refused(Some(host), None), "{host}");
         }
-        let message = browser_refusal(None, "127.0.0.1", Some("evil.example"), None).unwrap();
+        let message = check("127.0.0.1", Some("evil.example"), None).unwrap();
         assert_eq!(
             message,
             "Host \"evil.example\" is not a loopback name: without api_key this server answers only requests to \
@@ -152,8 +170,8 @@ mod tests {
 
     #[test]
     fn the_bind_host_counts_as_local() {
-        assert!(browser_refusal(None, "::1", Some("[::1]:9000"), None).is_none());
-        assert!(browser_refusal(None, "127.0.0.5", Some("127.0.0.5:9000"), None).is_none());
+        assert!(check("::1", Some("[::1]:9000"), None).is_none());
+        assert!(check("127.0.0.5", Some("127.0.0.5:9000"), None).is_none());
     }
 
     #[test]
@@ -172,7 +190,7 @@ mod tests {
             assert!(refused(Some("127.0.0.1:4318"), Some(origin)), "{origin}");
         }
         assert!(refused(None, Some("http://127.0.0.1:4318")), "an Origin with no Host to match");
-        let message = browser_refusal(None, "127.0.0.1", Some("127.0.0.1:4318"), Some("http://evil.example")).unwrap();
+        let message = check("127.0.0.1", Some("127.0.0.1:4318"), Some("http://evil.example")).unwrap();
         assert_eq!(
             message,
             "Origin \"http://evil.example\" is another site: without api_key this server refuses requests from web \
@@ -181,9 +199,26 @@ mod tests {
     }
 
     #[test]
+    fn without_a_key_cross_site_fetches_without_an_origin_are_refused() {
+        let from = |site| BrowserHeaders { host: Some("127.0.0.1:4318"), origin: None, fetch_site: Some(site) };
+        assert_eq!(
+            browser_refusal(None, "127.0.0.1", from("cross-site")).unwrap(),
+            "Sec-Fetch-Site \"cross-site\": without api_key this server refuses requests from other web pages \
+             (cross-site request guard)"
+        );
+        assert!(browser_refusal(None, "127.0.0.1", from("same-site")).is_some(), "another port of localhost");
+        assert!(browser_refusal(None, "127.0.0.1", from("same-origin")).is_none());
+        assert!(browser_refusal(None, "127.0.0.1", from("none")).is_none(), "typed into the address bar");
+    }
+
+    #[test]
     fn with_a_key_the_key_is_the_guard() {
-        let pass = browser_refusal(Some("k"), "0.0.0.0", Some("evil.example"), Some("http://evil.example"));
-        assert!(pass.is_none());
+        let headers = BrowserHeaders {
+            host: Some("evil.example"),
+            origin: Some("http://evil.example"),
+            fetch_site: Some("cross-site"),
+        };
+        assert!(browser_refusal(Some("k"), "0.0.0.0", headers).is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Request routing: (method, path) to a route function returning a [`Reply`].
 
-use super::auth::browser_refusal;
+use super::auth::{browser_refusal, BrowserHeaders};
 use super::http::{Method, Request};
 use super::{compat_routes, otlp_routes, Context, Reply};
 use crate::compat::Api;
@@ -8,12 +8,12 @@ use crate::otlp::Signal;
 
 pub fn route(request: &mut Request<'_>, context: &Context) -> Reply {
     let path = request.path().to_string();
-    let refusal = browser_refusal(
-        context.config.api_key.as_deref(),
-        &context.config.host,
-        request.header("Host"),
-        request.header("Origin"),
-    );
+    let browser = BrowserHeaders {
+        host: request.header("Host"),
+        origin: request.header("Origin"),
+        fetch_site: request.header("Sec-Fetch-Site"),
+    };
+    let refusal = browser_refusal(context.config.api_key.as_deref(), &context.config.host, browser);
     if let Some(message) = refusal {
         return match path.as_str() {
             "/v1/logs" | "/v1/traces" | "/v1/metrics" => otlp_routes::refuse(request, 403, &message),

@@ -142,6 +142,8 @@ pub fn read_head(reader: &mut dyn BufRead) -> Result<Option<Head>, HeadError> {
                 Some(_) => Err(HeadError::Malformed("connection closed in the middle of a request head".into())),
             };
         }
+        // never more than one byte past the bound, whatever the reader hands over
+        let available = &available[..available.len().min(MAX_HEAD_BYTES + 1 - buffer.len())];
         let before = buffer.len();
         let searched_from = before.saturating_sub(3);
         buffer.extend_from_slice(available);
@@ -457,6 +459,14 @@ mod tests {
     fn endless_empty_lines_before_a_head_are_bounded() {
         let blank = "\r\n".repeat(MAX_HEAD_BYTES);
         assert!(matches!(head(&blank), Err(HeadError::TooLarge)));
+    }
+
+    #[test]
+    fn an_endless_head_is_refused_after_reading_one_byte_past_the_bound() {
+        let endless = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &vec![b'a'; 4 << 20]].concat();
+        let mut input: &[u8] = &endless;
+        assert!(matches!(read_head(&mut input), Err(HeadError::TooLarge)));
+        assert_eq!(endless.len() - input.len(), MAX_HEAD_BYTES + 1);
     }
 
     proptest::proptest! {
