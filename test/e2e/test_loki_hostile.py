@@ -73,17 +73,18 @@ NESTING = "parse error at line 1, col {}: syntax error: nesting deeper than 128 
 COUNT = 'count_over_time({service_name="poison"}[1m])'
 
 
-@pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize("query,col", [
-    ("(" * 15_000 + COUNT + ")" * 15_000, 129),
-    ("+".join(["1"] * 20_001), 258),
-    ("^".join(["2"] * 20_001), 257),
-    ("sum(" * 10_000 + COUNT + ")" * 10_000, 513),
-    ('{service_name="poison"} | ' + '(a="b" or ' * 15_000 + 'a="b"' + ")" * 15_000, 1307),
-    ("-" * 20_000 + "1", 129),
+# a GET's head is bounded (64 KiB) by the transport, so GETs nest 1,000 deep and POST forms 15,000
+@pytest.mark.parametrize("method,n", [("GET", 1_000), ("POST", 15_000)])
+@pytest.mark.parametrize("build,col", [
+    (lambda n: "(" * n + COUNT + ")" * n, 129),
+    (lambda n: "+".join(["1"] * n), 258),
+    (lambda n: "^".join(["2"] * n), 257),
+    (lambda n: "sum(" * n + COUNT + ")" * n, 513),
+    (lambda n: '{service_name="poison"} | ' + '(a="b" or ' * n + 'a="b"' + ")" * n, 1307),
+    (lambda n: "-" * n + "1", 129),
 ])
-def test_deep_queries_are_parse_errors(server, method, query, col):
-    response = loki(server, "query_range", {"query": query, **RANGE}, method)
+def test_deep_queries_are_parse_errors(server, method, n, build, col):
+    response = loki(server, "query_range", {"query": build(n), **RANGE}, method)
     assert (response.status_code, response.text) == (400, NESTING.format(col))
 
 
