@@ -55,14 +55,22 @@ fn text_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<Str
     Some(DuckString::new(&mut raw).as_str().into_owned())
 }
 
-fn timestamp_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<i64> {
+fn timestamp_column(input: &DataChunkHandle, column: usize, row: usize, name: &str) -> Result<Option<i64>, BoxError> {
     let vector = input.flat_vector(column);
     if vector.row_is_null(row as u64) {
-        return None;
+        return Ok(None);
     }
     // SAFETY: TIMESTAMPTZ is stored as i64 microseconds since the epoch
     let micros = unsafe { vector.as_slice_with_len::<i64>(input.len()) }[row];
-    Some(micros * 1000)
+    micros_to_ns(name, micros).map(Some)
+}
+
+/// DuckDB's TIMESTAMPTZ spans about ±290,000 years; nanoseconds in an i64 only 1677 to 2262.
+fn micros_to_ns(name: &str, micros: i64) -> Result<i64, BoxError> {
+    micros.checked_mul(1000).ok_or_else(|| {
+        format!("logql_sql: {name} is outside the timestamps an int64 of nanoseconds holds (1677-09-21 to 2262-04-11)")
+            .into()
+    })
 }
 
 fn bigint_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<i64> {
@@ -77,12 +85,12 @@ fn bigint_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<i
 fn plan_row(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
     let columns = input.num_columns();
     let query = text_column(input, 0, row).ok_or("logql_sql: query must not be NULL")?;
-    let start = if columns > 1 { timestamp_column(input, 1, row) } else { None };
-    let end = if columns > 2 { timestamp_column(input, 2, row) } else { None };
+    let start = if columns > 1 { timestamp_column(input, 1, row, "start")? } else { None };
+    let end = if columns > 2 { timestamp_column(input, 2, row, "end")? } else { None };
     let (start_ns, end_ns) = match (start, end) {
         (Some(start), Some(end)) if start > end => return Err("logql_sql: start must not be after end".into()),
         (Some(start), Some(end)) => (start, end),
-        (None, Some(end)) => (end - 3_600_000_000_000, end),
+        (None, Some(end)) => (end.saturating_sub(3_600_000_000_000), end),
         (start, None) => {
             let (default_start, default_end) = time_range(None, None)?;
             (start.unwrap_or(default_start), default_end)
@@ -142,6 +150,15 @@ impl SqlScalar for LogqlSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_beyond_nanoseconds_are_refused_by_name() {
+        assert_eq!(micros_to_ns("start", 1_700_000_000_000_000).unwrap(), 1_700_000_000_000_000_000);
+        assert_eq!(
+            micros_to_ns("end", i64::MAX / 10).unwrap_err().to_string(),
+            "logql_sql: end is outside the timestamps an int64 of nanoseconds holds (1677-09-21 to 2262-04-11)"
+        );
+    }
 
     #[test]
     fn refuses_constructs_without_a_sql_plan_by_name() {

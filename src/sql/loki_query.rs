@@ -13,12 +13,13 @@ use super::args::{lake_parameters, lake_target};
 use super::args::{named, named_string};
 use super::duckdb_time::{parse_interval_text, parse_timestamp_text};
 use super::edge::{declare_columns, BatchStream, SqlTable};
+use crate::compat::loki::params::points;
 use crate::guard::BoxError;
 use crate::lake::catalog::LakeTarget;
 use crate::lake::database::Database;
 use crate::query::logql::ast::Query;
 use crate::query::logql::engine::{run_log_query, run_metric_query, LogRequest, LogRow};
-use crate::query::logql::eval::{Series, Steps};
+use crate::query::logql::eval::{Series, Steps, MAX_POINTS_PER_SERIES};
 use crate::query::logql::parser::parse;
 use crate::query::logql::pipeline::Labels;
 use crate::query::logql::plan::Direction;
@@ -54,12 +55,10 @@ pub fn default_step_ns(start_ns: i64, end_ns: i64) -> i64 {
 }
 
 /// Loki's bound on points per series, which also bounds our memory.
-const MAX_POINTS: i64 = 11_000;
-
 pub fn check_resolution(start_ns: i64, end_ns: i64, step_ns: i64) -> Result<(), BoxError> {
-    if (end_ns - start_ns) / step_ns >= MAX_POINTS {
+    if points(start_ns, end_ns, step_ns) >= MAX_POINTS_PER_SERIES {
         return Err(format!(
-            "exceeded maximum resolution of {MAX_POINTS} points per timeseries; increase step or shorten the range"
+            "exceeded maximum resolution of {MAX_POINTS_PER_SERIES} points per timeseries; increase step or shorten the range"
         )
         .into());
     }
@@ -74,7 +73,9 @@ pub fn time_range(start: Option<String>, end: Option<String>) -> Result<(i64, i6
     };
     let start_ns = match start {
         Some(text) => parse_timestamp_text("start", &text)?,
-        None => end_ns - DEFAULT_RANGE_NS,
+        None => end_ns
+            .checked_sub(DEFAULT_RANGE_NS)
+            .ok_or("start: end minus one hour is before the earliest nanosecond timestamp (1677-09-21)")?,
     };
     if start_ns > end_ns {
         return Err("start must not be after end".into());
@@ -214,7 +215,7 @@ impl SqlTable for LokiQuery {
                 log_batch(&run_log_query(&con, &table, selector, request)?)?
             }
             Query::Metric(expr) => {
-                let steps = Steps::aligned(bind.start_ns, bind.end_ns, bind.step_ns);
+                let steps = Steps::aligned(bind.start_ns, bind.end_ns, bind.step_ns)?;
                 metric_batch(&run_metric_query(&con, &table, expr, &steps)?)?
             }
         };
@@ -243,6 +244,15 @@ mod tests {
             check_resolution(0, 11_000, 1).unwrap_err().to_string(),
             "exceeded maximum resolution of 11000 points per timeseries; increase step or shorten the range"
         );
+    }
+
+    #[test]
+    fn resolution_is_counted_without_overflow() {
+        assert_eq!(
+            check_resolution(-9_000_000_000_000_000_000, 9_000_000_000_000_000_000, 1).unwrap_err().to_string(),
+            "exceeded maximum resolution of 11000 points per timeseries; increase step or shorten the range"
+        );
+        assert!(check_resolution(i64::MIN, i64::MAX, i64::MAX).is_ok());
     }
 
     #[test]

@@ -9,12 +9,12 @@
 
 use super::labels::{metadata_range, parse_matchers, stream_volumes};
 use super::params::parse_limit;
-use super::query::parse_query;
+use super::query::{parse_query, query_bounds};
 use super::{connect, Answer, LokiError};
 use crate::compat::limits::{interrupt_at, Deadline};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::logql::ast::{Query, Stage};
-use crate::query::logql::engine::{run_log_query, LogRequest};
+use crate::query::logql::engine::{run_log_query_counted, LogRequest, ScanStats};
 use crate::query::logql::plan::Direction;
 use crate::query::logql::units::{parse_bytes, parse_duration_seconds};
 use serde_json::{json, Value};
@@ -67,8 +67,10 @@ pub fn fields(request: &ApiRequest, context: &CompatContext) -> Answer {
     let con = connect(context)?;
     let table = context.target.qualified("logs");
     let log_request = LogRequest { start_ns: start, end_ns: end, limit: line_limit, direction: Direction::Backward };
-    let rows = interrupt_at(&con, Deadline::after(context.limits.timeout), || {
-        run_log_query(&con, &table, &selector, log_request)
+    let deadline = Deadline::after(context.limits.timeout);
+    let bounds = query_bounds(context, deadline);
+    let rows = interrupt_at(&con, deadline, || {
+        run_log_query_counted(&con, &table, &selector, log_request, &bounds, &mut ScanStats::default())
     })?;
     // name -> (is parsed, values)
     let mut found: BTreeMap<String, (bool, BTreeSet<String>)> = BTreeMap::new();
@@ -100,7 +102,7 @@ pub fn labels(request: &ApiRequest, context: &CompatContext) -> Answer {
         Some(text) => parse_matchers(text)?,
         None => Vec::new(),
     };
-    let volumes = stream_volumes(context, &matchers, start, end, None)?;
+    let volumes = stream_volumes(context, Deadline::after(context.limits.timeout), &matchers, start, end, None)?;
     let mut values: BTreeMap<&String, BTreeSet<&String>> = BTreeMap::new();
     for (labels, _) in volumes.keys() {
         for (name, value) in labels {

@@ -6,10 +6,10 @@
 //! `limit` as Loki does.
 
 use super::labels::{metadata_range, parse_matchers, stream_volumes};
-use super::params::{bounds, default_step_ns, now_ns, parse_seconds_or_duration};
+use super::params::{bounds, default_step_ns, now_ns, parse_seconds_or_duration, points};
 use super::render::{label_string, labels_json, sample_text, seconds_value, stats_json, Summary};
 use super::{Answer, LokiError};
-use crate::compat::{ApiRequest, CompatContext};
+use crate::compat::{ApiRequest, CompatContext, Deadline};
 use crate::query::logql::pipeline::Labels;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -20,7 +20,7 @@ const DEFAULT_VOLUME_LIMIT: usize = 100;
 pub fn stats(request: &ApiRequest, context: &CompatContext) -> Answer {
     let (start, end) = metadata_range(request, context)?;
     let matchers = parse_matchers(request.params.get("query").unwrap_or(""))?;
-    let volumes = stream_volumes(context, &matchers, start, end, None)?;
+    let volumes = stream_volumes(context, Deadline::after(context.limits.timeout), &matchers, start, end, None)?;
     let entries: u64 = volumes.values().map(|v| v.entries).sum();
     let bytes: u64 = volumes.values().map(|v| v.bytes).sum();
     Ok(json!({"streams": volumes.len(), "chunks": 0, "bytes": bytes, "entries": entries}))
@@ -62,7 +62,7 @@ pub fn volume(request: &ApiRequest, context: &CompatContext, ranged: bool) -> An
             "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
-    if step.is_some_and(|s| (end - start) / s > context.limits.max_points_per_series as i64) {
+    if step.is_some_and(|s| points(start, end, s) > context.limits.max_points_per_series as i128) {
         return Err(LokiError::BadRequest(
             "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter"
                 .into(),
@@ -76,7 +76,7 @@ pub fn volume(request: &ApiRequest, context: &CompatContext, ranged: bool) -> An
         .unwrap_or_default();
     let names: Vec<String> =
         if targets.is_empty() { matchers.iter().map(|m| m.name.clone()).collect() } else { targets };
-    let volumes = stream_volumes(context, &matchers, start, end, step)?;
+    let volumes = stream_volumes(context, Deadline::after(context.limits.timeout), &matchers, start, end, step)?;
     // name -> bucket -> bytes
     let mut named: BTreeMap<Labels, BTreeMap<i64, u64>> = BTreeMap::new();
     for ((labels, bucket), volume) in volumes {
@@ -94,7 +94,7 @@ pub fn volume(request: &ApiRequest, context: &CompatContext, ranged: bool) -> An
         }
     }
     let bucket_time = |bucket: i64| match step {
-        Some(step) => (start + (bucket + 1) * step).min(end),
+        Some(step) => bucket.saturating_add(1).saturating_mul(step).saturating_add(start).min(end),
         None => end,
     };
     let mut series: Vec<(Labels, Vec<(i64, u64)>)> = named

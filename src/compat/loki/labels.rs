@@ -47,6 +47,7 @@ pub fn metadata_range(request: &ApiRequest, context: &CompatContext) -> Result<(
 /// (`bucket_ns` splits the range from `start`; None gives one bucket, 0).
 pub fn stream_volumes(
     context: &CompatContext,
+    deadline: Deadline,
     matchers: &[Matcher],
     start: i64,
     end: i64,
@@ -65,51 +66,67 @@ pub fn stream_volumes(
         plan.sql
     );
     let con = connect(context)?;
-    let rows: Vec<(String, String, i64, i64, i64)> =
-        interrupt_at(&con, Deadline::after(context.limits.timeout), || {
-            let mut stmt = con.prepare(&sql)?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-            rows.collect::<Result<Vec<_>, duckdb::Error>>()
-        })?;
-    let mut out: BTreeMap<(Labels, i64), StreamVolume> = BTreeMap::new();
-    for (service, resource, bucket, entries, bytes) in rows {
-        let pairs: Vec<Value> = serde_json::from_str(&resource).unwrap_or_default();
-        let pairs: Vec<(&str, &str)> =
-            pairs.iter().filter_map(|p| Some((p.get("key")?.as_str()?, p.get("value")?.as_str()?))).collect();
-        let labels = stream_labels(&StoredLog { service_name: &service, ..StoredLog::default() }, pairs);
-        let volume = out.entry((labels, bucket)).or_default();
-        volume.entries += entries as u64;
-        volume.bytes += bytes as u64;
+    let max_series = context.limits.max_series;
+    let grouped = interrupt_at(&con, deadline, || -> Result<_, LokiError> {
+        let mut stmt = con.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out: BTreeMap<(Labels, i64), StreamVolume> = BTreeMap::new();
+        let mut streams: BTreeSet<Labels> = BTreeSet::new();
+        while let Some(row) = rows.next()? {
+            let (service, resource, bucket, entries, bytes): (String, String, i64, i64, i64) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+            // DuckDB's to_json escapes every byte of a stored key or value, NUL included
+            let pairs: Vec<Value> = serde_json::from_str(&resource)
+                .map_err(|e| LokiError::Internal(format!("reading resource attributes: {e}")))?;
+            let pairs: Vec<(&str, &str)> =
+                pairs.iter().filter_map(|p| Some((p.get("key")?.as_str()?, p.get("value")?.as_str()?))).collect();
+            let labels = stream_labels(&StoredLog { service_name: &service, ..StoredLog::default() }, pairs);
+            // the series limit holds as streams are found, before the rest are read
+            if !streams.contains(&labels) {
+                streams.insert(labels.clone());
+                if streams.len() > max_series {
+                    return Err(series_limit(max_series));
+                }
+            }
+            let volume = out.entry((labels, bucket)).or_default();
+            volume.entries += entries as u64;
+            volume.bytes += bytes as u64;
+        }
+        Ok(out)
+    });
+    if deadline.expired() {
+        return Err(LokiError::Timeout);
     }
-    let streams: BTreeSet<&Labels> = out.keys().map(|(labels, _)| labels).collect();
-    if streams.len() > context.limits.max_series {
-        return Err(series_limit(context.limits.max_series));
-    }
-    Ok(out)
+    grouped
 }
 
 /// The distinct stream label sets of the request's range and optional `query`.
-fn streams(request: &ApiRequest, context: &CompatContext, selector: Option<&str>) -> Result<Vec<Labels>, LokiError> {
+fn streams(
+    request: &ApiRequest,
+    context: &CompatContext,
+    deadline: Deadline,
+    selector: Option<&str>,
+) -> Result<Vec<Labels>, LokiError> {
     let (start, end) = metadata_range(request, context)?;
     let matchers = match selector {
         Some(text) => parse_matchers(text)?,
         None => Vec::new(),
     };
-    let volumes = stream_volumes(context, &matchers, start, end, None)?;
+    let volumes = stream_volumes(context, deadline, &matchers, start, end, None)?;
     let set: BTreeSet<Labels> = volumes.into_keys().map(|(labels, _)| labels).collect();
     Ok(set.into_iter().collect())
 }
 
 /// `GET|POST /loki/api/v1/labels`: `start`, `end`, `since`, `query`.
 pub fn names(request: &ApiRequest, context: &CompatContext) -> Answer {
-    let streams = streams(request, context, request.params.get("query"))?;
+    let streams = streams(request, context, Deadline::after(context.limits.timeout), request.params.get("query"))?;
     let names: BTreeSet<&String> = streams.iter().flat_map(|labels| labels.keys()).collect();
     Ok(json!({"status": "success", "data": names}))
 }
 
 /// `GET|POST /loki/api/v1/label/<name>/values`: `start`, `end`, `since`, `query`.
 pub fn values(request: &ApiRequest, context: &CompatContext, name: &str) -> Answer {
-    let streams = streams(request, context, request.params.get("query"))?;
+    let streams = streams(request, context, Deadline::after(context.limits.timeout), request.params.get("query"))?;
     let values: BTreeSet<&String> = streams.iter().filter_map(|labels| labels.get(name)).collect();
     Ok(json!({"status": "success", "data": values}))
 }
@@ -117,12 +134,17 @@ pub fn values(request: &ApiRequest, context: &CompatContext, name: &str) -> Answ
 /// `GET|POST /loki/api/v1/series`: `match[]` (any number, OR-ed), `start`, `end`, `since`.
 pub fn series(request: &ApiRequest, context: &CompatContext) -> Answer {
     let selectors = request.params.get_all("match[]");
+    // one deadline for the request, not one per selector
+    let deadline = Deadline::after(context.limits.timeout);
     let mut found: BTreeSet<Labels> = BTreeSet::new();
     if selectors.is_empty() {
-        found.extend(streams(request, context, None)?);
+        found.extend(streams(request, context, deadline, None)?);
     }
     for selector in selectors {
-        found.extend(streams(request, context, Some(selector))?);
+        found.extend(streams(request, context, deadline, Some(selector))?);
+        if found.len() > context.limits.max_series {
+            return Err(series_limit(context.limits.max_series));
+        }
     }
     let data: Vec<&Labels> = found.iter().collect();
     Ok(json!({"status": "success", "data": data}))

@@ -73,7 +73,10 @@ impl From<EngineError> for LokiError {
                 LokiError::BadRequest(message)
             }
             EngineError::Eval(EvalError::Source(message)) => LokiError::from_storage(message),
+            EngineError::Eval(EvalError::Timeout) => LokiError::Timeout,
+            EngineError::Eval(EvalError::TooManySeries(limit)) => series_limit(limit),
             EngineError::Eval(e) => LokiError::BadRequest(e.to_string()),
+            EngineError::ResultTooLarge(_) => LokiError::BadRequest(error.to_string()),
             other => LokiError::from_storage(other.to_string()),
         }
     }
@@ -165,6 +168,16 @@ mod tests {
         let pipeline = EngineError::Eval(EvalError::Source("pipeline error: JSONParserErr for series {}".into()));
         assert!(matches!(LokiError::from(pipeline), LokiError::BadRequest(_)));
         assert_eq!(LokiError::from(EngineError::Eval(EvalError::ScalarComparison)).status(), 400);
+        assert_eq!(LokiError::from(EngineError::Eval(EvalError::Timeout)), LokiError::Timeout);
+        assert_eq!(LokiError::from(EngineError::Eval(EvalError::TooManySeries(3))), series_limit(3));
+        assert_eq!(
+            LokiError::from(EngineError::ResultTooLarge(10)),
+            LokiError::BadRequest(
+                "the query's answer would hold more than 10 bytes of log lines and labels (max_result_bytes); \
+                 lower the limit or narrow the query"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -6,14 +6,27 @@
 //! since the epoch throughout.
 
 use crate::compat::go_text::{parse_duration, parse_prometheus_duration_ms, parse_rfc3339_ns, quote as go_quote};
+use crate::query::logql::eval::MAX_POINTS_PER_SERIES;
 use crate::query::logql::plan::Direction;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const SECOND: i64 = 1_000_000_000;
 pub const DEFAULT_LIMIT: u64 = 100;
 const DEFAULT_SINCE_NS: i64 = 3600 * SECOND;
-/// Loki refuses range queries with more points per series than this.
-const MAX_POINTS: i64 = 11_000;
+
+/// A time outside what an int64 of nanoseconds holds: Go would wrap it
+/// silently, we answer 400.
+fn out_of_range(value: &str) -> String {
+    format!("{} {OUTSIDE_NANOSECONDS}", go_quote(value))
+}
+
+const OUTSIDE_NANOSECONDS: &str = "is outside the timestamps an int64 of nanoseconds holds (1677-09-21 to 2262-04-11)";
+
+/// RFC 3339 times are read only for years wholly inside the nanosecond range,
+/// so their arithmetic cannot overflow.
+fn rfc3339_in_range(value: &str) -> bool {
+    value.get(..4).and_then(|year| year.parse::<i64>().ok()).is_some_and(|year| (1678..=2261).contains(&year))
+}
 
 pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
@@ -25,12 +38,21 @@ pub fn parse_timestamp(value: &str) -> Result<i64, String> {
         if let Ok(seconds) = value.parse::<f64>() {
             let (whole, fraction) = (seconds.trunc(), seconds.fract());
             let fraction = (fraction * 1000.0).round() / 1000.0;
-            return Ok(whole as i64 * SECOND + (fraction * SECOND as f64) as i64);
+            // (-2^63 / 1e9, 2^63 / 1e9) seconds, so the product below fits
+            if !whole.is_finite() || whole.abs() >= 9_223_372_036.0 {
+                return Err(out_of_range(value));
+            }
+            return (whole as i64 * SECOND)
+                .checked_add((fraction * SECOND as f64) as i64)
+                .ok_or_else(|| out_of_range(value));
         }
     }
     match value.parse::<i64>() {
-        Ok(number) if value.len() <= 10 => Ok(number.saturating_mul(SECOND)),
+        Ok(number) if value.len() <= 10 => number.checked_mul(SECOND).ok_or_else(|| out_of_range(value)),
         Ok(nanos) => Ok(nanos),
+        Err(_) if value.len() >= 20 && value.as_bytes()[4] == b'-' && !rfc3339_in_range(value) => {
+            Err(out_of_range(value))
+        }
         Err(error) => parse_rfc3339_ns(value).ok_or_else(|| {
             let reason =
                 if matches!(error.kind(), std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow) {
@@ -91,14 +113,23 @@ pub fn bounds(start: Option<&str>, end: Option<&str>, since: Option<&str>, now: 
     };
     let start = match start {
         Some(text) => parse_timestamp(text).map_err(|e| format!("could not parse 'start' parameter: {e}"))?,
-        None => end.min(now) - since,
+        None => end
+            .min(now)
+            .checked_sub(since)
+            .ok_or_else(|| format!("could not parse 'start' parameter: end minus since {OUTSIDE_NANOSECONDS}"))?,
     };
     Ok((start, end))
 }
 
 /// Loki's default step: the range split in 250 points, rounded down to whole seconds, at least one.
 pub fn default_step_ns(start: i64, end: i64) -> i64 {
-    (((end - start) as f64 / SECOND as f64 / 250.0).floor().max(1.0)) as i64 * SECOND
+    // at most 2^64 ns / 250 / 1e9 s: the product fits
+    (((end as i128 - start as i128) as f64 / SECOND as f64 / 250.0).floor().max(1.0)) as i64 * SECOND
+}
+
+/// `(end - start) / step`, the number Loki compares with its points bound, computed without overflow.
+pub fn points(start: i64, end: i64, step: i64) -> i128 {
+    (end as i128 - start as i128) / step.max(1) as i128
 }
 
 /// The parameters of `query_range` (and of the routes that reuse its parsing).
@@ -127,7 +158,7 @@ pub fn range_params(get: impl Fn(&str) -> Option<String>, now: i64) -> Result<Ra
     if step <= 0 {
         return Err("zero or negative query resolution step widths are not accepted. Try a positive integer".into());
     }
-    if (end - start) / step > MAX_POINTS {
+    if points(start, end, step) > MAX_POINTS_PER_SERIES {
         return Err("exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into());
     }
     let interval = match get("interval") {
@@ -140,10 +171,12 @@ pub fn range_params(get: impl Fn(&str) -> Option<String>, now: i64) -> Result<Ra
     Ok(RangeParams { start, end, step, interval, limit, direction })
 }
 
-/// Go's `time.Duration.String()` for whole seconds (`768h0m0s`), as Loki's limit messages print them.
-pub fn go_duration(ns: i64) -> String {
-    let seconds = ns / SECOND;
-    let fraction = ns % SECOND;
+/// Go's `time.Duration.String()` for whole seconds (`768h0m0s`), as Loki's limit messages print them
+/// (in i128, so a span between two extreme times prints rather than wraps).
+pub fn go_duration(ns: impl Into<i128>) -> String {
+    let ns = ns.into();
+    let seconds = ns / SECOND as i128;
+    let fraction = ns % SECOND as i128;
     let body = if seconds >= 3600 {
         format!("{}h{}m{}", seconds / 3600, seconds / 60 % 60, seconds % 60)
     } else if seconds >= 60 {
@@ -251,9 +284,51 @@ mod tests {
     }
 
     #[test]
+    fn extreme_times_are_errors_not_wrapped_values() {
+        let outside = |text: &str| {
+            format!(
+                "{} is outside the timestamps an int64 of nanoseconds holds (1677-09-21 to 2262-04-11)",
+                go_quote(text)
+            )
+        };
+        assert_eq!(parse_timestamp("9999999999"), Err(outside("9999999999")));
+        assert_eq!(parse_timestamp("-9999999999"), Ok(-9_999_999_999));
+        assert_eq!(parse_timestamp("9223372036.5"), Err(outside("9223372036.5")));
+        assert_eq!(parse_timestamp("1.5e300"), Err(outside("1.5e300")));
+        assert_eq!(parse_timestamp("9223372035.5"), Ok(9_223_372_035_500_000_000));
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59Z"), Err(outside("9999-12-31T23:59:59Z")));
+        assert_eq!(parse_timestamp("1600-01-01T00:00:00Z"), Err(outside("1600-01-01T00:00:00Z")));
+        assert_eq!(parse_timestamp("2261-12-31T23:59:59Z"), Ok(9_214_646_399_000_000_000));
+        assert_eq!(parse_timestamp("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(
+            bounds(None, Some("-9223372036854775808"), None, 0),
+            Err("could not parse 'start' parameter: end minus since is outside the timestamps an int64 of \
+                 nanoseconds holds (1677-09-21 to 2262-04-11)"
+                .into())
+        );
+        let params = |pairs: &'static [(&'static str, &'static str)]| {
+            range_params(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()), 0)
+        };
+        assert_eq!(
+            params(&[("start", "-9000000000000000000"), ("end", "9000000000000000000"), ("step", "1")]).unwrap_err(),
+            "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter"
+        );
+        assert_eq!(
+            params(&[("start", "-9000000000000000000"), ("end", "9000000000000000000")]).unwrap().step,
+            72_000_000_000_000_000
+        );
+        assert_eq!(points(i64::MIN, i64::MAX, 1), u64::MAX as i128);
+        assert_eq!(
+            params(&[("step", "0.0000000001")]).unwrap_err(),
+            "zero or negative query resolution step widths are not accepted. Try a positive integer"
+        );
+    }
+
+    #[test]
     fn go_durations() {
         assert_eq!(go_duration(768 * 3600 * SECOND), "768h0m0s");
         assert_eq!(go_duration(90 * SECOND), "1m30s");
         assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(18_000_000_000_000_000_000i128), "5000000h0m0s");
     }
 }

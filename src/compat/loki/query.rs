@@ -5,12 +5,12 @@
 
 use super::params::{go_duration, now_ns, parse_direction, parse_limit, parse_timestamp, range_params};
 use super::render::{matrix_json, query_envelope, scalar_json, streams_json, thin_by_interval, vector_json, Summary};
-use super::{connect, series_limit, wants_categories, Answer, LokiError};
+use super::{connect, wants_categories, Answer, LokiError};
 use crate::compat::limits::{interrupt_at, Deadline};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::logql::ast::{LogSelector, MetricExpr, Query};
 use crate::query::logql::engine::{run_log_query_counted, run_metric_query_counted, LogRequest, ScanStats};
-use crate::query::logql::eval::{Series, Steps};
+use crate::query::logql::eval::{QueryBounds, Series, Steps};
 use crate::query::logql::parser::parse;
 use crate::query::logql::plan::Direction;
 use std::time::Instant;
@@ -32,22 +32,20 @@ fn check_entries(limit: u64, context: &CompatContext) -> Result<(), LokiError> {
 }
 
 pub fn check_range(start: i64, end: i64, context: &CompatContext) -> Result<(), LokiError> {
-    let max = context.limits.max_range.as_nanos() as i64;
-    if end - start > max {
+    let max = context.limits.max_range.as_nanos() as i128;
+    if end as i128 - start as i128 > max {
         return Err(LokiError::BadRequest(format!(
             "the query time range exceeds the limit (query length: {}, limit: {})",
-            go_duration(end - start),
+            go_duration(end as i128 - start as i128),
             go_duration(max)
         )));
     }
     Ok(())
 }
 
-fn check_series(series: &[Series], context: &CompatContext) -> Result<(), LokiError> {
-    if series.len() > context.limits.max_series {
-        return Err(series_limit(context.limits.max_series));
-    }
-    Ok(())
+/// One request's bounds: the server's series cap and the request's single deadline.
+pub fn query_bounds(context: &CompatContext, deadline: Deadline) -> QueryBounds {
+    QueryBounds::new(context.limits.max_series, Some(Instant::now() + deadline.remaining()))
 }
 
 /// Whether an expression has no vector in it (Loki answers such instant queries with a scalar).
@@ -79,8 +77,9 @@ fn run_lines(lines: Lines, request: &ApiRequest, context: &CompatContext) -> Ans
     let log_request =
         LogRequest { start_ns: lines.start, end_ns: lines.end, limit: read_limit, direction: lines.direction };
     let deadline = Deadline::after(context.limits.timeout);
+    let bounds = query_bounds(context, deadline);
     let rows = interrupt_at(&con, deadline, || {
-        run_log_query_counted(&con, &table, &lines.selector, log_request, &mut scanned)
+        run_log_query_counted(&con, &table, &lines.selector, log_request, &bounds, &mut scanned)
     })?;
     if deadline.expired() {
         return Err(LokiError::Timeout);
@@ -96,12 +95,14 @@ fn run_metric(expr: &MetricExpr, steps: Steps, context: &CompatContext) -> Resul
     let con = connect(context)?;
     let table = context.target.qualified("logs");
     let mut scanned = ScanStats::default();
+    // one deadline for the whole request, however many selectors the expression has
     let deadline = Deadline::after(context.limits.timeout);
-    let series = interrupt_at(&con, deadline, || run_metric_query_counted(&con, &table, expr, &steps, &mut scanned))?;
+    let bounds = query_bounds(context, deadline);
+    let series =
+        interrupt_at(&con, deadline, || run_metric_query_counted(&con, &table, expr, &steps, &bounds, &mut scanned))?;
     if deadline.expired() {
         return Err(LokiError::Timeout);
     }
-    check_series(&series, context)?;
     let returned = series.iter().map(|s| s.points.len() as u64).sum();
     Ok((series, Summary { scanned, entries_returned: returned, exec_time: started.elapsed() }))
 }

@@ -134,8 +134,9 @@ pub fn thin_by_interval(rows: Vec<LogRow>, interval_ns: i64, direction: Directio
             None => true,
             Some(_) if interval_ns == 0 => true,
             Some(last) => match direction {
-                Direction::Forward => row.timestamp_ns >= last.timestamp_ns + interval_ns,
-                Direction::Backward => row.timestamp_ns <= last.timestamp_ns - interval_ns,
+                // saturating: an interval beyond the time range keeps only the first line
+                Direction::Forward => row.timestamp_ns >= last.timestamp_ns.saturating_add(interval_ns),
+                Direction::Backward => row.timestamp_ns <= last.timestamp_ns.saturating_sub(interval_ns),
             },
         };
         if keep {

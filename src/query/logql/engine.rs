@@ -5,7 +5,7 @@
 //! HTTP API both call it.
 
 use super::ast::*;
-use super::eval::{evaluate, EvalError, Sample, SampleSource, Series, Steps, Vector};
+use super::eval::{evaluate, range_window, EvalError, QueryBounds, Sample, SampleSource, Series, Steps, Vector};
 use super::model::{stream_labels, structured_metadata, StoredLog};
 use super::pipeline::{unwrap_value, Entry, Labels, Pipeline, PipelineError, PostFilters, ERROR_LABEL};
 use super::plan::{plan_logs, plan_range_counts, CountPlan, Direction, LogPlan, Shape, TimeBounds};
@@ -14,7 +14,7 @@ use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::{DataType, TimeUnit};
 use duckdb::Connection;
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -26,6 +26,11 @@ pub enum EngineError {
     Sql(#[from] duckdb::Error),
     #[error("reading the plan's result: {0}")]
     Arrow(#[from] duckdb::arrow::error::ArrowError),
+    #[error(
+        "the query's answer would hold more than {0} bytes of log lines and labels (max_result_bytes); \
+         lower the limit or narrow the query"
+    )]
+    ResultTooLarge(u64),
 }
 
 /// One line of a log query's answer.
@@ -58,6 +63,15 @@ impl ScanStats {
     }
 }
 
+impl LogRow {
+    /// Roughly what the row holds in memory: its line and every label (the
+    /// combined `labels` repeat the stream and parsed ones).
+    fn held_bytes(&self) -> u64 {
+        let size = |labels: &Labels| labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        (self.line.len() + size(&self.labels) + size(&self.metadata) + size(&self.stream) + size(&self.parsed)) as u64
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct LogRequest {
     pub start_ns: i64,
@@ -66,44 +80,51 @@ pub struct LogRequest {
     pub direction: Direction,
 }
 
-/// A log query: lines in `[start, end)`, ordered, at most `limit`.
+/// A log query: lines in `[start, end)`, ordered, at most `limit`, under the default [`QueryBounds`].
 pub fn run_log_query(
     con: &Connection,
     logs_table: &str,
     selector: &LogSelector,
     request: LogRequest,
 ) -> Result<Vec<LogRow>, EngineError> {
-    run_log_query_counted(con, logs_table, selector, request, &mut ScanStats::default())
+    run_log_query_counted(con, logs_table, selector, request, &QueryBounds::default(), &mut ScanStats::default())
 }
 
-/// [`run_log_query`], adding what it read to `stats`.
+/// [`run_log_query`] under `bounds`, adding what it read to `stats`.
 pub fn run_log_query_counted(
     con: &Connection,
     logs_table: &str,
     selector: &LogSelector,
     request: LogRequest,
+    bounds: &QueryBounds,
     stats: &mut ScanStats,
 ) -> Result<Vec<LogRow>, EngineError> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
-    let bounds =
+    let window =
         TimeBounds { from_ns: request.start_ns, from_inclusive: true, to_ns: request.end_ns, to_inclusive: false };
-    let plan = plan_logs(selector, logs_table, bounds, Some(request.direction), Some(request.limit), Shape::Raw);
+    let plan = plan_logs(selector, logs_table, window, Some(request.direction), Some(request.limit), Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let mut rows = Vec::new();
     let mut passed = 0;
-    for_each_entry(con, &plan, stats, |mut entry| {
+    let mut held = 0u64;
+    for_each_entry(con, &plan, bounds, stats, |mut entry| {
         if pipeline.process(&mut entry) {
             passed += 1;
-            rows.push(LogRow {
+            let row = LogRow {
                 timestamp_ns: entry.timestamp_ns,
                 labels: entry.output_labels(),
                 line: entry.line,
                 metadata: entry.metadata,
                 stream: entry.stream,
                 parsed: entry.parsed,
-            });
+            };
+            held = held.saturating_add(row.held_bytes());
+            if held > bounds.max_result_bytes {
+                return Err(EngineError::ResultTooLarge(bounds.max_result_bytes));
+            }
+            rows.push(row);
         }
         Ok((rows.len() as u64) < request.limit)
     })?;
@@ -111,26 +132,28 @@ pub fn run_log_query_counted(
     Ok(rows)
 }
 
-/// A metric query evaluated at every step.
+/// A metric query evaluated at every step, under the default [`QueryBounds`].
 pub fn run_metric_query(
     con: &Connection,
     logs_table: &str,
     expr: &MetricExpr,
     steps: &Steps,
 ) -> Result<Vec<Series>, EngineError> {
-    run_metric_query_counted(con, logs_table, expr, steps, &mut ScanStats::default())
+    run_metric_query_counted(con, logs_table, expr, steps, &QueryBounds::default(), &mut ScanStats::default())
 }
 
-/// [`run_metric_query`], adding what it read to `stats`.
+/// [`run_metric_query`] under `bounds` (one budget and deadline for all its
+/// selectors), adding what it read to `stats`.
 pub fn run_metric_query_counted(
     con: &Connection,
     logs_table: &str,
     expr: &MetricExpr,
     steps: &Steps,
+    bounds: &QueryBounds,
     stats: &mut ScanStats,
 ) -> Result<Vec<Series>, EngineError> {
-    let source = LakeSamples { con, logs_table, stats: Cell::new(*stats) };
-    let result = evaluate(expr, steps, &source);
+    let source = LakeSamples { con, logs_table, bounds, stats: Cell::new(*stats) };
+    let result = evaluate(expr, steps, &source, bounds);
     *stats = source.stats.get();
     Ok(result?)
 }
@@ -138,14 +161,23 @@ pub fn run_metric_query_counted(
 struct LakeSamples<'a> {
     con: &'a Connection,
     logs_table: &'a str,
+    bounds: &'a QueryBounds,
     stats: Cell<ScanStats>,
+}
+
+/// Bounds and deadline errors keep their kind through the [`SampleSource`] boundary.
+fn source_error(error: EngineError) -> EvalError {
+    match error {
+        EngineError::Eval(e) => e,
+        other => EvalError::Source(other.to_string()),
+    }
 }
 
 impl SampleSource for LakeSamples<'_> {
     fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError> {
         let mut stats = self.stats.get();
-        let samples = range_samples(self.con, self.logs_table, range, from_ns, to_ns, &mut stats)
-            .map_err(|e| EvalError::Source(e.to_string()));
+        let samples = range_samples(self.con, self.logs_table, range, from_ns, to_ns, self.bounds, &mut stats)
+            .map_err(source_error);
         self.stats.set(stats);
         samples
     }
@@ -153,16 +185,12 @@ impl SampleSource for LakeSamples<'_> {
     fn range_vectors(&self, range: &RangeAggregation, times: &[i64]) -> Result<Option<Vec<Vector>>, EvalError> {
         let (Some(first), Some(last)) = (times.first(), times.last()) else { return Ok(None) };
         let step_ns = if times.len() > 1 { times[1] - times[0] } else { range.range_ns };
-        let bounds = TimeBounds {
-            from_ns: first - range.offset_ns - range.range_ns,
-            from_inclusive: false,
-            to_ns: last - range.offset_ns,
-            to_inclusive: true,
-        };
-        let Some(plan) = plan_range_counts(range, self.logs_table, bounds, *first, step_ns) else { return Ok(None) };
+        let (from_ns, to_ns) = range_window(range, *first, *last)?;
+        let window = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
+        let Some(plan) = plan_range_counts(range, self.logs_table, window, *first, step_ns) else { return Ok(None) };
         let mut stats = self.stats.get();
-        let vectors = counted_vectors(self.con, &plan, range, times.len(), &mut stats)
-            .map_err(|e| EvalError::Source(e.to_string()));
+        let vectors =
+            counted_vectors(self.con, &plan, range, times.len(), self.bounds, &mut stats).map_err(source_error);
         self.stats.set(stats);
         vectors.map(Some)
     }
@@ -177,11 +205,14 @@ fn counted_vectors(
     plan: &CountPlan,
     range: &RangeAggregation,
     steps: usize,
+    bounds: &QueryBounds,
     stats: &mut ScanStats,
 ) -> Result<Vec<Vector>, EngineError> {
     let mut per_step: Vec<BTreeMap<Labels, (u64, u64)>> = vec![BTreeMap::new(); steps];
+    let mut series = BTreeSet::new();
     let mut stmt = con.prepare(&plan.sql)?;
     for batch in stmt.query_arrow([])? {
+        bounds.check_deadline()?;
         let int64 =
             |name: &str| -> Result<ArrayRef, EngineError> { Ok(cast(column(&batch, name)?, &DataType::Int64)?) };
         let (k_lo, k_hi, lines, bytes) = (int64("k_lo")?, int64("k_hi")?, int64("n")?, int64("bytes")?);
@@ -195,6 +226,10 @@ fn counted_vectors(
             let mut labels = entry.labels_where(|name| plan.labels.iter().any(|l| l == name));
             // an empty value is no label, as in range_samples
             labels.retain(|_, value| !value.is_empty());
+            if !series.contains(&labels) {
+                series.insert(labels.clone());
+                bounds.check_series(series.len())?;
+            }
             let lo = k_lo.value(row).max(0);
             let hi = k_hi.value(row).min(steps as i64 - 1);
             for k in lo..=hi {
@@ -223,16 +258,18 @@ fn range_samples(
     range: &RangeAggregation,
     from_ns: i64,
     to_ns: i64,
+    bounds: &QueryBounds,
     stats: &mut ScanStats,
 ) -> Result<Vec<Sample>, EngineError> {
-    let bounds = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
-    let plan = plan_logs(&range.selector, logs_table, bounds, None, None, Shape::Raw);
+    let window = TimeBounds { from_ns, from_inclusive: false, to_ns, to_inclusive: true };
+    let plan = plan_logs(&range.selector, logs_table, window, None, None, Shape::Raw);
     let pipeline = Pipeline::new(&plan.residual)?;
     let post_filters = PostFilters::new(range.unwrap.as_ref().map(|u| u.post_filters.as_slice()).unwrap_or(&[]))?;
     let mut samples = Vec::new();
+    let mut series = BTreeSet::new();
     let mut failure = None;
     let mut passed = 0;
-    let scanned = for_each_entry(con, &plan, stats, |mut entry| {
+    let scanned = for_each_entry(con, &plan, bounds, stats, |mut entry| {
         if !pipeline.process(&mut entry) {
             return Ok(true);
         }
@@ -267,6 +304,12 @@ fn range_samples(
                 Some(g) => series_labels(&entry, &|name| g.labels.iter().any(|l| l == name) != g.without),
                 None => series_labels(&entry, &|_| true),
             };
+            // the series limit holds as series are found, the sample budget as samples load
+            if !series.contains(&labels) {
+                series.insert(labels.clone());
+                bounds.check_series(series.len())?;
+            }
+            bounds.take_samples(1)?;
             samples.push(Sample { timestamp_ns: entry.timestamp_ns, labels, value });
         }
         Ok(true)
@@ -283,12 +326,15 @@ fn range_samples(
 fn for_each_entry(
     con: &Connection,
     plan: &LogPlan,
+    bounds: &QueryBounds,
     stats: &mut ScanStats,
     mut visit: impl FnMut(Entry) -> Result<bool, EngineError>,
 ) -> Result<(), EngineError> {
     let mut stmt = con.prepare(&plan.sql)?;
     for batch in stmt.query_arrow([])? {
         for entry in entries(&batch)? {
+            // DuckDB is interrupted at the deadline; the Rust stages between its batches check it here
+            bounds.check_deadline()?;
             stats.count(&entry);
             if !visit(entry)? {
                 return Ok(());

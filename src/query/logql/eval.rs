@@ -9,7 +9,9 @@
 
 use super::ast::*;
 use super::pipeline::Labels;
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -23,6 +25,97 @@ pub enum EvalError {
     ManyToMany { side: &'static str, labels: String },
     #[error("quantile_over_time needs a quantile parameter")]
     MissingQuantile,
+    #[error("maximum number of series ({0}) reached for a single query")]
+    TooManySeries(usize),
+    #[error(
+        "the query would load or produce more than {0} samples (max_samples); reduce the time range, \
+         increase the step or add label matchers"
+    )]
+    TooManySamples(u64),
+    #[error("the query would evaluate {steps} steps, more than the {max} points per series allowed")]
+    TooManySteps { steps: i128, max: i128 },
+    #[error("zero or negative query resolution step widths are not accepted. Try a positive integer")]
+    NonPositiveStep,
+    #[error("{0} is outside the timestamps an int64 of nanoseconds holds (1677-09-21 to 2262-04-11)")]
+    TimeOutOfRange(&'static str),
+    #[error("the query timed out")]
+    Timeout,
+}
+
+/// What one query may cost, shared by every selector and sub-expression of
+/// the request (one deadline, one sample budget): the evaluator and the
+/// engine check these while they load and build, not after.
+#[derive(Debug)]
+pub struct QueryBounds {
+    /// distinct series a range aggregation may find, or the result hold
+    pub max_series: usize,
+    /// samples (lines) loaded plus points produced, over the whole query
+    pub max_samples: u64,
+    /// bytes of lines and labels a log query may hold for its answer
+    pub max_result_bytes: u64,
+    pub deadline: Option<Instant>,
+    samples: Cell<u64>,
+}
+
+/// Like Prometheus' `query.max-samples` (50,000,000 there), but each of our
+/// samples carries its own label set, so the bound is lower.
+pub const DEFAULT_MAX_SAMPLES: u64 = 1_000_000;
+/// Loki's `max_query_series` default is 500; ours matches the HTTP APIs' bound.
+pub const DEFAULT_MAX_SERIES: usize = 50_000;
+/// 128 MiB of lines and labels: with the JSON answer built from them, well under a GiB.
+pub const DEFAULT_MAX_RESULT_BYTES: u64 = 128 << 20;
+/// Loki refuses range queries with more points per series than this.
+pub const MAX_POINTS_PER_SERIES: i128 = 11_000;
+
+impl Default for QueryBounds {
+    fn default() -> Self {
+        QueryBounds::new(DEFAULT_MAX_SERIES, None)
+    }
+}
+
+impl QueryBounds {
+    pub fn new(max_series: usize, deadline: Option<Instant>) -> Self {
+        QueryBounds {
+            max_series,
+            max_samples: DEFAULT_MAX_SAMPLES,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            deadline,
+            samples: Cell::new(0),
+        }
+    }
+
+    /// Counts `n` more samples against the budget.
+    pub fn take_samples(&self, n: u64) -> Result<(), EvalError> {
+        let total = self.samples.get().saturating_add(n);
+        self.samples.set(total);
+        if total > self.max_samples {
+            return Err(EvalError::TooManySamples(self.max_samples));
+        }
+        Ok(())
+    }
+
+    pub fn check_series(&self, found: usize) -> Result<(), EvalError> {
+        if found > self.max_series {
+            return Err(EvalError::TooManySeries(self.max_series));
+        }
+        Ok(())
+    }
+
+    pub fn check_deadline(&self) -> Result<(), EvalError> {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(EvalError::Timeout),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The lines a range aggregation reads for steps `first..=last`:
+/// `(first - offset - range, last - offset]`, computed without overflow.
+pub fn range_window(range: &RangeAggregation, first: i64, last: i64) -> Result<(i64, i64), EvalError> {
+    let reach = range.offset_ns.checked_add(range.range_ns).ok_or(EvalError::TimeOutOfRange("offset plus range"))?;
+    let from = first.checked_sub(reach).ok_or(EvalError::TimeOutOfRange("the start minus offset and range"))?;
+    let to = last.checked_sub(range.offset_ns).ok_or(EvalError::TimeOutOfRange("the end minus offset"))?;
+    Ok((from, to))
 }
 
 /// One extracted value of one log line (1 for counts, the byte length, or the unwrapped number).
@@ -33,7 +126,9 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Where range aggregations get their samples: lines with timestamps in `(from_ns, to_ns]`.
+/// Where range aggregations get their samples: lines with timestamps in
+/// `(from_ns, to_ns]`. A source counts what it loads against the query's
+/// [`QueryBounds`] (its own, shared by all the query's selectors).
 pub trait SampleSource {
     fn samples(&self, range: &RangeAggregation, from_ns: i64, to_ns: i64) -> Result<Vec<Sample>, EvalError>;
 
@@ -56,23 +151,28 @@ pub struct Steps {
 impl Steps {
     /// Start and end rounded down to a multiple of the step (Loki's query
     /// frontend aligns range queries so results are stable across refreshes).
-    pub fn aligned(start_ns: i64, end_ns: i64, step_ns: i64) -> Steps {
+    pub fn aligned(start_ns: i64, end_ns: i64, step_ns: i64) -> Result<Steps, EvalError> {
         let step_ns = step_ns.max(1);
-        Steps {
-            start_ns: start_ns - start_ns.rem_euclid(step_ns),
-            end_ns: end_ns - end_ns.rem_euclid(step_ns),
-            step_ns,
-        }
+        let align = |t: i64, what| t.checked_sub(t.rem_euclid(step_ns)).ok_or(EvalError::TimeOutOfRange(what));
+        Ok(Steps { start_ns: align(start_ns, "the start")?, end_ns: align(end_ns, "the end")?, step_ns })
     }
 
-    pub fn timestamps(&self) -> Vec<i64> {
-        let mut out = Vec::new();
-        let mut t = self.start_ns;
-        while t <= self.end_ns {
-            out.push(t);
-            t += self.step_ns;
+    /// The step timestamps, refused beyond [`MAX_POINTS_PER_SERIES`] (counted
+    /// before anything is allocated, in i128 so no range wraps).
+    pub fn timestamps(&self) -> Result<Vec<i64>, EvalError> {
+        if self.step_ns <= 0 {
+            return Err(EvalError::NonPositiveStep);
         }
-        out
+        if self.end_ns < self.start_ns {
+            return Ok(Vec::new());
+        }
+        let steps = (self.end_ns as i128 - self.start_ns as i128) / self.step_ns as i128 + 1;
+        if steps > MAX_POINTS_PER_SERIES + 1 {
+            return Err(EvalError::TooManySteps { steps, max: MAX_POINTS_PER_SERIES + 1 });
+        }
+        // every step fits, start + k * step <= end for k < steps, though k * step alone may not
+        let step = |k: i128| (self.start_ns as i128 + k * self.step_ns as i128) as i64;
+        Ok((0..steps).map(step).collect())
     }
 }
 
@@ -91,9 +191,14 @@ enum Value {
     Vectors(Vec<Vector>),
 }
 
-pub fn evaluate(expr: &MetricExpr, steps: &Steps, source: &dyn SampleSource) -> Result<Vec<Series>, EvalError> {
-    let times = steps.timestamps();
-    let vectors = match eval(expr, &times, source)? {
+pub fn evaluate(
+    expr: &MetricExpr,
+    steps: &Steps,
+    source: &dyn SampleSource,
+    bounds: &QueryBounds,
+) -> Result<Vec<Series>, EvalError> {
+    let times = steps.timestamps()?;
+    let vectors = match eval(expr, &times, source, bounds)? {
         Value::Scalar(value) => times.iter().map(|_| vec![(Labels::new(), value)]).collect(),
         Value::Vectors(vectors) => vectors,
     };
@@ -102,27 +207,30 @@ pub fn evaluate(expr: &MetricExpr, steps: &Steps, source: &dyn SampleSource) -> 
         for (labels, value) in vector {
             series.entry(labels).or_default().push((*t, value));
         }
+        bounds.check_series(series.len())?;
     }
     Ok(series.into_iter().map(|(labels, points)| Series { labels, points }).collect())
 }
 
-fn eval(expr: &MetricExpr, times: &[i64], source: &dyn SampleSource) -> Result<Value, EvalError> {
+/// Recurses once per tree level, which the parser bounds ([`super::parser::MAX_NESTING`]).
+fn eval(expr: &MetricExpr, times: &[i64], source: &dyn SampleSource, bounds: &QueryBounds) -> Result<Value, EvalError> {
+    bounds.check_deadline()?;
     Ok(match expr {
         MetricExpr::Scalar(value) => Value::Scalar(*value),
         MetricExpr::Vector(value) => Value::Vectors(times.iter().map(|_| vec![(Labels::new(), *value)]).collect()),
-        MetricExpr::Range(range) => Value::Vectors(eval_range(range, times, source)?),
+        MetricExpr::Range(range) => Value::Vectors(eval_range(range, times, source, bounds)?),
         MetricExpr::Aggregate { op, param, grouping, inner } => {
             let pushed = sum_pushdown(*op, grouping.as_ref(), inner);
             let inner = pushed.as_ref().unwrap_or(inner);
-            let vectors = match eval(inner, times, source)? {
+            let vectors = match eval(inner, times, source, bounds)? {
                 Value::Scalar(value) => times.iter().map(|_| vec![(Labels::new(), value)]).collect(),
                 Value::Vectors(vectors) => vectors,
             };
             Value::Vectors(vectors.into_iter().map(|v| aggregate(*op, *param, grouping.as_ref(), v)).collect())
         }
         MetricExpr::Binary { op, lhs, rhs, return_bool, matching } => {
-            let lhs = eval(lhs, times, source)?;
-            let rhs = eval(rhs, times, source)?;
+            let lhs = eval(lhs, times, source, bounds)?;
+            let rhs = eval(rhs, times, source, bounds)?;
             binary(*op, lhs, rhs, *return_bool, matching.as_ref())?
         }
     })
@@ -146,13 +254,19 @@ fn sum_pushdown(op: AggOp, grouping: Option<&Grouping>, inner: &MetricExpr) -> O
 
 // ---- range aggregations ----
 
-fn eval_range(range: &RangeAggregation, times: &[i64], source: &dyn SampleSource) -> Result<Vec<Vector>, EvalError> {
+fn eval_range(
+    range: &RangeAggregation,
+    times: &[i64],
+    source: &dyn SampleSource,
+    bounds: &QueryBounds,
+) -> Result<Vec<Vector>, EvalError> {
     let (Some(first), Some(last)) = (times.first(), times.last()) else { return Ok(Vec::new()) };
+    // every step's window lies inside this one, so the per-step arithmetic below cannot overflow
+    let (from, to) = range_window(range, *first, *last)?;
     if let Some(vectors) = source.range_vectors(range, times)? {
+        bounds.take_samples(vectors.iter().map(|v| v.len() as u64).sum())?;
         return Ok(vectors);
     }
-    let from = first - range.offset_ns - range.range_ns;
-    let to = last - range.offset_ns;
     let samples = source.samples(range, from, to)?;
     if range.op == RangeOp::AbsentOverTime {
         return Ok(absent(range, times, &samples));
@@ -164,13 +278,17 @@ fn eval_range(range: &RangeAggregation, times: &[i64], source: &dyn SampleSource
             None => sample.labels,
         };
         series.entry(labels).or_default().push((sample.timestamp_ns, sample.value));
+        bounds.check_series(series.len())?;
     }
     let mut out = vec![Vector::new(); times.len()];
     for (labels, mut points) in series {
+        bounds.check_deadline()?;
         points.sort_by_key(|(t, _)| *t);
         // only steps whose window (t - offset - range, t - offset] can hold a point
-        let first_step = times.partition_point(|t| *t < points[0].0 + range.offset_ns);
-        let end_step = times.partition_point(|t| *t < points[points.len() - 1].0 + range.offset_ns + range.range_ns);
+        let first_step = times.partition_point(|t| *t < points[0].0.saturating_add(range.offset_ns));
+        let reach = range.offset_ns.saturating_add(range.range_ns);
+        let end_step = times.partition_point(|t| *t < points[points.len() - 1].0.saturating_add(reach));
+        let mut produced = 0;
         for (slot, t) in out[first_step..end_step].iter_mut().zip(&times[first_step..end_step]) {
             let end = t - range.offset_ns;
             let lo = points.partition_point(|(ts, _)| *ts <= end - range.range_ns);
@@ -178,8 +296,10 @@ fn eval_range(range: &RangeAggregation, times: &[i64], source: &dyn SampleSource
             if lo < hi {
                 let value = range_function(range, &points[lo..hi], end)?;
                 slot.push((labels.clone(), value));
+                produced += 1;
             }
         }
+        bounds.take_samples(produced)?;
     }
     Ok(out)
 }
@@ -508,7 +628,7 @@ mod tests {
     fn run(query: &str, start: i64, end: i64, step: i64) -> Vec<(String, Vec<(i64, f64)>)> {
         let Query::Metric(expr) = parse(query).unwrap() else { panic!("not a metric query") };
         let steps = Steps { start_ns: start * S, end_ns: end * S, step_ns: step * S };
-        evaluate(&expr, &steps, &data())
+        evaluate(&expr, &steps, &data(), &QueryBounds::default())
             .unwrap()
             .into_iter()
             .map(|s| (render_labels(&s.labels), s.points.into_iter().map(|(t, v)| (t / S, v)).collect()))

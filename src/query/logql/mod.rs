@@ -14,3 +14,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod template;
 pub mod units;
+
+#[cfg(test)]
+mod hostile_tests;

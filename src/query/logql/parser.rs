@@ -9,7 +9,17 @@
 
 use super::ast::*;
 use super::template::Template;
-use super::units::{parse_bytes, parse_duration_ns, parse_duration_seconds};
+use super::units::{parse_bytes, parse_duration_ns, parse_duration_seconds, DurationError};
+
+/// How deeply a query may nest: every parenthesis, unary sign, vector
+/// aggregation, binary operator and label-filter `and`/`or` is one level,
+/// counted both while parsing (recursion) and in the tree built (a left-leaning
+/// chain such as `1+1+1+...` is as deep as it is long). The parser and every
+/// later walk over the tree (planner, pipeline compiler, evaluator, even the
+/// tree's drop) recurse once per level, so refusing deeper queries here keeps
+/// them all far inside a thread's stack. Loki and Prometheus set no explicit
+/// bound, but queries that people and Grafana write stay within a few dozen.
+pub const MAX_NESTING: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("parse error at line {line}, col {col}: {message}")]
@@ -54,11 +64,11 @@ const PUNCTS: &[&str] = &[
 
 pub fn parse(query: &str) -> Result<Query, ParseError> {
     let tokens = lex(query)?;
-    let mut parser = Parser { source: query, tokens, index: 0 };
+    let mut parser = Parser { source: query, tokens, index: 0, depth: 0 };
     let parsed = if parser.peek() == &Tok::Punct("{") {
         Query::Log(parser.log_selector()?)
     } else {
-        Query::Metric(parser.expr(0)?)
+        Query::Metric(parser.expr(0)?.0)
     };
     parser.expect_eof()?;
     Ok(parsed)
@@ -152,7 +162,13 @@ struct Parser<'a> {
     source: &'a str,
     tokens: Vec<Token>,
     index: usize,
+    /// nested productions being parsed, bounded by [`MAX_NESTING`]
+    depth: usize,
 }
+
+/// A parsed subtree and its height (levels of nesting), so that the height of
+/// the whole tree is known, and bounded, as it is built.
+type Nested<T> = (T, usize);
 
 impl Parser<'_> {
     fn peek(&self) -> &Tok {
@@ -177,6 +193,30 @@ impl Parser<'_> {
 
     fn unexpected<T>(&self, expecting: &str) -> Result<T, ParseError> {
         self.error(format!("syntax error: unexpected {}, expecting {expecting}", self.peek().describe()))
+    }
+
+    fn too_deep<T>(&self) -> Result<T, ParseError> {
+        self.error(format!("syntax error: nesting deeper than {MAX_NESTING} levels"))
+    }
+
+    /// Runs a production that may recurse, one level deeper.
+    fn nested<T>(&mut self, parse: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
+        if self.depth >= MAX_NESTING {
+            return self.too_deep();
+        }
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
+    }
+
+    /// The height of a node over children of these heights, refused past [`MAX_NESTING`].
+    fn node_height(&self, children: &[usize]) -> Result<usize, ParseError> {
+        let height = children.iter().copied().max().unwrap_or(0) + 1;
+        if height > MAX_NESTING {
+            return self.too_deep();
+        }
+        Ok(height)
     }
 
     fn is_punct(&self, p: &str) -> bool {
@@ -256,10 +296,16 @@ impl Parser<'_> {
     fn duration(&mut self, what: &str) -> Result<i64, ParseError> {
         match self.peek().clone() {
             Tok::Num(text) => match parse_duration_ns(&text) {
-                Some(ns) if ns > 0 || what == "offset" => {
+                Ok(ns) if ns > 0 || what == "offset" => {
                     self.next();
                     Ok(ns)
                 }
+                Ok(_) if what == "range" => self.error(format!(
+                    "syntax error: invalid range duration {text}: a range must be at least one nanosecond"
+                )),
+                Err(DurationError::Overflow) => self.error(format!(
+                    "syntax error: invalid {what} duration {text}: longer than the 292 years an int64 of nanoseconds holds"
+                )),
                 _ => self.error(format!("syntax error: invalid {what} duration {text}")),
             },
             _ => self.unexpected(&format!("{what} duration")),
@@ -513,32 +559,41 @@ impl Parser<'_> {
     }
 
     fn label_predicate(&mut self) -> Result<LabelPredicate, ParseError> {
-        let mut left = self.label_conjunction()?;
-        while self.is_ident("or") {
-            self.next();
-            let right = self.label_conjunction()?;
-            left = LabelPredicate::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        Ok(self.label_disjunction()?.0)
     }
 
-    fn label_conjunction(&mut self) -> Result<LabelPredicate, ParseError> {
-        let mut left = self.label_primary()?;
+    fn label_disjunction(&mut self) -> Result<Nested<LabelPredicate>, ParseError> {
+        let (mut left, mut height) = self.label_conjunction()?;
+        while self.is_ident("or") {
+            self.next();
+            let (right, right_height) = self.label_conjunction()?;
+            height = self.node_height(&[height, right_height])?;
+            left = LabelPredicate::Or(Box::new(left), Box::new(right));
+        }
+        Ok((left, height))
+    }
+
+    fn label_conjunction(&mut self) -> Result<Nested<LabelPredicate>, ParseError> {
+        let (mut left, mut height) = self.label_primary()?;
         loop {
             if self.eat_ident("and") || self.eat_punct(",") || self.starts_label_filter() {
-                let right = self.label_primary()?;
+                let (right, right_height) = self.label_primary()?;
+                height = self.node_height(&[height, right_height])?;
                 left = LabelPredicate::And(Box::new(left), Box::new(right));
             } else {
-                return Ok(left);
+                return Ok((left, height));
             }
         }
     }
 
-    fn label_primary(&mut self) -> Result<LabelPredicate, ParseError> {
-        if self.eat_punct("(") {
-            let inner = self.label_predicate()?;
-            self.expect_punct(")")?;
-            return Ok(inner);
+    fn label_primary(&mut self) -> Result<Nested<LabelPredicate>, ParseError> {
+        if self.is_punct("(") {
+            return self.nested(|parser| {
+                parser.next();
+                let inner = parser.label_disjunction()?;
+                parser.expect_punct(")")?;
+                Ok(inner)
+            });
         }
         let name = self.ident("label filter")?;
         let op_text = match self.peek() {
@@ -560,7 +615,7 @@ impl Parser<'_> {
                 self.regex(&value, true)?;
             }
             self.next();
-            return Ok(LabelPredicate::Text { name, op, value });
+            return Ok((LabelPredicate::Text { name, op, value }, 1));
         }
         let op = match op_text {
             "=" | "==" => CmpOp::Eq,
@@ -586,13 +641,13 @@ impl Parser<'_> {
             return self.error(format!("syntax error: {text} is not a number, duration or byte size"));
         };
         self.next();
-        Ok(LabelPredicate::Number { name, op, value: sign * value, kind })
+        Ok((LabelPredicate::Number { name, op, value: sign * value, kind }, 1))
     }
 
     // ---- metric expressions ----
 
-    fn expr(&mut self, min_precedence: u8) -> Result<MetricExpr, ParseError> {
-        let mut lhs = self.unary()?;
+    fn expr(&mut self, min_precedence: u8) -> Result<Nested<MetricExpr>, ParseError> {
+        let (mut lhs, mut height) = self.unary()?;
         while let Some((op, precedence)) = self.binary_op() {
             if precedence < min_precedence {
                 break;
@@ -604,10 +659,12 @@ impl Parser<'_> {
             }
             let matching = self.vector_matching()?;
             let next_min = if op == BinOp::Pow { precedence } else { precedence + 1 };
-            let rhs = self.expr(next_min)?;
+            // `^` is right-associative: `2^2^2...` recurses here once per operator
+            let (rhs, rhs_height) = self.nested(|parser| parser.expr(next_min))?;
+            height = self.node_height(&[height, rhs_height])?;
             lhs = MetricExpr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), return_bool, matching };
         }
-        Ok(lhs)
+        Ok((lhs, height))
     }
 
     fn binary_op(&self) -> Option<(BinOp, u8)> {
@@ -647,29 +704,34 @@ impl Parser<'_> {
         Ok(Some(VectorMatching { on, labels }))
     }
 
-    fn unary(&mut self) -> Result<MetricExpr, ParseError> {
-        if self.eat_punct("-") {
-            let inner = self.unary()?;
-            return Ok(match inner {
-                MetricExpr::Scalar(value) => MetricExpr::Scalar(-value),
-                other => MetricExpr::Binary {
-                    op: BinOp::Mul,
-                    lhs: Box::new(MetricExpr::Scalar(-1.0)),
-                    rhs: Box::new(other),
-                    return_bool: false,
-                    matching: None,
-                },
-            });
-        }
-        if self.eat_punct("+") {
-            return self.unary();
-        }
-        self.primary()
+    fn unary(&mut self) -> Result<Nested<MetricExpr>, ParseError> {
+        self.nested(|parser| {
+            if parser.eat_punct("-") {
+                let (inner, height) = parser.unary()?;
+                return Ok(match inner {
+                    MetricExpr::Scalar(value) => (MetricExpr::Scalar(-value), height),
+                    other => (
+                        MetricExpr::Binary {
+                            op: BinOp::Mul,
+                            lhs: Box::new(MetricExpr::Scalar(-1.0)),
+                            rhs: Box::new(other),
+                            return_bool: false,
+                            matching: None,
+                        },
+                        parser.node_height(&[height])?,
+                    ),
+                });
+            }
+            if parser.eat_punct("+") {
+                return parser.unary();
+            }
+            parser.primary()
+        })
     }
 
-    fn primary(&mut self) -> Result<MetricExpr, ParseError> {
+    fn primary(&mut self) -> Result<Nested<MetricExpr>, ParseError> {
         match self.peek().clone() {
-            Tok::Num(_) => Ok(MetricExpr::Scalar(self.number()?)),
+            Tok::Num(_) => Ok((MetricExpr::Scalar(self.number()?), 1)),
             Tok::Punct("(") => {
                 self.next();
                 let inner = self.expr(0)?;
@@ -683,11 +745,11 @@ impl Parser<'_> {
                     self.expect_punct("(")?;
                     let value = self.number()?;
                     self.expect_punct(")")?;
-                    return Ok(MetricExpr::Vector(value));
+                    return Ok((MetricExpr::Vector(value), 1));
                 }
                 if let Some(op) = RangeOp::from_name(&name) {
                     self.next();
-                    return self.range_aggregation(op, &name);
+                    return Ok((self.range_aggregation(op, &name)?, 1));
                 }
                 if let Some(op) = AggOp::from_name(&name) {
                     self.next();
@@ -725,7 +787,7 @@ impl Parser<'_> {
         Ok(Some(Grouping { without, labels: self.label_list()? }))
     }
 
-    fn vector_aggregation(&mut self, op: AggOp, name: &str) -> Result<MetricExpr, ParseError> {
+    fn vector_aggregation(&mut self, op: AggOp, name: &str) -> Result<Nested<MetricExpr>, ParseError> {
         let mut grouping = self.grouping()?;
         self.expect_punct("(")?;
         let param = if matches!(op, AggOp::Topk | AggOp::Bottomk) {
@@ -738,7 +800,8 @@ impl Parser<'_> {
         } else {
             None
         };
-        let inner = self.expr(0)?;
+        let (inner, inner_height) = self.expr(0)?;
+        let height = self.node_height(&[inner_height])?;
         self.expect_punct(")")?;
         if grouping.is_none() {
             grouping = self.grouping()?;
@@ -746,9 +809,11 @@ impl Parser<'_> {
         if matches!(op, AggOp::Sort | AggOp::SortDesc) && grouping.is_some() {
             return self.error(format!("{name} does not take by or without"));
         }
-        Ok(MetricExpr::Aggregate { op, param, grouping, inner: Box::new(inner) })
+        Ok((MetricExpr::Aggregate { op, param, grouping, inner: Box::new(inner) }, height))
     }
 
+    // kept out of line: inlined into `primary` it would grow every frame of the recursion
+    #[inline(never)]
     fn range_aggregation(&mut self, op: RangeOp, name: &str) -> Result<MetricExpr, ParseError> {
         self.expect_punct("(")?;
         let param = if op == RangeOp::QuantileOverTime {

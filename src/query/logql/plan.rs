@@ -269,8 +269,15 @@ pub fn literal(text: &str) -> String {
     }
 }
 
+/// The earliest and latest instants DuckDB reads as a `TIMESTAMP_NS` literal
+/// (1677-09-22 and one nanosecond before `infinity`); no stored row lies
+/// outside them, so a bound beyond them is moved onto them.
+const SQL_TIMESTAMP_NS_MIN: i64 = -9_223_286_400_000_000_000;
+const SQL_TIMESTAMP_NS_MAX: i64 = i64::MAX - 1;
+
 /// `TIMESTAMP_NS 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn'`, a constant DuckDB compares without casting the column.
 pub fn timestamp_literal(ns: i64) -> String {
+    let ns = ns.clamp(SQL_TIMESTAMP_NS_MIN, SQL_TIMESTAMP_NS_MAX);
     let seconds = ns.div_euclid(1_000_000_000);
     let nanos = ns.rem_euclid(1_000_000_000);
     let (days, secs_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
@@ -348,7 +355,17 @@ pub fn plan_range_counts(
     }
     // a non-negative numerator keeps integer division a ceiling; `ts - base > -range` always
     let shift_steps = range.range_ns / step_ns + 2;
-    let base = first_step_ns - range.offset_ns;
+    let base = first_step_ns.checked_sub(range.offset_ns)?;
+    shift_steps.checked_mul(step_ns)?.checked_add(range.range_ns)?.checked_add(step_ns)?;
+    // DuckDB computes the numerator in BIGINT: leave the rare query whose largest
+    // numerator (a row at the window's end) would not fit to the Rust evaluator
+    let largest = (bounds.to_ns as i128 - base as i128)
+        + range.range_ns as i128
+        + shift_steps as i128 * step_ns as i128
+        + step_ns as i128;
+    if largest > i64::MAX as i128 {
+        return None;
+    }
     let ceil_steps = |extra: i64| {
         format!(
             "((epoch_ns(\"timestamp\") - ({base})) + {} + {}) // {step_ns} - {shift_steps}",
@@ -421,6 +438,20 @@ mod tests {
         assert_eq!(timestamp_literal(1_700_000_000_123_456_789), "TIMESTAMP_NS '2023-11-14 22:13:20.123456789'");
         assert_eq!(timestamp_literal(951_782_400_000_000_000), "TIMESTAMP_NS '2000-02-29 00:00:00.000000000'");
         assert_eq!(timestamp_literal(-1), "TIMESTAMP_NS '1969-12-31 23:59:59.999999999'");
+    }
+
+    #[test]
+    fn timestamps_beyond_duckdb_are_moved_onto_its_bounds() {
+        assert_eq!(timestamp_literal(i64::MIN), "TIMESTAMP_NS '1677-09-22 00:00:00.000000000'");
+        assert_eq!(timestamp_literal(i64::MAX), "TIMESTAMP_NS '2262-04-11 23:47:16.854775806'");
+    }
+
+    #[test]
+    fn counting_plans_whose_arithmetic_would_overflow_are_left_to_rust() {
+        let volume = range(r#"sum by (level) (count_over_time({service_name="a"}[1m]))"#);
+        let huge = TimeBounds { from_ns: 0, from_inclusive: false, to_ns: i64::MAX - 10, to_inclusive: true };
+        assert!(plan_range_counts(&volume, "logs", huge, i64::MIN + 10, i64::MAX / 2).is_none());
+        assert!(plan_range_counts(&volume, "logs", BOUNDS, 60_000_000_000, 60_000_000_000).is_some());
     }
 
     #[test]

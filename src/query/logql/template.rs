@@ -4,8 +4,19 @@
 //! function is a parse error naming it rather than a per-line failure. Only
 //! field access (`.label`), literals, function calls and pipes are supported:
 //! control actions (`if`, `range`, `with`, ...) are refused by name.
+//!
+//! Rendering is bounded: no value a template builds (a function's result, a
+//! pipe's, the whole output) may exceed the line's length plus
+//! [`MAX_TEMPLATE_GROWTH`]. Functions that can multiply their input
+//! (`replace` with an empty needle inserts between every character,
+//! `regexReplaceAll`) check the size before or while they build, so a hostile
+//! template costs an error, not the host's memory. Loki's answer to a failing
+//! template applies: the line keeps its text and gets `__error__`.
 
 use std::fmt;
+
+/// How many bytes more than its line a template may produce (64 KiB).
+pub const MAX_TEMPLATE_GROWTH: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template(Vec<Node>);
@@ -110,14 +121,33 @@ impl Template {
     }
 
     pub fn render(&self, scope: &dyn Scope) -> Result<String, TemplateError> {
+        let cap = Cap(scope.line().len().saturating_add(MAX_TEMPLATE_GROWTH));
         let mut out = String::new();
         for node in &self.0 {
-            match node {
-                Node::Text(text) => out.push_str(text),
-                Node::Pipeline(commands) => out.push_str(&run_pipeline(commands, scope)?),
-            }
+            let piece = match node {
+                Node::Text(text) => std::borrow::Cow::Borrowed(text.as_str()),
+                Node::Pipeline(commands) => std::borrow::Cow::Owned(run_pipeline(commands, scope, cap)?),
+            };
+            cap.check(out.len().saturating_add(piece.len()))?;
+            out.push_str(&piece);
         }
         Ok(out)
+    }
+}
+
+/// The most bytes any value built while rendering one line may have.
+#[derive(Clone, Copy, Debug)]
+struct Cap(usize);
+
+impl Cap {
+    fn check(self, len: usize) -> Result<(), TemplateError> {
+        if len > self.0 {
+            return Err(TemplateError(format!(
+                "output would exceed {} bytes (the line's length plus {MAX_TEMPLATE_GROWTH})",
+                self.0
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -212,17 +242,20 @@ fn split_words(body: &str) -> Result<Vec<String>, TemplateError> {
     Ok(words)
 }
 
-fn run_pipeline(commands: &[Command], scope: &dyn Scope) -> Result<String, TemplateError> {
+fn run_pipeline(commands: &[Command], scope: &dyn Scope, cap: Cap) -> Result<String, TemplateError> {
     let mut piped: Option<String> = None;
     for command in commands {
-        piped = Some(match command {
+        let value = match command {
             Command::Value(arg) => value_of(arg, scope),
             Command::Call(function, args) => {
                 let mut values: Vec<String> = args.iter().map(|arg| value_of(arg, scope)).collect();
                 values.extend(piped.take());
-                call(*function, &values)?
+                call(*function, &values, cap)?
             }
-        });
+        };
+        // functions that only shrink or case-map their input are checked after the fact
+        cap.check(value.len())?;
+        piped = Some(value);
     }
     Ok(piped.unwrap_or_default())
 }
@@ -235,7 +268,7 @@ fn value_of(arg: &Arg, scope: &dyn Scope) -> String {
     }
 }
 
-fn call(function: Function, args: &[String]) -> Result<String, TemplateError> {
+fn call(function: Function, args: &[String], cap: Cap) -> Result<String, TemplateError> {
     let arity = |n: usize| {
         if args.len() == n {
             Ok(())
@@ -275,7 +308,16 @@ fn call(function: Function, args: &[String]) -> Result<String, TemplateError> {
         }
         Function::Replace => {
             arity(3)?;
-            args[2].replace(args[0].as_str(), &args[1])
+            let (needle, replacement, text) = (&args[0], &args[1], &args[2]);
+            // an empty needle matches before every character and at the end, as in Go
+            let matches =
+                if needle.is_empty() { text.chars().count() + 1 } else { text.matches(needle.as_str()).count() };
+            let len = matches
+                .checked_mul(replacement.len())
+                .and_then(|added| (text.len() - matches * needle.len()).checked_add(added))
+                .unwrap_or(usize::MAX);
+            cap.check(len)?;
+            text.replace(needle.as_str(), replacement)
         }
         Function::Substr => {
             arity(3)?;
@@ -291,14 +333,37 @@ fn call(function: Function, args: &[String]) -> Result<String, TemplateError> {
         }
         Function::RegexReplaceAll => {
             arity(3)?;
-            let re = regex::Regex::new(&args[0]).map_err(|e| TemplateError(format!("regexReplaceAll: {e}")))?;
-            re.replace_all(&args[1], args[2].as_str()).into_owned()
+            regex_replace_all(&args[0], &args[1], &args[2], cap)?
         }
         Function::Contains => {
             arity(2)?;
             args[1].contains(args[0].as_str()).to_string()
         }
     })
+}
+
+/// The most memory a pattern compiled per line (`regexReplaceAll`'s first
+/// argument may come from a label) may take; the regex crate's default is 10 MB.
+const TEMPLATE_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// `regexReplaceAll`, built match by match so its output is checked against the cap as it grows.
+fn regex_replace_all(pattern: &str, text: &str, replacement: &str, cap: Cap) -> Result<String, TemplateError> {
+    let re = regex::RegexBuilder::new(pattern)
+        .size_limit(TEMPLATE_REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| TemplateError(format!("regexReplaceAll: {e}")))?;
+    let mut out = String::new();
+    let mut last = 0;
+    for captures in re.captures_iter(text) {
+        let whole = captures.get(0).expect("group 0 is the whole match");
+        out.push_str(&text[last..whole.start()]);
+        captures.expand(replacement, &mut out);
+        cap.check(out.len())?;
+        last = whole.end();
+    }
+    out.push_str(&text[last..]);
+    cap.check(out.len())?;
+    Ok(out)
 }
 
 fn title_case(text: &str) -> String {

@@ -41,9 +41,24 @@ pub fn parse_duration_seconds(text: &str) -> Option<f64> {
     Some(if negative { -total } else { total })
 }
 
-/// A duration literal in whole nanoseconds.
-pub fn parse_duration_ns(text: &str) -> Option<i64> {
-    parse_duration_seconds(text).map(|seconds| (seconds * 1e9).round() as i64)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("not a duration")]
+    Invalid,
+    #[error("longer than an int64 of nanoseconds holds")]
+    Overflow,
+}
+
+/// A duration literal in whole nanoseconds; one beyond what an i64 holds
+/// (about 292 years) is an error, never a saturated or wrapped value.
+pub fn parse_duration_ns(text: &str) -> Result<i64, DurationError> {
+    let seconds = parse_duration_seconds(text).ok_or(DurationError::Invalid)?;
+    let nanos = (seconds * 1e9).round();
+    // i64::MAX as f64 rounds up to 2^63, itself out of range
+    if !nanos.is_finite() || nanos >= i64::MAX as f64 || nanos < i64::MIN as f64 {
+        return Err(DurationError::Overflow);
+    }
+    Ok(nanos as i64)
 }
 
 /// A humanized byte size (`42`, `10KB`, `1.5MiB`, `3 kb`) in bytes; SI units
@@ -84,7 +99,10 @@ mod tests {
         assert_eq!(parse_duration_seconds("0"), Some(0.0));
         assert_eq!(parse_duration_seconds("5"), None);
         assert_eq!(parse_duration_seconds("5x"), None);
-        assert_eq!(parse_duration_ns("5m"), Some(300_000_000_000));
+        assert_eq!(parse_duration_ns("5m"), Ok(300_000_000_000));
+        assert_eq!(parse_duration_ns("292y"), Ok(9_208_512_000_000_000_000));
+        assert_eq!(parse_duration_ns("99999999999999h"), Err(DurationError::Overflow));
+        assert_eq!(parse_duration_ns("1e400s"), Err(DurationError::Invalid));
     }
 
     #[test]
