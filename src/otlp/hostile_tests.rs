@@ -232,7 +232,7 @@ fn json_nesting_of_100000_is_refused_on_a_small_stack() {
     });
     assert_eq!(
         message,
-        "invalid json at line 1 column 18: invalid type: sequence, expected a JSON object (ResourceLogs)"
+        "invalid json at line 1 column 18: invalid type: sequence, expected a JSON object (ResourceLogs) for resourceLogs"
     );
 }
 
@@ -725,7 +725,7 @@ fn lone_surrogates_and_invalid_utf8_are_refused() {
     let err = decode_pb(Signal::Logs, &body, &limits()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid protobuf: invalid string value: data is not UTF-8 encoded: LogRecord.body: AnyValue.value: ScopeLogs.log_records: ResourceLogs.scope_logs: ExportLogsServiceRequest.resource_logs"
+        "invalid protobuf: AnyValue.value: LogRecord.body: ScopeLogs.log_records: ResourceLogs.scope_logs: ExportLogsServiceRequest.resource_logs: invalid string value: data is not UTF-8 encoded"
     );
 }
 
