@@ -471,20 +471,20 @@ fn vm_hwm_kib() -> u64 {
 /// Peak RSS of decoding each expansion body, one at a time, bounded and
 /// unbounded (what every version before the bound did).
 /// `cargo test --release --lib otlp::hostile_tests::bench_expansion -- --ignored --nocapture --test-threads=1`
-/// (`EXPANSION_MIB` sets the body size, 8 by default; unbounded decoding of
-/// 64 MiB needs several GiB.) VmHWM only grows, so each measurement runs in
+/// (`EXPANSION_KIB` sets the body size, 8 MiB by default; unbounded decoding
+/// of 64 MiB needs several GiB. 1950 KiB is just under the default bound.) VmHWM only grows, so each measurement runs in
 /// a child process: this test binary again, filtered to `expansion_child`.
 #[test]
 #[ignore]
 fn bench_expansion() {
-    let mib: usize = std::env::var("EXPANSION_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let kib: usize = std::env::var("EXPANSION_KIB").ok().and_then(|v| v.parse().ok()).unwrap_or(8 << 10);
     let names: Vec<&str> = expansion_bodies(1024).into_iter().map(|(n, _, _)| n).collect();
-    println!("bodies of {mib} MiB decompressed protobuf; peak RSS of the process (VmHWM)");
+    println!("bodies of {kib} KiB decompressed protobuf; peak RSS of the process (VmHWM)");
     for (index, name) in names.iter().enumerate() {
         for bounded in [false, true] {
             let output = std::process::Command::new(std::env::current_exe().unwrap())
                 .args(["--ignored", "--exact", "otlp::hostile_tests::expansion_child", "--nocapture"])
-                .env("EXPANSION_CHILD", format!("{index} {bounded} {mib}"))
+                .env("EXPANSION_CHILD", format!("{index} {bounded} {kib}"))
                 .output()
                 .unwrap();
             let stdout = String::from_utf8_lossy(&output.stdout);
@@ -501,8 +501,8 @@ fn expansion_child() {
     let mut parts = spec.split(' ');
     let index: usize = parts.next().unwrap().parse().unwrap();
     let bounded: bool = parts.next().unwrap().parse().unwrap();
-    let mib: usize = parts.next().unwrap().parse().unwrap();
-    let (_, signal, body) = expansion_bodies(mib << 20).swap_remove(index);
+    let kib: usize = parts.next().unwrap().parse().unwrap();
+    let (_, signal, body) = expansion_bodies(kib << 10).swap_remove(index);
     let before = vm_hwm_kib();
     let limits = if bounded { DecodeLimits::new(usize::MAX) } else { DecodeLimits::unbounded(usize::MAX) };
     let start = std::time::Instant::now();
