@@ -144,4 +144,11 @@ mod tests {
         let bad = ServeOptions { workers: 0, ..ServeOptions::default() };
         assert_eq!(bad.validate().unwrap_err().to_string(), "workers must be between 1 and 64, got 0");
     }
+
+    #[test]
+    fn item_bound_defaults_to_a_million_and_is_positive() {
+        assert_eq!(ServeOptions::default().max_items_per_request, 1_000_000);
+        let bad = ServeOptions { max_items_per_request: 0, ..ServeOptions::default() };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "max_items_per_request must be at least 1, got 0");
+    }
 }
