@@ -26,7 +26,25 @@ use duckdb::Connection;
 use duckdb_loadable_macros::duckdb_entrypoint_c_api;
 use std::error::Error;
 
+/// `LOAD canardstack`. Registration runs under the panic guard like every
+/// SQL callback: a panic here would otherwise unwind into DuckDB's C++ and
+/// abort the user's process instead of failing the `LOAD`.
 #[duckdb_entrypoint_c_api(ext_name = "canardstack", min_duckdb_version = "v1.5.5")]
 pub fn extension_entrypoint(con: Connection) -> Result<(), Box<dyn Error>> {
-    sql::register_all(&con)
+    load(|| sql::register_all(&con))
+}
+
+/// Runs the registration `register` as `LOAD` does.
+fn load(register: impl FnOnce() -> Result<(), guard::BoxError>) -> Result<(), guard::BoxError> {
+    guard::guarded("LOAD canardstack", register)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_panic_during_load_is_an_error() {
+        let err = super::load(|| panic!("registration failed")).unwrap_err();
+        assert_eq!(err.to_string(), "LOAD canardstack: internal error (panic): registration failed");
+        assert!(super::load(|| Ok(())).is_ok());
+    }
 }

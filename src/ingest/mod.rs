@@ -10,7 +10,7 @@ pub mod flusher;
 pub mod queue;
 pub mod stats;
 
-use crate::otlp::{self, DecodeError, RequestKind, TableBatch};
+use crate::otlp::{self, DecodeError, DecodeLimits, RequestKind, TableBatch};
 use crate::spool::{Spool, SpoolError};
 use queue::CommitQueue;
 use stats::Stats;
@@ -23,6 +23,8 @@ pub type Batches = Vec<TableBatch>;
 #[derive(Clone, Debug)]
 pub struct IngestLimits {
     pub max_decompressed_bytes: usize,
+    /// `max_items_per_request`: see `otlp::limits`
+    pub max_items_per_request: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,11 @@ impl Ingest {
 
     pub fn accept(&self, kind: RequestKind, body: &[u8]) -> Result<Accepted, IngestError> {
         self.admit()?;
-        let decoded = otlp::decode(kind, body, self.limits.max_decompressed_bytes).map_err(IngestError::BadRequest)?;
+        let limits = DecodeLimits {
+            max_items: self.limits.max_items_per_request,
+            ..DecodeLimits::new(self.limits.max_decompressed_bytes)
+        };
+        let decoded = otlp::decode_with_limits(kind, body, &limits).map_err(IngestError::BadRequest)?;
         let accepted = Accepted { rejected_items: decoded.rejected, rejection_message: decoded.rejection_message };
         if decoded.batches.is_empty() {
             return Ok(accepted); // nothing to store: no spool record, no commit

@@ -161,6 +161,12 @@ impl RenderedAttributes {
         RenderedAttributes { pairs }
     }
 
+    /// What one more row holding these attributes stores: keys, values and
+    /// two offsets per entry.
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.pairs.iter().map(|(k, v)| k.len() + v.len() + 8).sum()
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
@@ -189,6 +195,11 @@ impl<'a> ResourceContext<'a> {
         let service_name = attributes.get("service.name").unwrap_or_default().to_string();
         ResourceContext { attributes, service_name, schema_url }
     }
+
+    /// Bytes every row of this resource copies from it.
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.attributes.row_bytes() + self.service_name.len() + self.schema_url.len()
+    }
 }
 
 /// What every row of one instrumentation scope shares.
@@ -207,6 +218,11 @@ impl<'a> ScopeContext<'a> {
             attributes: RenderedAttributes::new(scope.map_or(&[][..], |s| &s.attributes)),
             schema_url,
         }
+    }
+
+    /// Bytes every row of this scope copies from it.
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.name.len() + self.version.len() + self.attributes.row_bytes() + self.schema_url.len()
     }
 }
 

@@ -7,14 +7,14 @@
 //! the same limit. `deflate` accepts both zlib-wrapped (RFC 9110) and raw
 //! deflate streams, since clients send either.
 
-use super::{Compression, DecodeError};
+use super::{Compression, DecodeError, Exceeded};
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use std::borrow::Cow;
 use std::io::Read;
 
 /// Decompresses `body`, refusing output beyond `max_bytes`.
 pub fn decompress(compression: Compression, body: &[u8], max_bytes: usize) -> Result<Cow<'_, [u8]>, DecodeError> {
-    let too_large = DecodeError::TooLarge { limit: max_bytes };
+    let too_large = DecodeError::TooLarge { limit: max_bytes, what: Exceeded::DecompressedBytes };
     match compression {
         Compression::None if body.len() > max_bytes => Err(too_large),
         Compression::None => Ok(Cow::Borrowed(body)),
@@ -69,7 +69,7 @@ fn read_limited(
     let limit = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
     reader.take(limit).read_to_end(&mut out).map_err(|e| codec_error(codec, e))?;
     if out.len() > max_bytes {
-        return Err(DecodeError::TooLarge { limit: max_bytes });
+        return Err(DecodeError::TooLarge { limit: max_bytes, what: Exceeded::DecompressedBytes });
     }
     Ok(Cow::Owned(out))
 }

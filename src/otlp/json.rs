@@ -18,6 +18,7 @@
 //! doubles as numbers or `"NaN"`/`"Infinity"`/`"-Infinity"`, `null` as an
 //! absent field, and unknown fields ignored.
 
+use super::limits::{too_deep, MAX_VALUE_NESTING};
 use super::text::{base64_decode_into, hex_decode_into};
 use super::{DecodeError, Signal};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
@@ -35,7 +36,7 @@ pub(super) fn to_protobuf(signal: Signal, json: &[u8]) -> Result<Vec<u8>, Decode
     };
     let mut out = Vec::with_capacity(json.len() / 2);
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    MessageSeed { msg: root, out: &mut out }
+    MessageSeed { msg: root, out: &mut out, nesting: 0 }
         .deserialize(&mut deserializer)
         .and_then(|()| deserializer.end())
         .map_err(json_error)?;
@@ -58,7 +59,7 @@ fn json_error(err: serde_json::Error) -> DecodeError {
 
 /// How a field is written on the wire.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Nested(&'static Msg),
     Text,
     /// Trace and span ids: hex in JSON, bytes in protobuf.
@@ -77,17 +78,17 @@ enum Kind {
     Double,
 }
 
-struct Field {
+pub(super) struct Field {
     /// The proto (snake_case) name; its lowerCamelCase form is the JSON key.
-    name: &'static str,
-    tag: u32,
-    kind: Kind,
-    repeated: bool,
+    pub(super) name: &'static str,
+    pub(super) tag: u32,
+    pub(super) kind: Kind,
+    pub(super) repeated: bool,
 }
 
-struct Msg {
-    name: &'static str,
-    fields: &'static [Field],
+pub(super) struct Msg {
+    pub(super) name: &'static str,
+    pub(super) fields: &'static [Field],
 }
 
 const fn one(name: &'static str, tag: u32, kind: Kind) -> Field {
@@ -114,7 +115,7 @@ fn aggregation_temporality(name: &str) -> Option<i32> {
 use Kind::*;
 
 // common.proto, resource.proto
-static ANY_VALUE: Msg = Msg {
+pub(super) static ANY_VALUE: Msg = Msg {
     name: "AnyValue",
     fields: &[
         one("string_value", 1, Text),
@@ -126,10 +127,11 @@ static ANY_VALUE: Msg = Msg {
         one("bytes_value", 7, Base64Bytes),
     ],
 };
-static ARRAY_VALUE: Msg = Msg { name: "ArrayValue", fields: &[many("values", 1, Nested(&ANY_VALUE))] };
-static KEY_VALUE_LIST: Msg = Msg { name: "KeyValueList", fields: &[many("values", 1, Nested(&KEY_VALUE))] };
-static KEY_VALUE: Msg = Msg { name: "KeyValue", fields: &[one("key", 1, Text), one("value", 2, Nested(&ANY_VALUE))] };
-static SCOPE: Msg = Msg {
+pub(super) static ARRAY_VALUE: Msg = Msg { name: "ArrayValue", fields: &[many("values", 1, Nested(&ANY_VALUE))] };
+pub(super) static KEY_VALUE_LIST: Msg = Msg { name: "KeyValueList", fields: &[many("values", 1, Nested(&KEY_VALUE))] };
+pub(super) static KEY_VALUE: Msg =
+    Msg { name: "KeyValue", fields: &[one("key", 1, Text), one("value", 2, Nested(&ANY_VALUE))] };
+pub(super) static SCOPE: Msg = Msg {
     name: "InstrumentationScope",
     fields: &[
         one("name", 1, Text),
@@ -138,13 +140,27 @@ static SCOPE: Msg = Msg {
         one("dropped_attributes_count", 4, UInt32),
     ],
 };
-static RESOURCE: Msg = Msg {
+pub(super) static RESOURCE: Msg = Msg {
     name: "Resource",
-    fields: &[many("attributes", 1, Nested(&KEY_VALUE)), one("dropped_attributes_count", 2, UInt32)],
+    fields: &[
+        many("attributes", 1, Nested(&KEY_VALUE)),
+        one("dropped_attributes_count", 2, UInt32),
+        many("entity_refs", 3, Nested(&ENTITY_REF)),
+    ],
+};
+// Not stored, but prost decodes it, so the item count (see `limits`) must see it.
+static ENTITY_REF: Msg = Msg {
+    name: "EntityRef",
+    fields: &[
+        one("schema_url", 1, Text),
+        one("type", 2, Text),
+        many("id_keys", 3, Text),
+        many("description_keys", 4, Text),
+    ],
 };
 
 // logs.proto
-static EXPORT_LOGS: Msg =
+pub(super) static EXPORT_LOGS: Msg =
     Msg { name: "ExportLogsServiceRequest", fields: &[many("resource_logs", 1, Nested(&RESOURCE_LOGS))] };
 static RESOURCE_LOGS: Msg = Msg {
     name: "ResourceLogs",
@@ -176,7 +192,7 @@ static LOG_RECORD: Msg = Msg {
 };
 
 // trace.proto
-static EXPORT_TRACE: Msg =
+pub(super) static EXPORT_TRACE: Msg =
     Msg { name: "ExportTraceServiceRequest", fields: &[many("resource_spans", 1, Nested(&RESOURCE_SPANS))] };
 static RESOURCE_SPANS: Msg = Msg {
     name: "ResourceSpans",
@@ -234,7 +250,7 @@ static SPAN_LINK: Msg = Msg {
 static STATUS: Msg = Msg { name: "Status", fields: &[one("message", 2, Text), one("code", 3, Enum(status_code))] };
 
 // metrics.proto
-static EXPORT_METRICS: Msg =
+pub(super) static EXPORT_METRICS: Msg =
     Msg { name: "ExportMetricsServiceRequest", fields: &[many("resource_metrics", 1, Nested(&RESOURCE_METRICS))] };
 static RESOURCE_METRICS: Msg = Msg {
     name: "ResourceMetrics",
@@ -542,9 +558,15 @@ fn parse_integer(text: &str) -> Option<i128> {
 // ---------------------------------------------------------------------------
 
 /// A JSON object decoded as message `msg`, written to `out`.
+///
+/// `nesting` counts the arrays and key-value lists of `AnyValue`s around it:
+/// past [`MAX_VALUE_NESTING`] the transcoder stops with the same message as
+/// the protobuf path. (serde_json itself stops at 128 levels of any JSON,
+/// which bounds the recursion of these visitors everywhere else.)
 struct MessageSeed<'a> {
     msg: &'static Msg,
     out: &'a mut Vec<u8>,
+    nesting: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
@@ -565,7 +587,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(field) = map.next_key_seed(KeySeed(self.msg))? {
             match field {
-                Some(field) => map.next_value_seed(FieldSeed { field, out: &mut *self.out })?,
+                Some(field) => map.next_value_seed(FieldSeed { field, out: &mut *self.out, nesting: self.nesting })?,
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -602,13 +624,14 @@ impl<'de> Visitor<'de> for KeySeed {
 struct FieldSeed<'a> {
     field: &'static Field,
     out: &'a mut Vec<u8>,
+    nesting: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        let value = ValueVisitor { field: self.field, out: self.out };
+        let value = ValueVisitor { field: self.field, out: self.out, nesting: self.nesting };
         if self.field.repeated {
             deserializer.deserialize_any(RepeatedVisitor(value))
         } else {
@@ -631,9 +654,8 @@ impl<'de> Visitor<'de> for RepeatedVisitor<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let field = self.0.field;
-        let out = self.0.out;
-        while seq.next_element_seed(ElementSeed { field, out: &mut *out })?.is_some() {}
+        let ValueVisitor { field, out, nesting } = self.0;
+        while seq.next_element_seed(ElementSeed { field, out: &mut *out, nesting })?.is_some() {}
         Ok(())
     }
 }
@@ -641,13 +663,14 @@ impl<'de> Visitor<'de> for RepeatedVisitor<'_> {
 struct ElementSeed<'a> {
     field: &'static Field,
     out: &'a mut Vec<u8>,
+    nesting: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(ValueVisitor { field: self.field, out: self.out })
+        deserializer.deserialize_any(ValueVisitor { field: self.field, out: self.out, nesting: self.nesting })
     }
 }
 
@@ -655,6 +678,7 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
 struct ValueVisitor<'a> {
     field: &'static Field,
     out: &'a mut Vec<u8>,
+    nesting: usize,
 }
 
 impl ValueVisitor<'_> {
@@ -785,8 +809,13 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         match self.field.kind {
             Nested(msg) => {
+                let is_container = std::ptr::eq(msg, &ARRAY_VALUE) || std::ptr::eq(msg, &KEY_VALUE_LIST);
+                let nesting = self.nesting + usize::from(is_container);
+                if nesting > MAX_VALUE_NESTING {
+                    return Err(de::Error::custom(too_deep()));
+                }
                 let at = begin_nested(self.out, self.field.tag);
-                MessageSeed { msg, out: &mut *self.out }.visit_map(map)?;
+                MessageSeed { msg, out: &mut *self.out, nesting }.visit_map(map)?;
                 end_nested(self.out, at).map_err(de::Error::custom)
             }
             _ => Err(de::Error::invalid_type(Unexpected::Map, &self)),

@@ -13,6 +13,7 @@ use super::attributes::{
     append_attributes, attr_map_builder, render_any, AttrMapBuilder, ResourceContext, ScopeContext,
 };
 use super::columns::{append_hex, nanos, table_batch};
+use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
 use duckdb::arrow::array::{ArrayRef, Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -21,16 +22,30 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 use std::sync::Arc;
 
-pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    match super::logs_wire::decode(body) {
+pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    match super::logs_wire::decode(body, limits) {
         Some(decoded) => Ok(decoded),
-        None => decode_with_prost(body),
+        None => decode_with_prost(body, limits),
     }
 }
 
-/// The reference decoder: prost messages, then columns.
-pub(super) fn decode_with_prost(body: &[u8]) -> Result<Decoded, DecodeError> {
+/// The reference decoder: items counted, prost messages, then columns.
+pub(super) fn decode_with_prost(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    limits::check(&super::json::EXPORT_LOGS, body, &mut ItemBudget::new(limits.max_items))?;
     let request = ExportLogsServiceRequest::decode(body)?;
+    let resources: Vec<ResourceContext> =
+        request.resource_logs.iter().map(|r| ResourceContext::new(r.resource.as_ref(), &r.schema_url)).collect();
+    let scopes: Vec<Vec<ScopeContext>> = request
+        .resource_logs
+        .iter()
+        .map(|r| r.scope_logs.iter().map(|s| ScopeContext::new(s.scope.as_ref(), &s.schema_url)).collect())
+        .collect();
+    let mut copies = CopyBudget::new(limits.max_copied_bytes);
+    for ((resource_logs, resource), scopes) in request.resource_logs.iter().zip(&resources).zip(&scopes) {
+        for (scope_logs, scope) in resource_logs.scope_logs.iter().zip(scopes) {
+            copies.charge(scope_logs.log_records.len(), resource.row_bytes() + scope.row_bytes())?;
+        }
+    }
     let mut rows = 0;
     let mut attributes = 0;
     for scope in request.resource_logs.iter().flat_map(|r| &r.scope_logs) {
@@ -39,16 +54,14 @@ pub(super) fn decode_with_prost(body: &[u8]) -> Result<Decoded, DecodeError> {
     }
     let mut columns = LogColumns::with_capacity(rows, attributes);
     let mut rejections = Rejections::default();
-    for resource_logs in &request.resource_logs {
-        let resource = ResourceContext::new(resource_logs.resource.as_ref(), &resource_logs.schema_url);
-        for scope_logs in &resource_logs.scope_logs {
-            let scope = ScopeContext::new(scope_logs.scope.as_ref(), &scope_logs.schema_url);
+    for ((resource_logs, resource), scopes) in request.resource_logs.iter().zip(&resources).zip(&scopes) {
+        for (scope_logs, scope) in resource_logs.scope_logs.iter().zip(scopes) {
             for record in &scope_logs.log_records {
                 let problem = id_problem("log record trace_id", &record.trace_id, 16, false)
                     .or_else(|| id_problem("log record span_id", &record.span_id, 8, false));
                 match problem {
                     Some(problem) => rejections.reject(1, || problem),
-                    None => columns.append(&resource, &scope, record),
+                    None => columns.append(resource, scope, record),
                 }
             }
         }
@@ -184,6 +197,10 @@ impl LogColumns {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+        super::decode(body, &crate::otlp::DecodeLimits::unbounded(usize::MAX))
+    }
     use crate::otlp::attributes::tests::{kv, map_entries, s};
     use duckdb::arrow::array::{Array, AsArray, MapArray};
     use duckdb::arrow::datatypes::{Int32Type, TimestampNanosecondType, UInt32Type};

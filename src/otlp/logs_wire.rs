@@ -26,6 +26,8 @@
 
 use super::attributes::{close_map, for_each_unique_by, render_any, AttrMapBuilder, ResourceContext, ScopeContext};
 use super::columns::table_batch;
+use super::json::{RESOURCE, SCOPE};
+use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
 use super::logs::{LogColumns, RecordScalars};
 use super::{id_problem, Decoded, Rejections, Table};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -33,9 +35,11 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::encoding::{decode_key, decode_varint, WireType};
 use prost::Message;
 
-/// Decodes a protobuf logs request, or `None` when prost must do it.
-pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
-    decode_request(body).ok()
+/// Decodes a protobuf logs request, or `None` when prost must do it
+/// (which includes every request past a bound of `limits`: the prost path
+/// counts the same items and answers the error).
+pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Option<Decoded> {
+    decode_request(body, limits).ok()
 }
 
 /// The fast path gave up; the caller falls back to prost.
@@ -49,16 +53,23 @@ type Walk<T> = Result<T, Decline>;
 /// value sits at most 6 levels deep in the request).
 const MAX_VALUE_DEPTH: usize = 64;
 
-fn decode_request(body: &[u8]) -> Walk<Decoded> {
-    let layout = Layout::scan(body)?;
-    let resources = layout.resource_contexts()?;
-    let scopes = layout.decoded_scopes()?;
+fn decode_request(body: &[u8], limits: &DecodeLimits) -> Walk<Decoded> {
+    let mut budget = ItemBudget::new(limits.max_items);
+    let layout = Layout::scan(body, &mut budget)?;
+    let resources = layout.resource_contexts(&mut budget)?;
+    let scopes = layout.decoded_scopes(&mut budget)?;
     let scope_contexts: Vec<ScopeContext> = layout
         .scopes
         .iter()
         .zip(&scopes)
         .map(|(s, decoded)| ScopeContext::new(decoded.as_ref(), s.schema_url))
         .collect();
+    let mut copies = CopyBudget::new(limits.max_copied_bytes);
+    for (scope, context) in layout.scopes.iter().zip(&scope_contexts) {
+        copies
+            .charge(scope.records, resources[scope.resource].row_bytes() + context.row_bytes())
+            .map_err(|_| Decline)?;
+    }
     let rows = layout.records.len();
     // A guess (prost's path counts them); an attribute takes at least two
     // bytes, which bounds the guess by the body.
@@ -68,7 +79,7 @@ fn decode_request(body: &[u8]) -> Walk<Decoded> {
     let mut attributes = Vec::new();
     for record in &layout.records {
         let scope = &layout.scopes[record.scope];
-        let fields = scan_record(record.bytes, &mut attributes)?;
+        let fields = scan_record(record.bytes, &mut attributes, &mut budget)?;
         let problem = id_problem("log record trace_id", fields.scalars.trace_id, 16, false)
             .or_else(|| id_problem("log record span_id", fields.scalars.span_id, 8, false));
         match problem {
@@ -232,6 +243,8 @@ struct ScopeSpan<'a> {
     resource: usize,
     scope: Option<&'a [u8]>,
     schema_url: &'a str,
+    /// log records in this scope
+    records: usize,
 }
 
 struct RecordSpan<'a> {
@@ -247,26 +260,32 @@ struct Layout<'a> {
 }
 
 impl<'a> Layout<'a> {
-    fn scan(body: &'a [u8]) -> Walk<Self> {
+    /// Every resource, scope and record counts as an item as it is found, so
+    /// these vectors stay within the item bound.
+    fn scan(body: &'a [u8], budget: &mut ItemBudget) -> Walk<Self> {
         let mut layout = Layout { resources: Vec::new(), scopes: Vec::new(), records: Vec::new() };
         let mut fields = Fields::of(body);
         while let Some((tag, payload)) = fields.next_field()? {
             if tag == 1 {
-                layout.scan_resource_logs(payload.bytes()?)?;
+                count(budget, 1)?;
+                layout.scan_resource_logs(payload.bytes()?, budget)?;
             }
         }
         Ok(layout)
     }
 
     /// `ResourceLogs`: 1 resource, 2 scope_logs, 3 schema_url.
-    fn scan_resource_logs(&mut self, message: &'a [u8]) -> Walk<()> {
+    fn scan_resource_logs(&mut self, message: &'a [u8], budget: &mut ItemBudget) -> Walk<()> {
         let index = self.resources.len();
         let mut span = ResourceSpan { resource: None, schema_url: "" };
         let mut fields = Fields::of(message);
         while let Some((tag, payload)) = fields.next_field()? {
             match tag {
                 1 => set_once(&mut span.resource, &payload)?,
-                2 => self.scan_scope_logs(index, payload.bytes()?)?,
+                2 => {
+                    count(budget, 1)?;
+                    self.scan_scope_logs(index, payload.bytes()?, budget)?
+                }
                 3 => span.schema_url = payload.text()?,
                 _ => {}
             }
@@ -276,14 +295,18 @@ impl<'a> Layout<'a> {
     }
 
     /// `ScopeLogs`: 1 scope, 2 log_records, 3 schema_url.
-    fn scan_scope_logs(&mut self, resource: usize, message: &'a [u8]) -> Walk<()> {
+    fn scan_scope_logs(&mut self, resource: usize, message: &'a [u8], budget: &mut ItemBudget) -> Walk<()> {
         let index = self.scopes.len();
-        let mut span = ScopeSpan { resource, scope: None, schema_url: "" };
+        let mut span = ScopeSpan { resource, scope: None, schema_url: "", records: 0 };
         let mut fields = Fields::of(message);
         while let Some((tag, payload)) = fields.next_field()? {
             match tag {
                 1 => set_once(&mut span.scope, &payload)?,
-                2 => self.records.push(RecordSpan { scope: index, bytes: payload.bytes()? }),
+                2 => {
+                    count(budget, 1)?;
+                    span.records += 1;
+                    self.records.push(RecordSpan { scope: index, bytes: payload.bytes()? })
+                }
                 3 => span.schema_url = payload.text()?,
                 _ => {}
             }
@@ -293,10 +316,10 @@ impl<'a> Layout<'a> {
     }
 
     /// Each resource decoded with prost and rendered once.
-    fn resource_contexts(&self) -> Walk<Vec<ResourceContext<'a>>> {
+    fn resource_contexts(&self, budget: &mut ItemBudget) -> Walk<Vec<ResourceContext<'a>>> {
         let mut contexts = Vec::with_capacity(self.resources.len());
         for span in &self.resources {
-            let resource = span.resource.map(decode_resource).transpose()?;
+            let resource = span.resource.map(|bytes| decode_resource(bytes, budget)).transpose()?;
             contexts.push(ResourceContext::new(resource.as_ref(), span.schema_url));
         }
         Ok(contexts)
@@ -304,18 +327,26 @@ impl<'a> Layout<'a> {
 
     /// Each scope decoded with prost (rendered by `ScopeContext`, which
     /// borrows name and version from it).
-    fn decoded_scopes(&self) -> Walk<Vec<Option<InstrumentationScope>>> {
-        self.scopes.iter().map(|span| span.scope.map(decode_scope).transpose()).collect()
+    fn decoded_scopes(&self, budget: &mut ItemBudget) -> Walk<Vec<Option<InstrumentationScope>>> {
+        self.scopes.iter().map(|span| span.scope.map(|bytes| decode_scope(bytes, budget)).transpose()).collect()
     }
 }
 
-fn decode_resource(bytes: &[u8]) -> Walk<Resource> {
+/// Counts `items`; past the bound the walker declines (see [`decode`]).
+#[inline(always)]
+fn count(budget: &mut ItemBudget, items: usize) -> Walk<()> {
+    budget.add(items).map_err(|_| Decline)
+}
+
+fn decode_resource(bytes: &[u8], budget: &mut ItemBudget) -> Walk<Resource> {
+    limits::check(&RESOURCE, bytes, budget).map_err(|_| Decline)?;
     let resource = Resource::decode(bytes).map_err(|_| Decline)?;
     shallow_enough(&resource.attributes)?;
     Ok(resource)
 }
 
-fn decode_scope(bytes: &[u8]) -> Walk<InstrumentationScope> {
+fn decode_scope(bytes: &[u8], budget: &mut ItemBudget) -> Walk<InstrumentationScope> {
+    limits::check(&SCOPE, bytes, budget).map_err(|_| Decline)?;
     let scope = InstrumentationScope::decode(bytes).map_err(|_| Decline)?;
     shallow_enough(&scope.attributes)?;
     Ok(scope)
@@ -341,7 +372,11 @@ struct RecordFields<'a> {
 }
 
 /// Reads one `LogRecord`; its attributes go to `attributes` (cleared first).
-fn scan_record<'a>(message: &'a [u8], attributes: &mut Vec<(&'a str, Value<'a>)>) -> Walk<RecordFields<'a>> {
+fn scan_record<'a>(
+    message: &'a [u8],
+    attributes: &mut Vec<(&'a str, Value<'a>)>,
+    budget: &mut ItemBudget,
+) -> Walk<RecordFields<'a>> {
     attributes.clear();
     let mut scalars = RecordScalars {
         time_unix_nano: 0,
@@ -361,7 +396,10 @@ fn scan_record<'a>(message: &'a [u8], attributes: &mut Vec<(&'a str, Value<'a>)>
             2 => scalars.severity_number = payload.varint()? as i32,
             3 => scalars.severity_text = payload.text()?,
             5 => set_once(&mut body, &payload)?,
-            6 => attributes.push(scan_key_value(payload.bytes()?)?),
+            6 => {
+                count(budget, 1)?;
+                attributes.push(scan_key_value(payload.bytes()?, budget)?)
+            }
             7 => _ = payload.varint()?,
             8 => scalars.flags = payload.fixed32()?,
             9 => scalars.trace_id = payload.bytes()?,
@@ -372,14 +410,14 @@ fn scan_record<'a>(message: &'a [u8], attributes: &mut Vec<(&'a str, Value<'a>)>
         }
     }
     let body = match body {
-        Some(bytes) => scan_any_value(bytes)?,
+        Some(bytes) => scan_any_value(bytes, budget)?,
         None => Value::Empty,
     };
     Ok(RecordFields { scalars, body })
 }
 
 /// `KeyValue`: 1 key, 2 value, 3 key_strindex (not used by the columns).
-fn scan_key_value(message: &[u8]) -> Walk<(&str, Value<'_>)> {
+fn scan_key_value<'a>(message: &'a [u8], budget: &mut ItemBudget) -> Walk<(&'a str, Value<'a>)> {
     let mut key = "";
     let mut value = None;
     let mut fields = Fields::of(message);
@@ -392,7 +430,7 @@ fn scan_key_value(message: &[u8]) -> Walk<(&str, Value<'_>)> {
         }
     }
     let value = match value {
-        Some(bytes) => scan_any_value(bytes)?,
+        Some(bytes) => scan_any_value(bytes, budget)?,
         None => Value::Empty,
     };
     Ok((key, value))
@@ -402,18 +440,18 @@ fn scan_key_value(message: &[u8]) -> Walk<(&str, Value<'_>)> {
 /// other content is handed to prost whole (it knows the oneof's last-wins
 /// and merge rules).
 #[inline]
-fn scan_any_value(message: &[u8]) -> Walk<Value<'_>> {
+fn scan_any_value<'a>(message: &'a [u8], budget: &mut ItemBudget) -> Walk<Value<'a>> {
     let mut fields = Fields::of(message);
     if let Some((1, payload)) = fields.next_field()? {
         if fields.rest.is_empty() {
             return Ok(Value::Str(payload.text()?));
         }
     }
-    scan_other_value(message)
+    scan_other_value(message, budget)
 }
 
 /// [`scan_any_value`] for anything but a lone string.
-fn scan_other_value(message: &[u8]) -> Walk<Value<'_>> {
+fn scan_other_value<'a>(message: &'a [u8], budget: &mut ItemBudget) -> Walk<Value<'a>> {
     let mut known = 0;
     let mut string = None;
     let mut fields = Fields::of(message);
@@ -429,6 +467,8 @@ fn scan_other_value(message: &[u8]) -> Walk<Value<'_>> {
         (0, _) => Ok(Value::Empty),
         (1, Some(text)) => Ok(Value::Str(text)),
         _ => {
+            // arrays and lists: their entries are items, their nesting bounded
+            limits::check_value(message, budget).map_err(|_| Decline)?;
             let value = AnyValue::decode(message).map_err(|_| Decline)?;
             if value_depth(value.value.as_ref()) > MAX_VALUE_DEPTH {
                 return Err(Decline);
@@ -497,7 +537,7 @@ fn value_text<'s>(value: &'s Value, scratch: &'s mut String) -> &'s str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::logs::{decode_with_prost, tests::sample_request};
+    use super::super::logs::tests::sample_request;
     use super::super::tests::realistic_logs;
     use super::super::DecodeError;
     use super::*;
@@ -506,6 +546,17 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use prost::encoding::{encode_key, encode_varint};
+
+    const NO_LIMITS: DecodeLimits =
+        DecodeLimits { max_decompressed_bytes: usize::MAX, max_items: usize::MAX, max_copied_bytes: usize::MAX };
+
+    fn decode(body: &[u8]) -> Option<Decoded> {
+        super::decode(body, &NO_LIMITS)
+    }
+
+    fn decode_with_prost(body: &[u8]) -> Result<Decoded, DecodeError> {
+        super::super::logs::decode_with_prost(body, &NO_LIMITS)
+    }
 
     // -- comparing the two paths
 
@@ -528,7 +579,7 @@ mod tests {
     fn declined(body: &[u8]) -> Result<Decoded, DecodeError> {
         assert!(decode(body).is_none(), "the fast path should decline");
         let reference = decode_with_prost(body);
-        match (super::super::logs::decode(body), &reference) {
+        match (super::super::logs::decode(body, &NO_LIMITS), &reference) {
             (Ok(got), Ok(want)) => assert!(same(&got, want)),
             (Err(got), Err(want)) => assert_eq!(got.to_string(), want.to_string()),
             (got, want) => panic!("fallback {got:?} differs from prost {want:?}"),
@@ -945,7 +996,9 @@ mod tests {
             request.resource_logs[0].resource.as_mut().unwrap().attributes.push(kv("r", value.clone()));
             let body = request.encode_to_vec();
             let handled = consistent(&body);
-            assert_eq!(handled, value_depth(Some(&value)) <= MAX_VALUE_DEPTH, "depth {depth}");
+            // `depth` arrays and lists: past the nesting bound both paths refuse
+            let within = value_depth(Some(&value)) <= MAX_VALUE_DEPTH && depth <= limits::MAX_VALUE_NESTING;
+            assert_eq!(handled, within, "depth {depth}");
             prost_limit = prost_limit.or(decode_with_prost(&body).is_err().then_some(depth));
             value = if depth % 2 == 0 {
                 any_value::Value::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(value) }] })
@@ -953,8 +1006,8 @@ mod tests {
                 any_value::Value::KvlistValue(KeyValueList { values: vec![kv("k", value)] })
             };
         }
-        println!("prost fails from depth {prost_limit:?}");
-        assert!(prost_limit.is_some(), "the test reaches prost's recursion limit");
+        println!("the prost path fails from depth {prost_limit:?}");
+        assert_eq!(prost_limit, Some(limits::MAX_VALUE_NESTING + 1), "the nesting bound comes before prost's limit");
     }
 
     // -- robustness

@@ -10,6 +10,7 @@
 
 use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext};
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
+use super::limits::{CopyBudget, DecodeLimits};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table, TableBatch};
 use duckdb::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
@@ -25,8 +26,25 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 use std::sync::Arc;
 
-pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+/// Decodes a request whose items `limits::check` has counted.
+pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
     let request = ExportMetricsServiceRequest::decode(body)?;
+    let resources: Vec<ResourceContext> =
+        request.resource_metrics.iter().map(|r| ResourceContext::new(r.resource.as_ref(), &r.schema_url)).collect();
+    let scopes: Vec<Vec<ScopeContext>> = request
+        .resource_metrics
+        .iter()
+        .map(|r| r.scope_metrics.iter().map(|s| ScopeContext::new(s.scope.as_ref(), &s.schema_url)).collect())
+        .collect();
+    let mut copies = CopyBudget::new(limits.max_copied_bytes);
+    for ((resource_metrics, resource), scopes) in request.resource_metrics.iter().zip(&resources).zip(&scopes) {
+        for (scope_metrics, scope) in resource_metrics.scope_metrics.iter().zip(scopes) {
+            for metric in &scope_metrics.metrics {
+                let metric_bytes = metric.name.len() + metric.description.len() + metric.unit.len();
+                copies.charge(points(metric), resource.row_bytes() + scope.row_bytes() + metric_bytes)?;
+            }
+        }
+    }
     let mut gauge = GaugeColumns::new(Table::MetricsGauge);
     let mut sum = GaugeColumns::new(Table::MetricsSum);
     let mut histogram = HistogramColumns::new();
@@ -34,12 +52,10 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let mut summary = SummaryColumns::new();
     let mut rejections = Rejections::default();
 
-    for resource_metrics in &request.resource_metrics {
-        let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
-        for scope_metrics in &resource_metrics.scope_metrics {
-            let scope = ScopeContext::new(scope_metrics.scope.as_ref(), &scope_metrics.schema_url);
+    for ((resource_metrics, resource), scopes) in request.resource_metrics.iter().zip(&resources).zip(&scopes) {
+        for (scope_metrics, scope) in resource_metrics.scope_metrics.iter().zip(scopes) {
             for metric in &scope_metrics.metrics {
-                let ctx = MetricContext { resource: &resource, scope: &scope, metric };
+                let ctx = MetricContext { resource, scope, metric };
                 match &metric.data {
                     None => rejections.reject(1, || format!("metric {:?} has no data", metric.name)),
                     Some(Data::Gauge(data)) => {
@@ -87,6 +103,18 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     batches.extend(table_batch(Table::MetricsExponentialHistogram, exponential.finish()?)?);
     batches.extend(table_batch(Table::MetricsSummary, summary.finish()?)?);
     Ok(rejections.into_decoded(batches))
+}
+
+/// The data points (rows) of a metric.
+fn points(metric: &Metric) -> usize {
+    match &metric.data {
+        None => 0,
+        Some(Data::Gauge(data)) => data.data_points.len(),
+        Some(Data::Sum(data)) => data.data_points.len(),
+        Some(Data::Histogram(data)) => data.data_points.len(),
+        Some(Data::ExponentialHistogram(data)) => data.data_points.len(),
+        Some(Data::Summary(data)) => data.data_points.len(),
+    }
 }
 
 /// Whether a data point can be stored; if not, counts it as rejected.
@@ -497,6 +525,10 @@ impl SummaryColumns {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+        super::decode(body, &crate::otlp::DecodeLimits::unbounded(usize::MAX))
+    }
     use crate::otlp::attributes::tests::{kv, map_entries, s};
     use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
     use duckdb::arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};

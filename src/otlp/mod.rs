@@ -15,6 +15,7 @@ mod attributes;
 mod columns;
 mod compression;
 mod json;
+pub mod limits;
 mod logs;
 mod logs_wire;
 mod metrics;
@@ -24,6 +25,7 @@ mod traces;
 
 pub use crate::lake::schema::Table;
 pub use compression::decompress;
+pub use limits::{DecodeLimits, Exceeded, MAX_VALUE_NESTING};
 pub use response::{error_status, export_response};
 
 use duckdb::arrow::record_batch::RecordBatch;
@@ -200,8 +202,12 @@ impl Decoded {
 pub enum DecodeError {
     #[error("unsupported content encoding {0:?}")]
     UnsupportedEncoding(String),
-    #[error("decompressed body exceeds {limit} bytes")]
-    TooLarge { limit: usize },
+    /// A bound on what the request decodes to: the server answers 413.
+    #[error("{}", .what.message(*.limit))]
+    TooLarge { limit: usize, what: Exceeded },
+    /// `AnyValue` nested past [`MAX_VALUE_NESTING`] (400).
+    #[error("attribute value nesting deeper than {limit}")]
+    TooDeep { limit: usize },
     #[error("{codec}: {message}")]
     Decompress { codec: &'static str, message: String },
     #[error("invalid protobuf: {0}")]
@@ -221,17 +227,30 @@ impl From<prost::DecodeError> for DecodeError {
     }
 }
 
-/// Decompresses, parses and converts one request body.
+/// Decompresses, parses and converts one request body that was accepted
+/// before (spool replay): no bound on items or copies, see
+/// [`DecodeLimits::unbounded`].
 pub fn decode(kind: RequestKind, body: &[u8], max_decompressed_bytes: usize) -> Result<Decoded, DecodeError> {
-    let raw = decompress(kind.compression, body, max_decompressed_bytes)?;
+    decode_with_limits(kind, body, &DecodeLimits::unbounded(max_decompressed_bytes))
+}
+
+/// Decompresses, parses and converts one request body within `limits`.
+pub fn decode_with_limits(kind: RequestKind, body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    let raw = decompress(kind.compression, body, limits.max_decompressed_bytes)?;
     let protobuf: Cow<[u8]> = match kind.format {
         Format::Protobuf => raw,
         Format::Json => Cow::Owned(json::to_protobuf(kind.signal, &raw)?),
     };
     match kind.signal {
-        Signal::Logs => logs::decode(&protobuf),
-        Signal::Traces => traces::decode(&protobuf),
-        Signal::Metrics => metrics::decode(&protobuf),
+        Signal::Logs => logs::decode(&protobuf, limits),
+        Signal::Traces => {
+            limits::check(&json::EXPORT_TRACE, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
+            traces::decode(&protobuf, limits)
+        }
+        Signal::Metrics => {
+            limits::check(&json::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
+            metrics::decode(&protobuf, limits)
+        }
     }
 }
 
@@ -267,5 +286,7 @@ fn id_problem(what: &str, id: &[u8], len: usize, required: bool) -> Option<Strin
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -366,7 +366,7 @@ fn throughput(label: &str, kind: RequestKind, body: &[u8], iterations: usize) ->
     let start = std::time::Instant::now();
     let mut rows = 0;
     for _ in 0..iterations {
-        rows += decode(kind, body, MAX).unwrap().rows();
+        rows += decode_with_limits(kind, body, &DecodeLimits::new(MAX)).unwrap().rows();
     }
     let secs = start.elapsed().as_secs_f64();
     let mbps = (body.len() * iterations) as f64 / secs / 1e6;
@@ -403,8 +403,8 @@ fn bench_decode_logs() {
     // best of 5 rounds so that a busy machine disturbs both alike.
     let (mut fast, mut reference) = (0f64, 0f64);
     for _ in 0..5 {
-        fast = fast.max(mbps(&protobuf, 200, super::logs::decode));
-        reference = reference.max(mbps(&protobuf, 200, super::logs::decode_with_prost));
+        fast = fast.max(mbps(&protobuf, 200, |b| super::logs::decode(b, &DecodeLimits::new(MAX))));
+        reference = reference.max(mbps(&protobuf, 200, |b| super::logs::decode_with_prost(b, &DecodeLimits::new(MAX))));
     }
     println!("protobuf, best of 5: wire walker {fast:.1} MB/s, prost path {reference:.1} MB/s");
     let gzip_mbps = throughput("protobuf+gzip", kind(Signal::Logs, Format::Protobuf, Compression::Gzip), &gzip, 300);

@@ -9,6 +9,7 @@
 
 use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext};
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
+use super::limits::{CopyBudget, DecodeLimits};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
 use duckdb::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, StringBuilder, TimestampNanosecondBuilder};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -16,13 +17,23 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use std::sync::Arc;
 
-pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+/// Decodes a request whose items `limits::check` has counted.
+pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
     let request = ExportTraceServiceRequest::decode(body)?;
+    let resources: Vec<ResourceContext> =
+        request.resource_spans.iter().map(|r| ResourceContext::new(r.resource.as_ref(), &r.schema_url)).collect();
+    let mut copies = CopyBudget::new(limits.max_copied_bytes);
+    for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
+        for scope_spans in &resource_spans.scope_spans {
+            let scope = scope_spans.scope.as_ref();
+            let scope_bytes = scope.map_or(0, |s| s.name.len() + s.version.len());
+            copies.charge(scope_spans.spans.len(), resource.row_bytes() + scope_bytes)?;
+        }
+    }
     let rows = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     let mut columns = SpanColumns::with_capacity(rows);
     let mut rejections = Rejections::default();
-    for resource_spans in &request.resource_spans {
-        let resource = ResourceContext::new(resource_spans.resource.as_ref(), &resource_spans.schema_url);
+    for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
         for scope_spans in &resource_spans.scope_spans {
             let scope = scope_spans.scope.as_ref();
             let scope_name = scope.map_or("", |s| s.name.as_str());
@@ -30,7 +41,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             for span in &scope_spans.spans {
                 match span_problem(span) {
                     Some(problem) => rejections.reject(1, || format!("span {:?}: {problem}", span.name)),
-                    None => columns.append(&resource, scope_name, scope_version, span),
+                    None => columns.append(resource, scope_name, scope_version, span),
                 }
             }
         }
@@ -216,6 +227,10 @@ impl SpanColumns {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+        super::decode(body, &crate::otlp::DecodeLimits::unbounded(usize::MAX))
+    }
     use crate::otlp::attributes::tests::{kv, map_entries, s};
     use duckdb::arrow::array::{Array, AsArray, MapArray};
     use duckdb::arrow::datatypes::{Int64Type, TimestampNanosecondType};

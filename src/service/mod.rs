@@ -150,7 +150,10 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     spool.release_through(checkpoint).map_err(spool_error)?;
 
     let queue = CommitQueue::new(checkpoint + 1, options.max_queue_bytes);
-    let limits = IngestLimits { max_decompressed_bytes: options.max_decompressed_bytes };
+    let limits = IngestLimits {
+        max_decompressed_bytes: options.max_decompressed_bytes,
+        max_items_per_request: options.max_items_per_request,
+    };
     let ingest = Ingest::new(spool, queue, limits);
     if let Some(reason) = &recovery.truncation_reason {
         ingest.stats.error(format!("spool recovery cut {} bytes: {reason}", recovery.truncated_bytes));

@@ -20,6 +20,8 @@ pub struct ServeOptions {
     pub compact_interval: Duration,
     pub max_body_bytes: usize,
     pub max_decompressed_bytes: usize,
+    /// decoded items (records, spans, points, attributes, ...) per request
+    pub max_items_per_request: usize,
     pub max_spool_bytes: u64,
     pub max_queue_bytes: usize,
     pub workers: usize,
@@ -44,6 +46,7 @@ impl Default for ServeOptions {
             compact_interval: Duration::from_secs(60),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
+            max_items_per_request: crate::otlp::DecodeLimits::DEFAULT_MAX_ITEMS,
             max_spool_bytes: 4 << 30,
             max_queue_bytes: 512 << 20,
             workers: 8,
@@ -81,6 +84,7 @@ impl ServeOptions {
         positive("compact_interval_ms", self.compact_interval.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_body_bytes", self.max_body_bytes as u64, "at least 1")?;
         positive("max_spool_bytes", self.max_spool_bytes, "at least 1")?;
+        positive("max_items_per_request", self.max_items_per_request as u64, "at least 1")?;
         positive("query_timeout_ms", self.query_timeout.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_queue_bytes", self.max_queue_bytes as u64, "at least 1")?;
         if !(1..=64).contains(&self.workers) {
@@ -139,5 +143,12 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().to_string(), "flush_rows must be at least 1, got 0");
         let bad = ServeOptions { workers: 0, ..ServeOptions::default() };
         assert_eq!(bad.validate().unwrap_err().to_string(), "workers must be between 1 and 64, got 0");
+    }
+
+    #[test]
+    fn item_bound_defaults_to_a_million_and_is_positive() {
+        assert_eq!(ServeOptions::default().max_items_per_request, 1_000_000);
+        let bad = ServeOptions { max_items_per_request: 0, ..ServeOptions::default() };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "max_items_per_request must be at least 1, got 0");
     }
 }

@@ -1,0 +1,12 @@
+//! OTLP/JSON bodies of every signal: the transcoder, then the decoders.
+#![no_main]
+use canardstack::otlp::{decode_with_limits, Compression, DecodeLimits, Format, RequestKind, Signal};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = DecodeLimits::new(1 << 20);
+    for signal in [Signal::Logs, Signal::Traces, Signal::Metrics] {
+        let kind = RequestKind { signal, format: Format::Json, compression: Compression::None };
+        let _ = decode_with_limits(kind, data, &limits);
+    }
+});
