@@ -168,6 +168,16 @@ pub fn go_duration_text(seconds: u64) -> String {
     format!("{}h{}m{}s", seconds / 3600, seconds % 3600 / 60, seconds % 60)
 }
 
+/// The most tags one search may give (`tags=` or legacy parameters): each
+/// becomes one `&&` of the query, whose tree is bounded by the TraceQL
+/// parser's nesting limit, and repeats are found by comparing with all
+/// earlier tags.
+pub const MAX_SEARCH_TAGS: usize = crate::query::traceql::parser::MAX_NESTING;
+
+pub fn too_many_tags() -> TempoError {
+    TempoError::bad(format!("invalid tags: more than {MAX_SEARCH_TAGS} tags"))
+}
+
 /// `tags` in logfmt (`service.name=cart http.url="/a b"`): keys in order, no repeats.
 pub fn logfmt(text: &str) -> Result<Vec<(String, String)>, TempoError> {
     let fail = |message: &str, at: usize| TempoError::bad(format!("invalid tags: {message} at pos {}", at + 1));
@@ -230,6 +240,9 @@ pub fn logfmt(text: &str) -> Result<Vec<(String, String)>, TempoError> {
         }
         if pairs.iter().any(|(k, _)| *k == key) {
             return Err(TempoError::bad(format!("invalid tags: tag {key} has been set twice")));
+        }
+        if pairs.len() == MAX_SEARCH_TAGS {
+            return Err(too_many_tags());
         }
         pairs.push((key, value));
     }

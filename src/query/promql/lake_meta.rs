@@ -13,7 +13,7 @@ use super::lake::{number_list, pairs, table_of, window_predicate, LakeSource, Ot
 use super::series::{family_name, le_label, point_labels, series_names, unit_name, MetricKind, Part};
 use super::source::Selection;
 use super::value::{format_float, Labels, METRIC_NAME};
-use crate::lake::database::quote_literal;
+use crate::lake::database::sql_string;
 use duckdb::arrow::array::{Array, AsArray, RecordBatch};
 use duckdb::arrow::datatypes::{Float64Type, Int64Type};
 use promql_parser::label::Matcher;
@@ -241,7 +241,7 @@ impl LakeSource<'_> {
 
 fn name_list(wanted: &Wanted) -> String {
     let names: BTreeSet<&String> = wanted.keys().map(|(name, _, _)| name).collect();
-    names.into_iter().map(|n| quote_literal(n)).collect::<Vec<_>>().join(", ")
+    names.into_iter().map(|n| sql_string(n)).collect::<Vec<_>>().join(", ")
 }
 
 /// The wanted parts of the OTLP metric a row belongs to, and its labels

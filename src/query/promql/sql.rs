@@ -18,7 +18,7 @@ use super::error::{unsupported, Result};
 use super::eval::{selector_matchers, QueryTimes, DEFAULT_LOOKBACK_MS};
 use super::lake::window_predicate;
 use crate::lake::catalog::LakeTarget;
-use crate::lake::database::quote_literal;
+use crate::lake::database::{quote_literal, sql_string};
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{Expr, Offset, VectorSelector};
 
@@ -116,9 +116,9 @@ fn matcher_sql(m: &Matcher) -> String {
     let value = if m.name == "__name__" {
         "metric".to_string()
     } else {
-        format!("coalesce(labels[{}], '')", quote_literal(&m.name))
+        format!("coalesce(labels[{}], '')", sql_string(&m.name))
     };
-    let pattern = quote_literal(&m.value);
+    let pattern = sql_string(&m.value);
     match m.op {
         MatchOp::Equal => format!("{value} = {pattern}"),
         MatchOp::NotEqual => format!("{value} <> {pattern}"),

@@ -478,14 +478,7 @@ fn aggregate_sql(
     }
 }
 
-/// A string literal; NUL bytes go through `chr(0)` because SQL text cannot hold them.
-pub(crate) fn sql_string(text: &str) -> String {
-    if !text.contains('\0') {
-        return quote_literal(text);
-    }
-    let parts: Vec<String> = text.split('\0').map(quote_literal).collect();
-    format!("({})", parts.join(" || chr(0) || "))
-}
+pub(crate) use crate::lake::database::sql_string;
 
 #[cfg(test)]
 mod tests {
