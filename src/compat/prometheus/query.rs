@@ -81,8 +81,9 @@ pub fn range(request: &ApiRequest, context: &CompatContext) -> Result<Answer, Ap
     // the engine steps in whole milliseconds, as Prometheus does
     let step_ms = (step / 1_000_000) as i64;
     let times = QueryTimes::range(start, end, step_ms).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    let mut series =
-        with_lake(context, deadline, |source| eval::eval_range_until(&expr, source, times, engine_bounds(deadline, context)))?;
+    let mut series = with_lake(context, deadline, |source| {
+        eval::eval_range_until(&expr, source, times, engine_bounds(deadline, context))
+    })?;
     check_series_count(series.len(), context)?;
     let mut warnings = Vec::new();
     truncate(&mut series, limit, &mut warnings);
@@ -243,8 +244,8 @@ mod tests {
             "invalid parameter \"start\": cannot parse \"-9000000000000000000\" to a valid timestamp"
         );
         assert_eq!(
-            bad("start=-9e15&end=9e15&step=1e9").message,
-            "the query time range exceeds the limit (query length: 18000000000000000s, limit: 2764800s)"
+            bad("start=-9e15&end=9e15&step=9e9").message,
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
         );
         assert_eq!(
             bad("start=0&end=1&step=1e300").message,

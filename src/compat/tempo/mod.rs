@@ -134,6 +134,7 @@ fn run_query<T>(
     }
     answer.map_err(|error| match error {
         FetchError::Traceql(e) => TempoError::BadRequest(e.to_string()),
+        too_large @ FetchError::TooLarge { .. } => TempoError::TooLarge(too_large.to_string()),
         FetchError::Duckdb(e) if is_interrupted(&e.to_string()) => TempoError::Timeout,
         other => TempoError::Internal(other.to_string()),
     })

@@ -267,10 +267,10 @@ mod tests {
     fn tag_searches_are_bounded_and_plan_on_a_small_stack() {
         let text = |n: usize, sep: &str| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(sep);
         let message = |e: TempoError| String::from_utf8(e.reply().body).unwrap();
-        assert_eq!(message(logfmt(&text(MAX_SEARCH_TAGS + 1, " ")).unwrap_err()), "invalid tags: more than 128 tags");
+        assert_eq!(message(logfmt(&text(MAX_SEARCH_TAGS + 1, " ")).unwrap_err()), "invalid tags: more than 64 tags");
         let legacy = ApiRequest::get("/api/search", &text(20_000, "&"));
-        assert_eq!(message(legacy_tags(&legacy).unwrap_err()), "invalid tags: more than 128 tags");
-        assert_eq!(legacy_tags(&ApiRequest::get("/api/search", &text(MAX_SEARCH_TAGS, "&"))).unwrap().len(), 128);
+        assert_eq!(message(legacy_tags(&legacy).unwrap_err()), "invalid tags: more than 64 tags");
+        assert_eq!(legacy_tags(&ApiRequest::get("/api/search", &text(MAX_SEARCH_TAGS, "&"))).unwrap().len(), 64);
         let tags = logfmt(&text(MAX_SEARCH_TAGS, " ")).unwrap();
         let planned = std::thread::Builder::new()
             .stack_size(256 * 1024)
@@ -283,12 +283,12 @@ mod tests {
                     limit: 20,
                     spans_per_spanset: 3,
                 };
-                crate::query::traceql::search_sql(&expr, &options).map(|sql| sql.matches("k127").count())
+                crate::query::traceql::search_sql(&expr, &options).map(|sql| sql.contains("'k63'"))
             })
             .unwrap()
             .join()
             .unwrap();
-        assert_eq!(planned, Ok(1));
+        assert_eq!(planned, Ok(true));
     }
 
     #[test]

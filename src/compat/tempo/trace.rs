@@ -79,7 +79,9 @@ pub fn by_id(
     let range = trace_range(&request.params)?;
     let max_spans = context.limits.max_entries;
     let spans_table = context.target.qualified("spans");
-    let mut spans = run_query(context, request_deadline(context), |con| trace_spans(con, &spans_table, &trace_id, range, max_spans))?;
+    let mut spans = run_query(context, request_deadline(context), |con| {
+        trace_spans(con, &spans_table, &trace_id, range, max_spans)
+    })?;
     if spans.is_empty() && version == Version::V1 {
         return Err(TempoError::NotFound(String::new()));
     }

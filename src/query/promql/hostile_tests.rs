@@ -20,7 +20,7 @@ fn too_deep(query: String) -> String {
     on_small_stack(move || parse(&query).unwrap_err().to_string())
 }
 
-const TOO_DEEP: &str = "query nesting exceeds the limit of 256 levels of operators and brackets";
+const TOO_DEEP: &str = "query nesting exceeds the limit of 128 levels of operators and brackets";
 
 #[test]
 fn deep_nesting_is_refused_before_parsing() {
@@ -121,13 +121,17 @@ fn parser_panics_and_overflows_are_parse_errors() {
 
 #[test]
 fn a_subquery_step_that_rounds_to_zero_is_refused() {
-    assert_eq!(eval_error("max_over_time(up[1h:0.0001])"), "subquery step 100µs rounds to 0ms; it must be at least 1ms");
+    assert_eq!(
+        eval_error("max_over_time(up[1h:0.0001])"),
+        "subquery step 100µs rounds to 0ms; it must be at least 1ms"
+    );
     assert!(matches!(parse("max_over_time(up[1h:0s])"), Err(PromqlError::Parse { .. })));
 }
 
 #[test]
 fn samples_are_bounded_while_evaluating() {
-    let too_many = "query processing would load too many samples into memory in query execution (limit: 10000000 samples)";
+    let too_many =
+        "query processing would load too many samples into memory in query execution (limit: 10000000 samples)";
     // 30 days at 1ms steps: 2.6e9 evaluations of the inner query per step
     assert_eq!(eval_error("max_over_time(up[30d:1ms])"), too_many);
     let bounds = QueryBounds { deadline: None, max_samples: 2 };
@@ -185,10 +189,62 @@ fn oversized_regexes_are_parse_errors() {
 /// Words and symbols of PromQL, glued at random: mostly invalid, sometimes deep.
 fn token_soup() -> impl Strategy<Value = String> {
     let tokens = prop::sample::select(vec![
-        "(", ")", "[", "]", "{", "}", ",", "+", "-", "*", "/", "%", "^", "==", "!=", "=~", "!~", ">", "<=", " and ",
-        " or ", " unless ", " by ", " without ", " on", " ignoring", " group_left", " bool ", " offset ", " @ ",
-        "sum", "rate", "topk", "histogram_quantile", "label_replace", "up", "x_total", "job", "\"a\"", "'b'", "`c`",
-        "5m", "1h30m", ":", "1e300", "-1e300", "0.0001", "1", "NaN", "Inf", "start()", "end()", "#", "\n", "\\", "\"",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "^",
+        "==",
+        "!=",
+        "=~",
+        "!~",
+        ">",
+        "<=",
+        " and ",
+        " or ",
+        " unless ",
+        " by ",
+        " without ",
+        " on",
+        " ignoring",
+        " group_left",
+        " bool ",
+        " offset ",
+        " @ ",
+        "sum",
+        "rate",
+        "topk",
+        "histogram_quantile",
+        "label_replace",
+        "up",
+        "x_total",
+        "job",
+        "\"a\"",
+        "'b'",
+        "`c`",
+        "5m",
+        "1h30m",
+        ":",
+        "1e300",
+        "-1e300",
+        "0.0001",
+        "1",
+        "NaN",
+        "Inf",
+        "start()",
+        "end()",
+        "#",
+        "\n",
+        "\\",
+        "\"",
     ]);
     prop::collection::vec(tokens, 0..60).prop_map(|tokens| tokens.concat())
 }

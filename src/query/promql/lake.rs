@@ -106,15 +106,22 @@ impl LoadBudget {
         LoadBudget { max_series, max_samples, series: Cell::new(0), samples: Cell::new(0) }
     }
 
-    fn charge(&self, series: &Series) -> Result<()> {
-        self.series.set(self.series.get() + 1);
-        self.samples.set(self.samples.get().saturating_add(series.points.len()));
-        if self.series.get() > self.max_series {
+    /// Fails once `found` distinct series are more than the bound (discovery
+    /// routes count their own sets, which read no points).
+    pub fn check_series(&self, found: usize) -> Result<()> {
+        if found > self.max_series {
             return Err(PromqlError::Eval(format!(
                 "the query hit the max number of series limit (limit: {} series)",
                 self.max_series
             )));
         }
+        Ok(())
+    }
+
+    fn charge(&self, series: &Series) -> Result<()> {
+        self.series.set(self.series.get() + 1);
+        self.samples.set(self.samples.get().saturating_add(series.points.len()));
+        self.check_series(self.series.get())?;
         if self.samples.get() > self.max_samples {
             return Err(PromqlError::TooManySamples { limit: self.max_samples });
         }

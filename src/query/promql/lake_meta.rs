@@ -132,6 +132,7 @@ impl LakeSource<'_> {
                         for labels in part_labels(&batch, row, &base, name, *part) {
                             if selection.matches(&labels) {
                                 found.insert(labels);
+                                self.budget.check_series(found.len())?;
                             }
                         }
                     }

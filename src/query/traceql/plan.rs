@@ -20,7 +20,6 @@
 
 use super::ast::*;
 use super::TraceqlError;
-use crate::lake::database::quote_literal;
 
 /// What every matched-span relation carries: the ids the spanset operators
 /// join on, and what the result lists, so the result needs no second scan.

@@ -305,7 +305,8 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Value> {
         .map(|mut s| {
             let value = s.labels.get(&src).cloned().unwrap_or_default();
             if let Some(captures) = regex.captures(&value) {
-                if replacement.len().saturating_add(references.saturating_mul(value.len())) > MAX_GENERATED_LABEL_BYTES {
+                if replacement.len().saturating_add(references.saturating_mul(value.len())) > MAX_GENERATED_LABEL_BYTES
+                {
                     return Err(generated_label_too_long("label_replace", &dst));
                 }
                 let mut out = String::new();

@@ -77,7 +77,7 @@ fn checked_time(t: i128, what: &str) -> Result<i64> {
 }
 
 /// A duration in whole milliseconds, checked against [`MAX_DURATION_MS`].
-fn checked_duration_ms(d: &Duration, what: &str) -> Result<i64> {
+pub(crate) fn checked_duration_ms(d: &Duration, what: &str) -> Result<i64> {
     match i64::try_from(d.as_millis()) {
         Ok(ms) if ms <= MAX_DURATION_MS => Ok(ms),
         _ => Err(out_of_range(what)),
@@ -331,7 +331,8 @@ impl Evaluator {
                         )));
                     }
                 }
-                let (a, b) = (self.checked_shifted(&sq.at, &sq.offset, lo)?, self.checked_shifted(&sq.at, &sq.offset, hi)?);
+                let (a, b) =
+                    (self.checked_shifted(&sq.at, &sq.offset, lo)?, self.checked_shifted(&sq.at, &sq.offset, hi)?);
                 let (start, end) = self.checked_window(a, b, &sq.range, "the subquery range")?;
                 self.plan(&sq.expr, start, end, windows)
             }
