@@ -29,6 +29,7 @@ use super::series::{family_name, le_label, point_labels, series_names, MetricKin
 use super::source::{Selection, SeriesSource};
 use super::value::{format_float, stale_nan, Labels, Point, Series, METRIC_NAME};
 use crate::lake::catalog::LakeTarget;
+use crate::lake::database::sql_string;
 use duckdb::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use duckdb::arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt64Type};
 use duckdb::Connection;
@@ -74,6 +75,28 @@ pub fn timestamp_literal(ms: i64) -> String {
         civil.second,
         ms.rem_euclid(1000)
     )
+}
+
+/// `metric_name` is one of `names`. Stored names are any text: DuckLake copies
+/// a constant compared with a column into the SQL of its file-pruning query,
+/// where a NUL cuts it short (a parser error), so names holding a NUL are
+/// compared through `coalesce`, which DuckLake does not push down; the rest
+/// stay plain comparisons that prune files.
+pub fn metric_name_filter<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
+    let (with_nul, plain): (Vec<&str>, Vec<&str>) = names.into_iter().partition(|name| name.contains('\0'));
+    let list = |names: &[&str]| names.iter().map(|name| sql_string(name)).collect::<Vec<_>>().join(", ");
+    let mut parts = Vec::new();
+    if !plain.is_empty() {
+        parts.push(format!("metric_name IN ({})", list(&plain)));
+    }
+    if !with_nul.is_empty() {
+        parts.push(format!("coalesce(metric_name, '') IN ({})", list(&with_nul)));
+    }
+    match parts.len() {
+        0 => "false".to_string(),
+        1 => parts.remove(0),
+        _ => format!("({})", parts.join(" OR ")),
+    }
 }
 
 /// The prunable predicate for points whose millisecond time is in `(start, end]`.
@@ -237,21 +260,22 @@ impl<'c> LakeSource<'c> {
              map_keys(attributes) AS ak, map_values(attributes) AS av, \
              list(epoch_ms(\"timestamp\") ORDER BY \"timestamp\") AS t, \
              list(coalesce(flags, 0) & 1 = 1 ORDER BY \"timestamp\") AS stale, {extra} \
-             FROM {} WHERE metric_name = $1 AND coalesce(metric_unit, '') = $2{monotonic} AND {} \
+             FROM {} WHERE {} AND coalesce(metric_unit, '') = {}{monotonic} AND {} \
              GROUP BY resource_attributes, attributes{temporality_group}",
             self.target.qualified(metric.table()),
+            metric_name_filter([metric.name.as_str()]),
+            sql_string(&metric.unit),
             window_predicate(start, end),
         )
     }
 
     /// The series of one OTLP metric that `selection` matches, charged to the
-    /// budget as they are built. The metric's name and unit are stored data
-    /// (any bytes, a NUL included), so they are bound parameters.
+    /// budget as they are built.
     fn fetch(&self, metric: &OtlpMetric, parts: &[(String, Part)], selection: &Selection) -> Result<Vec<Series>> {
         let sql = self.points_sql(metric, selection.start, selection.end);
         let context = format!("reading {}", metric.name.escape_debug());
         let mut stmt = self.con.prepare(&sql).map_err(storage(&context))?;
-        let batches = stmt.query_arrow([metric.name.as_str(), metric.unit.as_str()]).map_err(storage(&context))?;
+        let batches = stmt.query_arrow([]).map_err(storage(&context))?;
         let mut out = Vec::new();
         for batch in batches {
             for row in 0..batch.num_rows() {
@@ -483,6 +507,18 @@ mod tests {
             "\"timestamp\" >= TIMESTAMP_NS '1970-01-01 00:00:00.001' AND \"timestamp\" < TIMESTAMP_NS '1970-01-01 00:01:00.001'"
         );
         assert_eq!(timestamp_literal(-1), "TIMESTAMP_NS '1969-12-31 23:59:59.999'");
+    }
+
+    #[test]
+    fn names_with_a_nul_are_compared_where_ducklake_does_not_push_them_down() {
+        assert_eq!(metric_name_filter(["up"]), "metric_name IN ('up')");
+        assert_eq!(metric_name_filter(["a'b", "c"]), "metric_name IN ('a''b', 'c')");
+        assert_eq!(metric_name_filter(["a\0b"]), "coalesce(metric_name, '') IN (('a' || chr(0) || 'b'))");
+        assert_eq!(
+            metric_name_filter(["up", "a\0"]),
+            "(metric_name IN ('up') OR coalesce(metric_name, '') IN (('a' || chr(0) || '')))"
+        );
+        assert_eq!(metric_name_filter([]), "false");
     }
 
     fn pts(values: &[(i64, f64)]) -> Vec<Point> {
