@@ -32,7 +32,7 @@ def server(tmp_path_factory, extension, ducklake_extension):
             {"name": POISON, "gauge": {"dataPoints": [
                 {"timeUnixNano": at, "asDouble": 1.5, "attributes": [kv("lab\u0000el", "va'l\u0000ue\\")]}]}},
             {"name": "up", "gauge": {"dataPoints": [
-                {"timeUnixNano": at, "asDouble": 1, "attributes": [kv("job", "a\u0000b")]}]}},
+                {"timeUnixNano": at, "asDouble": 1, "attributes": [kv("path", "a\u0000b")]}]}},
         ]}]}]}
     spans = {"resourceSpans": [{"resource": {"attributes": [kv("service.name", "svc\u0000'"), kv(POISON, POISON)]},
         "scopeSpans": [{"spans": [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331",
@@ -139,16 +139,16 @@ def test_huge_parameters_still_answer(server):
 
 def test_poison_comes_back_as_data(server):
     _, api = server
-    response = post(api, "/api/v1/query", query='{job="a\\x00b"}', time=T0 + 60)
+    response = post(api, "/api/v1/query", query='{path="a\\x00b"}', time=T0 + 60)
     assert response.status_code == 200, response.text
-    assert [r["metric"]["job"] for r in response.json()["data"]["result"]] == ["a\u0000b"]
+    assert [r["metric"]["path"] for r in response.json()["data"]["result"]] == ["a\u0000b"]
     response = post(api, "/api/v1/query", query='{__name__=~"we.*"}', time=T0 + 60)
     assert response.status_code == 200, response.text
     assert [r["value"][1] for r in response.json()["data"]["result"]] == ["1.5"]
     names = get(api, "/api/v1/label/__name__/values").json()
     assert names["status"] == "success" and "up" in names["data"] and len(names["data"]) == 2, names
     assert get(api, "/api/v1/labels").json()["status"] == "success"
-    assert get(api, "/api/v1/label/job/values").json()["data"] == ["a\u0000b"]
+    assert get(api, "/api/v1/label/path/values").json()["data"] == ["a\u0000b"]
     series = get(api, "/api/v1/series", **{"match[]": '{__name__=~".+"}'}).json()
     assert series["status"] == "success" and len(series["data"]) == 2, series
     assert get(api, "/api/v1/metadata").json()["status"] == "success"
@@ -214,7 +214,7 @@ def test_tempo_poison_comes_back_as_data(server):
      "\"end\" := '294000-01-01'::TIMESTAMPTZ, step := INTERVAL 1 MINUTE)", "start: cannot read"),
     ("SELECT count(*) AS n FROM promql_range('up', start := now() - INTERVAL 1 HOUR, \"end\" := now(), "
      "step := INTERVAL 2147483647 DAYS)", "step: cannot read"),
-    ("SELECT count(*) AS n FROM promql_range('up', start := now(), \"end\" := now(), step := INTERVAL 0.0001 SECOND)",
+    ("SELECT count(*) AS n FROM promql_range('up', start := now(), \"end\" := now(), step := INTERVAL '0.0001 seconds')",
      "step must be positive"),
     ("SELECT count(*) AS n FROM promql_query('" + "(" * 15000 + "up" + ")" * 15000 + "')", TOO_DEEP),
     ("SELECT count(*) AS n FROM promql_query('up offset 4000000000y', at := '2026-01-01 00:01:00+00')", "the offset"),
@@ -235,9 +235,9 @@ def test_sql_functions_read_poison(server):
     process, _ = server
     rows = process.sql("SELECT value FROM promql_query('{__name__=~\"we.*\"}', at := '2026-01-01 00:01:00+00')")
     assert rows == [{"value": 1.5}]
-    rows = process.sql("SELECT labels['job'] AS job FROM promql_query('up{job=\"a\\x00b\"}', "
+    rows = process.sql("SELECT labels['path'] AS path FROM promql_query('up{path=\"a\\x00b\"}', "
                        "at := '2026-01-01 00:01:00+00')")
-    assert [r["job"] for r in rows] == ["a\u0000b"]
+    assert [r["path"] for r in rows] == ["a\u0000b"]
 
 
 def test_still_alive_and_small(server):
