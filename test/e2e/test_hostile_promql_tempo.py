@@ -207,6 +207,9 @@ def test_tempo_poison_comes_back_as_data(server):
     literal = get(api, "/api/search", q='{ name = "we\\u0000ird" }')
     assert literal.status_code in (200, 400), literal.text
     assert get(api, "/api/traces/0af7651916cd43dd8448eb211c80319c").status_code == 200
+    extremes = get(api, "/api/traces/0af7651916cd43dd8448eb211c80319c",
+                   start="-9223372036854775808", end="9223372036854775807")
+    assert extremes.status_code == 200, extremes.text
 
 
 @pytest.mark.parametrize("sql, error", [

@@ -108,10 +108,13 @@ pub fn window_predicate(start: i64, end: i64) -> String {
 /// can hold (1678 to 2261), so Prometheus' open ranges (`MinTime`/`MaxTime`)
 /// and far-off `@` times become valid SQL literals.
 pub fn clamp_to_lake(ms: i64) -> i64 {
-    const FIRST: i64 = -9_214_560_000_000; // 1678-01-01T00:00:00Z
-    const LAST: i64 = 9_214_646_400_000; // 2262-01-01T00:00:00Z
-    ms.clamp(FIRST, LAST)
+    ms.clamp(LAKE_FIRST_MS, LAKE_LAST_MS)
 }
+
+/// The times a `TIMESTAMP_NS` literal can hold, in whole years: 1678-01-01
+/// and 2262-01-01, in milliseconds.
+pub const LAKE_FIRST_MS: i64 = -9_214_560_000_000;
+pub const LAKE_LAST_MS: i64 = 9_214_646_400_000;
 
 /// What one query may load from the lake, summed over all its selectors and
 /// checked as each series arrives, so a query over too much data fails
