@@ -18,6 +18,8 @@ pub struct QueryLimits {
     pub max_range: Duration,
     /// log lines or traces one query may return (caps `limit`)
     pub max_entries: usize,
+    /// samples one PromQL query may load or compute (Prometheus' `query.max-samples`)
+    pub max_samples: usize,
 }
 
 impl Default for QueryLimits {
@@ -28,6 +30,7 @@ impl Default for QueryLimits {
             max_points_per_series: 11_000,
             max_range: Duration::from_secs(32 * 24 * 3600),
             max_entries: 50_000,
+            max_samples: crate::query::promql::eval::DEFAULT_MAX_SAMPLES,
         }
     }
 }

@@ -101,6 +101,16 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// A string literal for any text: NUL bytes (which SQL text cannot hold, and
+/// stored data or a query's escapes can contain) go through `chr(0)`.
+pub fn sql_string(text: &str) -> String {
+    if !text.contains('\0') {
+        return quote_literal(text);
+    }
+    let parts: Vec<String> = text.split('\0').map(quote_literal).collect();
+    format!("({})", parts.join(" || chr(0) || "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

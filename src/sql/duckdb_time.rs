@@ -50,7 +50,12 @@ pub fn parse_timestamp_text(name: &str, text: &str) -> Result<i64, TimeArgError>
     };
     let clock_ns = parse_clock(clock).ok_or_else(bad)?;
     let days = days_from_civil(year, month, day);
-    Ok((days * 86_400 - offset_seconds) * 1_000_000_000 + clock_ns)
+    // DuckDB's timestamps reach the year 294247, beyond what nanoseconds in an i64 hold
+    days.checked_mul(86_400)
+        .and_then(|s| s.checked_sub(offset_seconds))
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .and_then(|ns| ns.checked_add(clock_ns))
+        .ok_or_else(bad)
 }
 
 /// `+00`, `-05`, `+05:30`, `+0530` in seconds east of UTC.
@@ -81,7 +86,13 @@ fn parse_clock(text: &str) -> Option<i64> {
         return None;
     }
     let nanos: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().ok()? };
-    Some(((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + nanos)
+    // interval clocks reach 2,562,047,788 hours: checked, so a huge one is refused, never wrapped
+    hours
+        .checked_mul(3600)?
+        .checked_add(minutes.checked_mul(60)?)?
+        .checked_add(seconds)?
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos)
 }
 
 /// Nanoseconds of DuckDB's text form of an INTERVAL without months.
@@ -96,12 +107,14 @@ pub fn parse_interval_text(name: &str, text: &str) -> Result<i64, TimeArgError> 
                 None => (false, word),
             };
             let ns = parse_clock(clock).ok_or_else(bad)?;
-            total += if negative { -ns } else { ns };
+            total = total.checked_add(if negative { -ns } else { ns }).ok_or_else(bad)?;
             continue;
         }
         let count: i64 = word.parse().map_err(|_| bad())?;
         match words.next().map(|unit| unit.trim_end_matches('s')) {
-            Some("day") => total += count * 86_400_000_000_000,
+            Some("day") => {
+                total = count.checked_mul(86_400_000_000_000).and_then(|ns| total.checked_add(ns)).ok_or_else(bad)?
+            }
             Some("month" | "year" | "mon") => return Err(TimeArgError::CalendarInterval { name: name.to_string() }),
             _ => return Err(bad()),
         }
@@ -144,5 +157,21 @@ mod tests {
         assert_eq!(parse_interval_text("step", "-00:01:00"), Ok(-60_000_000_000));
         assert!(matches!(parse_interval_text("step", "1 month"), Err(TimeArgError::CalendarInterval { .. })));
         assert!(parse_interval_text("step", "soon").is_err());
+    }
+
+    #[test]
+    fn extremes_are_errors_not_wraps() {
+        // DuckDB's largest timestamp and interval do not fit nanoseconds in an i64
+        assert_eq!(
+            parse_timestamp_text("start", "294247-01-10 04:00:54.775806+00").unwrap_err().to_string(),
+            "start: cannot read \"294247-01-10 04:00:54.775806+00\" as a timestamp"
+        );
+        assert_eq!(
+            parse_interval_text("step", "2562047788:00:54.775807").unwrap_err().to_string(),
+            "step: cannot read \"2562047788:00:54.775807\" as an interval"
+        );
+        assert!(parse_interval_text("step", "2147483647 days").is_err());
+        assert!(parse_interval_text("step", "106751 days 23:59:59 106751 days").is_err());
+        assert_eq!(parse_interval_text("step", "106751 days"), Ok(106_751 * 86_400_000_000_000));
     }
 }

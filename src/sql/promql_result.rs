@@ -79,7 +79,7 @@ impl LakeChoice {
     ) -> Result<T, BoxError> {
         let con = db.connect()?;
         let target = resolve_target(&con, self.catalog.clone(), self.schema.clone(), crate::service::running_target())?;
-        work(&LakeSource { con: &con, target })
+        work(&LakeSource::new(&con, target))
     }
 }
 

@@ -16,7 +16,7 @@ mod render;
 
 use super::limits::{interrupt_at, is_interrupted, Deadline};
 use super::{ApiMethod, ApiRequest, CompatContext};
-use crate::query::promql::lake::LakeSource;
+use crate::query::promql::lake::{clamp_to_lake, LakeSource, LoadBudget};
 use crate::query::promql::source::{Selection, SeriesSource};
 use crate::query::promql::value::Series;
 use crate::query::promql::PromqlError;
@@ -148,7 +148,8 @@ fn with_lake<T>(
         .db
         .connect()
         .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("no query connection available: {e}")))?;
-    let lake = LakeSource { con: &con, target: context.target.clone() };
+    let mut lake = LakeSource::new(&con, context.target.clone());
+    lake.budget = LoadBudget::new(context.limits.max_series, context.limits.max_samples);
     let source = BoundedSource::new(lake, deadline, context.limits.max_series);
     interrupt_at(&con, deadline, || work(&source)).map_err(|e| engine_error(e, deadline))
 }
@@ -163,15 +164,15 @@ fn engine_error(error: PromqlError, deadline: Deadline) -> ApiError {
             ApiError::new(ErrorKind::Execution, format!("{construct} is not supported"))
         }
         PromqlError::Eval(message) => ApiError::new(ErrorKind::Execution, message),
+        // Prometheus answers ErrTooManySamples as an execution error (422)
+        error @ PromqlError::TooManySamples { .. } => ApiError::new(ErrorKind::Execution, error.to_string()),
+        error @ (PromqlError::TooDeep { .. } | PromqlError::OutOfRange(_)) => ApiError::bad_data(error.to_string()),
     }
 }
 
-/// Times for the lake: Prometheus' open ranges (`MinTime`/`MaxTime`) are
-/// clamped to what a `TIMESTAMP_NS` column can hold (1678 to 2261).
+/// Times for the lake's discovery queries (see [`clamp_to_lake`]).
 fn lake_time(ms: i64) -> i64 {
-    const FIRST: i64 = -9_214_560_000_000; // 1678-01-01T00:00:00Z
-    const LAST: i64 = 9_214_646_400_000; // 2262-01-01T00:00:00Z
-    ms.clamp(FIRST, LAST)
+    clamp_to_lake(ms)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::params::{limit_param, parse_duration, required_time, time_param};
 use super::render::{self, ApiError};
 use super::{deadline, with_lake, Answer};
 use crate::compat::{ApiRequest, CompatContext, Params, QueryLimits};
-use crate::query::promql::eval::{self, QueryTimes};
+use crate::query::promql::eval::{self, QueryBounds, QueryTimes};
 use crate::query::promql::value::{Series, Value};
 use crate::query::promql::{self, PromqlError};
 use promql_parser::parser::value::ValueType;
@@ -24,8 +24,10 @@ fn parse_query(request: &ApiRequest) -> Result<Expr, ApiError> {
     })
 }
 
-fn engine_deadline(deadline: crate::compat::Deadline) -> Option<Instant> {
-    Some(Instant::now() + deadline.remaining())
+/// The evaluator's bounds: the request's one deadline (the same one DuckDB
+/// is interrupted at) and the sample limit.
+fn engine_bounds(deadline: crate::compat::Deadline, context: &CompatContext) -> QueryBounds {
+    QueryBounds { deadline: Some(Instant::now() + deadline.remaining()), max_samples: context.limits.max_samples }
 }
 
 /// `GET|POST /api/v1/query?query=&time=&timeout=&limit=`
@@ -36,7 +38,7 @@ pub fn instant(request: &ApiRequest, context: &CompatContext) -> Result<Answer, 
     let deadline = deadline(request, context)?;
     let expr = parse_query(request)?;
     let value = with_lake(context, deadline, |source| {
-        eval::eval_instant_until(&expr, source, time, engine_deadline(deadline))
+        eval::eval_instant_until(&expr, source, time, engine_bounds(deadline, context))
     })?;
     let mut warnings = Vec::new();
     let data = match value {
@@ -77,10 +79,11 @@ pub fn range(request: &ApiRequest, context: &CompatContext) -> Result<Answer, Ap
         ));
     }
     // the engine steps in whole milliseconds, as Prometheus does
-    let step_ms = (step / 1_000_000).max(1) as i64;
+    let step_ms = (step / 1_000_000) as i64;
     let times = QueryTimes::range(start, end, step_ms).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    let mut series =
-        with_lake(context, deadline, |source| eval::eval_range_until(&expr, source, times, engine_deadline(deadline)))?;
+    let mut series = with_lake(context, deadline, |source| {
+        eval::eval_range_until(&expr, source, times, engine_bounds(deadline, context))
+    })?;
     check_series_count(series.len(), context)?;
     let mut warnings = Vec::new();
     truncate(&mut series, limit, &mut warnings);
@@ -101,6 +104,9 @@ fn range_parameters(params: &Params, limits: &QueryLimits) -> Result<(i64, i64, 
             "step",
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
+    }
+    if step < 1_000_000 {
+        return Err(ApiError::invalid_param("step", "the step rounds to 0ms; it must be at least 1ms"));
     }
     let length = end as i128 - start as i128;
     let max_points = limits.max_points_per_series as i128;
@@ -224,6 +230,26 @@ mod tests {
         assert_eq!(
             range_parameters(&Params::parse("start=0.5&end=1&step=0.25"), &QueryLimits::default()),
             Ok((500, 1000, 250_000_000))
+        );
+        assert_eq!(
+            bad("start=0&end=1&step=0.0000001").message,
+            "invalid parameter \"step\": the step rounds to 0ms; it must be at least 1ms"
+        );
+        assert_eq!(
+            bad("start=0&end=1&step=1e-300").message,
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"
+        );
+        assert_eq!(
+            bad("start=-9000000000000000000&end=9000000000000000000&step=1").message,
+            "invalid parameter \"start\": cannot parse \"-9000000000000000000\" to a valid timestamp"
+        );
+        assert_eq!(
+            bad("start=-9e15&end=9e15&step=9e9").message,
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+        );
+        assert_eq!(
+            bad("start=0&end=1&step=1e300").message,
+            "invalid parameter \"step\": cannot parse \"1e300\" to a valid duration. It overflows int64"
         );
         assert_eq!(
             bad("start=0&end=3000000&step=1000").message,

@@ -110,22 +110,31 @@ fn buildinfo() -> Reply {
     )
 }
 
-/// Runs `work` on a pooled connection, bounded by the context's timeout. An
+/// The one deadline of a request, however many queries it runs.
+fn request_deadline(context: &CompatContext) -> Deadline {
+    Deadline::after(context.limits.timeout)
+}
+
+/// Runs `work` on a pooled connection, bounded by the request's deadline. An
 /// answer that arrives after the deadline is a timeout too: an interruption
 /// that lands while DuckDB is still preparing the statement can be lost, and
 /// Tempo would have given up by then anyway.
 fn run_query<T>(
     context: &CompatContext,
+    deadline: Deadline,
     work: impl FnOnce(&duckdb::Connection) -> Result<T, FetchError>,
 ) -> Result<T, TempoError> {
+    if deadline.expired() {
+        return Err(TempoError::Timeout);
+    }
     let con = context.db.connect().map_err(|e| TempoError::Internal(e.to_string()))?;
-    let deadline = Deadline::after(context.limits.timeout);
     let answer = interrupt_at(&con, deadline, || work(&con));
     if deadline.expired() {
         return Err(TempoError::Timeout);
     }
     answer.map_err(|error| match error {
         FetchError::Traceql(e) => TempoError::BadRequest(e.to_string()),
+        too_large @ FetchError::TooLarge { .. } => TempoError::TooLarge(too_large.to_string()),
         FetchError::Duckdb(e) if is_interrupted(&e.to_string()) => TempoError::Timeout,
         other => TempoError::Internal(other.to_string()),
     })

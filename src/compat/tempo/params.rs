@@ -8,6 +8,7 @@
 
 use super::TempoError;
 use crate::compat::Params;
+use crate::query::promql::lake::{LAKE_FIRST_MS, LAKE_LAST_MS};
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
@@ -35,7 +36,9 @@ pub fn trace_range(params: &Params) -> Result<Range, TempoError> {
             return Err(start_after_end(start, end));
         }
     }
-    let nanos = |s: i64, extra: i64| s.saturating_add(extra).saturating_mul(NANOS_PER_SECOND);
+    // clamped to what a TIMESTAMP_NS holds: DuckDB refuses make_timestamp_ns(i64::MAX)
+    let (first, last) = (LAKE_FIRST_MS * 1_000_000, LAKE_LAST_MS * 1_000_000);
+    let nanos = |s: i64, extra: i64| s.saturating_add(extra).saturating_mul(NANOS_PER_SECOND).clamp(first, last);
     Ok((start.map(|s| nanos(s, 0)), end.map(|s| nanos(s, 1))))
 }
 
@@ -168,6 +171,16 @@ pub fn go_duration_text(seconds: u64) -> String {
     format!("{}h{}m{}s", seconds / 3600, seconds % 3600 / 60, seconds % 60)
 }
 
+/// The most tags one search may give (`tags=` or legacy parameters): each
+/// becomes one `&&` of the query, whose tree is bounded by the TraceQL
+/// parser's nesting limit, and repeats are found by comparing with all
+/// earlier tags.
+pub const MAX_SEARCH_TAGS: usize = crate::query::traceql::parser::MAX_NESTING;
+
+pub fn too_many_tags() -> TempoError {
+    TempoError::bad(format!("invalid tags: more than {MAX_SEARCH_TAGS} tags"))
+}
+
 /// `tags` in logfmt (`service.name=cart http.url="/a b"`): keys in order, no repeats.
 pub fn logfmt(text: &str) -> Result<Vec<(String, String)>, TempoError> {
     let fail = |message: &str, at: usize| TempoError::bad(format!("invalid tags: {message} at pos {}", at + 1));
@@ -230,6 +243,9 @@ pub fn logfmt(text: &str) -> Result<Vec<(String, String)>, TempoError> {
         }
         if pairs.iter().any(|(k, _)| *k == key) {
             return Err(TempoError::bad(format!("invalid tags: tag {key} has been set twice")));
+        }
+        if pairs.len() == MAX_SEARCH_TAGS {
+            return Err(too_many_tags());
         }
         pairs.push((key, value));
     }
@@ -303,6 +319,11 @@ mod tests {
         assert_eq!(range("").unwrap(), (None, None));
         assert_eq!(range("start=10").unwrap(), (Some(10_000_000_000), None));
         assert_eq!(range("start=-1&end=0").unwrap(), (Some(-1_000_000_000), Some(1_000_000_000)));
+        // the extremes are clamped to what a TIMESTAMP_NS holds (1678 to 2262), never wrapped
+        assert_eq!(
+            range("start=-9223372036854775808&end=9223372036854775807").unwrap(),
+            (Some(-9_214_560_000_000_000_000), Some(9_214_646_400_000_000_000))
+        );
         assert_eq!(
             message(range("start=x").unwrap_err()),
             "invalid start: strconv.ParseInt: parsing \"x\": invalid syntax"

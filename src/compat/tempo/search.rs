@@ -8,8 +8,10 @@
 //! spans. Each matched span lists `service.name` and the span attributes the
 //! query names, as Tempo lists the attributes it evaluated.
 
-use super::params::{duration, go_duration_text, logfmt, search_limit, search_range, unsigned};
-use super::{run_query, TempoError};
+use super::params::{
+    duration, go_duration_text, logfmt, search_limit, search_range, too_many_tags, unsigned, MAX_SEARCH_TAGS,
+};
+use super::{request_deadline, run_query, TempoError};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::query::traceql::ast::*;
 use crate::query::traceql::fetch::{search as run_search, TraceHit};
@@ -27,6 +29,7 @@ const ROOT_NOT_RECEIVED: &str = "<root span not yet received>";
 const RESERVED: [&str; 8] = ["q", "tags", "minDuration", "maxDuration", "limit", "spss", "start", "end"];
 
 pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
+    let deadline = request_deadline(context);
     let params = &request.params;
     let range = search_range(params)?;
     let query = params.get("q");
@@ -38,7 +41,7 @@ pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, Te
         None => Vec::new(),
     };
     if query.is_none() && params.get("tags").is_none() && range == (None, None) {
-        tags = legacy_tags(request);
+        tags = legacy_tags(request)?;
     }
     let min = duration(params, "minDuration")?;
     let max = duration(params, "maxDuration")?;
@@ -72,7 +75,7 @@ pub fn search(request: &ApiRequest, context: &CompatContext) -> Result<Reply, Te
         limit,
         spans_per_spanset: spss,
     };
-    let hits = run_query(context, |con| run_search(con, &expr, &options))?;
+    let hits = run_query(context, deadline, |con| run_search(con, &expr, &options))?;
     let shown = shown_attributes(&expr);
     let traces: Vec<Value> = hits.iter().map(|hit| trace_json(hit, &shown)).collect();
     Ok(Reply::json(200, &json!({ "traces": traces, "metrics": { "completedJobs": 1, "totalJobs": 1 } })))
@@ -96,14 +99,17 @@ fn check_range(range: (Option<i64>, Option<i64>), context: &CompatContext) -> Re
 }
 
 /// Before `tags` existed, Grafana sent each tag as its own parameter.
-fn legacy_tags(request: &ApiRequest) -> Vec<(String, String)> {
+fn legacy_tags(request: &ApiRequest) -> Result<Vec<(String, String)>, TempoError> {
     let mut tags: Vec<(String, String)> = Vec::new();
     for (key, value) in request.params.pairs() {
         if !RESERVED.contains(&key.as_str()) && !value.is_empty() && !tags.iter().any(|(k, _)| k == key) {
+            if tags.len() == MAX_SEARCH_TAGS {
+                return Err(too_many_tags());
+            }
             tags.push((key.clone(), value.clone()));
         }
     }
-    tags
+    Ok(tags)
 }
 
 /// `a=x b=y` -> `{ .a = "x" } && { .b = "y" }`; `name` is the span name and
@@ -256,6 +262,34 @@ fn trimmed_trace_id(id: &str) -> &str {
 mod tests {
     use super::*;
     use crate::query::traceql::fetch::MatchedSpan;
+
+    #[test]
+    fn tag_searches_are_bounded_and_plan_on_a_small_stack() {
+        let text = |n: usize, sep: &str| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(sep);
+        let message = |e: TempoError| String::from_utf8(e.reply().body).unwrap();
+        assert_eq!(message(logfmt(&text(MAX_SEARCH_TAGS + 1, " ")).unwrap_err()), "invalid tags: more than 64 tags");
+        let legacy = ApiRequest::get("/api/search", &text(20_000, "&"));
+        assert_eq!(message(legacy_tags(&legacy).unwrap_err()), "invalid tags: more than 64 tags");
+        assert_eq!(legacy_tags(&ApiRequest::get("/api/search", &text(MAX_SEARCH_TAGS, "&"))).unwrap().len(), 64);
+        let tags = logfmt(&text(MAX_SEARCH_TAGS, " ")).unwrap();
+        let planned = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let expr = with_duration_bounds(tag_search(&tags).unwrap(), Some(1_000_000), Some(2_000_000_000));
+                let options = crate::query::traceql::SearchOptions {
+                    spans_table: "spans".into(),
+                    start_ns: None,
+                    end_ns: None,
+                    limit: 20,
+                    spans_per_spanset: 3,
+                };
+                crate::query::traceql::search_sql(&expr, &options).map(|sql| sql.contains("'k63'"))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(planned, Ok(true));
+    }
 
     #[test]
     fn tags_become_traceql() {

@@ -11,8 +11,8 @@
 //! Answers carry Tempo's `metrics` object, empty since nothing is measured.
 
 use super::params::{go_parse_uint, tag_range, unescape, unsigned, Range};
-use super::{run_query, TempoError};
-use crate::compat::{ApiRequest, CompatContext};
+use super::{request_deadline, run_query, TempoError};
+use crate::compat::{ApiRequest, CompatContext, Deadline};
 use crate::query::traceql::ast::{AttributeScope, Field, FieldExpr, Intrinsic};
 use crate::query::traceql::tags::{parse_tag, tag_names, tag_values, values_filter, TagScope, INTRINSIC_TAGS};
 use crate::server::Reply;
@@ -61,13 +61,14 @@ fn values_limit(request: &ApiRequest, context: &CompatContext) -> Result<usize, 
 
 fn names(
     context: &CompatContext,
+    deadline: Deadline,
     scope: TagScope,
     filter: Option<&FieldExpr>,
     range: Range,
     limit: usize,
 ) -> Result<Vec<String>, TempoError> {
     let table = context.target.qualified("spans");
-    run_query(context, |con| tag_names(con, &table, scope, filter, range, limit))
+    run_query(context, deadline, |con| tag_names(con, &table, scope, filter, range, limit))
 }
 
 fn intrinsics(limit: usize) -> Vec<&'static str> {
@@ -76,16 +77,17 @@ fn intrinsics(limit: usize) -> Vec<&'static str> {
 
 /// v1: span and resource names in one list (intrinsics only when asked for by scope, as in Tempo).
 pub fn names_v1(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
+    let deadline = request_deadline(context);
     let scope = scopes(request)?;
     let range = tag_range(&request.params)?;
     let limit = names_limit(request, context);
     let mut tags = match scope {
-        Scopes::Span => names(context, TagScope::Span, None, range, limit)?,
-        Scopes::Resource => names(context, TagScope::Resource, None, range, limit)?,
+        Scopes::Span => names(context, deadline, TagScope::Span, None, range, limit)?,
+        Scopes::Resource => names(context, deadline, TagScope::Resource, None, range, limit)?,
         Scopes::Intrinsic => intrinsics(limit).iter().map(|s| s.to_string()).collect(),
         Scopes::All => {
-            let mut both = names(context, TagScope::Span, None, range, limit)?;
-            both.extend(names(context, TagScope::Resource, None, range, limit)?);
+            let mut both = names(context, deadline, TagScope::Span, None, range, limit)?;
+            both.extend(names(context, deadline, TagScope::Resource, None, range, limit)?);
             both
         }
     };
@@ -97,17 +99,18 @@ pub fn names_v1(request: &ApiRequest, context: &CompatContext) -> Result<Reply, 
 
 /// v2: names per scope, intrinsics included when no scope is asked for.
 pub fn names_v2(request: &ApiRequest, context: &CompatContext) -> Result<Reply, TempoError> {
+    let deadline = request_deadline(context);
     let scope = scopes(request)?;
     let range = tag_range(&request.params)?;
     let limit = names_limit(request, context);
     let filter = request.params.get("q").and_then(values_filter);
     let mut out = Vec::new();
     if matches!(scope, Scopes::All | Scopes::Span) {
-        let tags = names(context, TagScope::Span, filter.as_ref(), range, limit)?;
+        let tags = names(context, deadline, TagScope::Span, filter.as_ref(), range, limit)?;
         out.push(json!({ "name": "span", "tags": tags }));
     }
     if matches!(scope, Scopes::All | Scopes::Resource) {
-        let tags = names(context, TagScope::Resource, filter.as_ref(), range, limit)?;
+        let tags = names(context, deadline, TagScope::Resource, filter.as_ref(), range, limit)?;
         out.push(json!({ "name": "resource", "tags": tags }));
     }
     if matches!(scope, Scopes::All | Scopes::Intrinsic) {
@@ -133,7 +136,7 @@ fn values(
     let range = tag_range(&request.params)?;
     let limit = values_limit(request, context)?;
     let table = context.target.qualified("spans");
-    run_query(context, |con| tag_values(con, &table, field, filter.as_ref(), range, limit))
+    run_query(context, request_deadline(context), |con| tag_values(con, &table, field, filter.as_ref(), range, limit))
 }
 
 /// v1: the values of an attribute of that name, on spans or resources.

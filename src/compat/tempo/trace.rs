@@ -13,7 +13,7 @@
 //! does; Grafana reads an empty trace as "not found in the time range".
 
 use super::params::trace_range;
-use super::{run_query, TempoError};
+use super::{request_deadline, run_query, TempoError};
 use crate::compat::{ApiRequest, CompatContext};
 use crate::otlp::text::base64_encode;
 use crate::query::traceql::fetch::{trace_spans, Attribute, SpanRecord};
@@ -79,7 +79,9 @@ pub fn by_id(
     let range = trace_range(&request.params)?;
     let max_spans = context.limits.max_entries;
     let spans_table = context.target.qualified("spans");
-    let mut spans = run_query(context, |con| trace_spans(con, &spans_table, &trace_id, range, max_spans))?;
+    let mut spans = run_query(context, request_deadline(context), |con| {
+        trace_spans(con, &spans_table, &trace_id, range, max_spans)
+    })?;
     if spans.is_empty() && version == Version::V1 {
         return Err(TempoError::NotFound(String::new()));
     }

@@ -29,10 +29,11 @@ use super::series::{family_name, le_label, point_labels, series_names, MetricKin
 use super::source::{Selection, SeriesSource};
 use super::value::{format_float, stale_nan, Labels, Point, Series, METRIC_NAME};
 use crate::lake::catalog::LakeTarget;
-use crate::lake::database::quote_literal;
+use crate::lake::database::sql_string;
 use duckdb::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use duckdb::arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt64Type};
 use duckdb::Connection;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 const DELTA: i32 = 1;
@@ -76,21 +77,106 @@ pub fn timestamp_literal(ms: i64) -> String {
     )
 }
 
+/// `metric_name` is one of `names`. Stored names are any text: DuckLake copies
+/// a constant compared with a column into the SQL of its file-pruning query,
+/// where a NUL cuts it short (a parser error), so names holding a NUL are
+/// compared through `coalesce`, which DuckLake does not push down; the rest
+/// stay plain comparisons that prune files.
+pub fn metric_name_filter<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
+    let (with_nul, plain): (Vec<&str>, Vec<&str>) = names.into_iter().partition(|name| name.contains('\0'));
+    let list = |names: &[&str]| names.iter().map(|name| sql_string(name)).collect::<Vec<_>>().join(", ");
+    let mut parts = Vec::new();
+    if !plain.is_empty() {
+        parts.push(format!("metric_name IN ({})", list(&plain)));
+    }
+    if !with_nul.is_empty() {
+        parts.push(format!("coalesce(metric_name, '') IN ({})", list(&with_nul)));
+    }
+    match parts.len() {
+        0 => "false".to_string(),
+        1 => parts.remove(0),
+        _ => format!("({})", parts.join(" OR ")),
+    }
+}
+
 /// The prunable predicate for points whose millisecond time is in `(start, end]`.
 pub fn window_predicate(start: i64, end: i64) -> String {
     format!("\"timestamp\" >= {} AND \"timestamp\" < {}", timestamp_literal(start + 1), timestamp_literal(end + 1))
 }
 
+/// Times for the lake: windows are clamped to what a `TIMESTAMP_NS` column
+/// can hold (1678 to 2261), so Prometheus' open ranges (`MinTime`/`MaxTime`)
+/// and far-off `@` times become valid SQL literals.
+pub fn clamp_to_lake(ms: i64) -> i64 {
+    ms.clamp(LAKE_FIRST_MS, LAKE_LAST_MS)
+}
+
+/// The times a `TIMESTAMP_NS` literal can hold, in whole years: 1678-01-01
+/// and 2262-01-01, in milliseconds.
+pub const LAKE_FIRST_MS: i64 = -9_214_560_000_000;
+pub const LAKE_LAST_MS: i64 = 9_214_646_400_000;
+
+/// What one query may load from the lake, summed over all its selectors and
+/// checked as each series arrives, so a query over too much data fails
+/// while loading instead of after holding it all.
+#[derive(Debug)]
+pub struct LoadBudget {
+    pub max_series: usize,
+    pub max_samples: usize,
+    series: Cell<usize>,
+    samples: Cell<usize>,
+}
+
+impl LoadBudget {
+    pub fn new(max_series: usize, max_samples: usize) -> Self {
+        LoadBudget { max_series, max_samples, series: Cell::new(0), samples: Cell::new(0) }
+    }
+
+    /// Fails once `found` distinct series are more than the bound (discovery
+    /// routes count their own sets, which read no points).
+    pub fn check_series(&self, found: usize) -> Result<()> {
+        if found > self.max_series {
+            return Err(PromqlError::Eval(format!(
+                "the query hit the max number of series limit (limit: {} series)",
+                self.max_series
+            )));
+        }
+        Ok(())
+    }
+
+    fn charge(&self, series: &Series) -> Result<()> {
+        self.series.set(self.series.get() + 1);
+        self.samples.set(self.samples.get().saturating_add(series.points.len()));
+        self.check_series(self.series.get())?;
+        if self.samples.get() > self.max_samples {
+            return Err(PromqlError::TooManySamples { limit: self.max_samples });
+        }
+        Ok(())
+    }
+}
+
+impl Default for LoadBudget {
+    /// No series bound (SQL callers get every series), the default sample bound.
+    fn default() -> Self {
+        LoadBudget::new(usize::MAX, super::eval::DEFAULT_MAX_SAMPLES)
+    }
+}
+
 pub struct LakeSource<'c> {
     pub con: &'c Connection,
     pub target: LakeTarget,
+    pub budget: LoadBudget,
 }
 
 fn storage(context: &str) -> impl Fn(duckdb::Error) -> PromqlError + '_ {
     move |e| PromqlError::Storage(format!("{context}: {e}"))
 }
 
-impl LakeSource<'_> {
+impl<'c> LakeSource<'c> {
+    pub fn new(con: &'c Connection, target: LakeTarget) -> Self {
+        LakeSource { con, target, budget: LoadBudget::default() }
+    }
+
     pub(super) fn query(&self, sql: &str, context: &str) -> Result<Vec<RecordBatch>> {
         let mut stmt = self.con.prepare(sql).map_err(storage(context))?;
         let batches = stmt.query_arrow([]).map_err(storage(context))?.collect();
@@ -177,19 +263,24 @@ impl LakeSource<'_> {
              map_keys(attributes) AS ak, map_values(attributes) AS av, \
              list(epoch_ms(\"timestamp\") ORDER BY \"timestamp\") AS t, \
              list(coalesce(flags, 0) & 1 = 1 ORDER BY \"timestamp\") AS stale, {extra} \
-             FROM {} WHERE metric_name = {} AND coalesce(metric_unit, '') = {}{monotonic} AND {} \
+             FROM {} WHERE {} AND coalesce(metric_unit, '') = {}{monotonic} AND {} \
              GROUP BY resource_attributes, attributes{temporality_group}",
             self.target.qualified(metric.table()),
-            quote_literal(&metric.name),
-            quote_literal(&metric.unit),
+            metric_name_filter([metric.name.as_str()]),
+            sql_string(&metric.unit),
             window_predicate(start, end),
         )
     }
 
+    /// The series of one OTLP metric that `selection` matches, charged to the
+    /// budget as they are built.
     fn fetch(&self, metric: &OtlpMetric, parts: &[(String, Part)], selection: &Selection) -> Result<Vec<Series>> {
         let sql = self.points_sql(metric, selection.start, selection.end);
+        let context = format!("reading {}", metric.name.escape_debug());
+        let mut stmt = self.con.prepare(&sql).map_err(storage(&context))?;
+        let batches = stmt.query_arrow([]).map_err(storage(&context))?;
         let mut out = Vec::new();
-        for batch in self.query(&sql, &format!("reading {}", metric.name))? {
+        for batch in batches {
             for row in 0..batch.num_rows() {
                 let base = point_labels(
                     pairs(batch.column(0), batch.column(1), row)
@@ -208,11 +299,12 @@ impl LakeSource<'_> {
                 for (name, part) in parts {
                     let mut labels = base.clone();
                     labels.insert(METRIC_NAME.into(), name.clone());
-                    out.extend(
-                        part_series(&batch, row, *part, labels, &times, delta)
-                            .into_iter()
-                            .map(|s| mark_stale(s, &times, &stale)),
-                    );
+                    for series in part_series(&batch, row, *part, labels, &times, delta) {
+                        if selection.matches(&series.labels) {
+                            self.budget.charge(&series)?;
+                            out.push(mark_stale(series, &times, &stale));
+                        }
+                    }
                 }
             }
         }
@@ -224,6 +316,11 @@ impl SeriesSource for LakeSource<'_> {
     fn select(&self, selection: &Selection) -> Result<Vec<Series>> {
         let name_matchers: Vec<_> = selection.matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
         let mut merged: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+        let (start, end) = (clamp_to_lake(selection.start), clamp_to_lake(selection.end));
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let selection = &Selection { start, end, ..selection.clone() };
         for metric in self.metrics_in_window(selection.start, selection.end)? {
             let family = family_name(&metric.name, &metric.unit, metric.kind);
             let parts: Vec<(String, Part)> = series_names(&family, metric.kind)
@@ -234,9 +331,7 @@ impl SeriesSource for LakeSource<'_> {
                 continue;
             }
             for series in self.fetch(&metric, &parts, selection)? {
-                if selection.matches(&series.labels) {
-                    merged.entry(series.labels).or_default().extend(series.points);
-                }
+                merged.entry(series.labels).or_default().extend(series.points);
             }
         }
         Ok(merged
@@ -415,6 +510,18 @@ mod tests {
             "\"timestamp\" >= TIMESTAMP_NS '1970-01-01 00:00:00.001' AND \"timestamp\" < TIMESTAMP_NS '1970-01-01 00:01:00.001'"
         );
         assert_eq!(timestamp_literal(-1), "TIMESTAMP_NS '1969-12-31 23:59:59.999'");
+    }
+
+    #[test]
+    fn names_with_a_nul_are_compared_where_ducklake_does_not_push_them_down() {
+        assert_eq!(metric_name_filter(["up"]), "metric_name IN ('up')");
+        assert_eq!(metric_name_filter(["a'b", "c"]), "metric_name IN ('a''b', 'c')");
+        assert_eq!(metric_name_filter(["a\0b"]), "coalesce(metric_name, '') IN (('a' || chr(0) || 'b'))");
+        assert_eq!(
+            metric_name_filter(["up", "a\0"]),
+            "(metric_name IN ('up') OR coalesce(metric_name, '') IN (('a' || chr(0) || '')))"
+        );
+        assert_eq!(metric_name_filter([]), "false");
     }
 
     fn pts(values: &[(i64, f64)]) -> Vec<Point> {

@@ -9,11 +9,10 @@
 //! comparisons, so it costs a scan of those columns, not of the points.
 
 use super::error::Result;
-use super::lake::{number_list, pairs, table_of, window_predicate, LakeSource, OtlpMetric};
+use super::lake::{metric_name_filter, number_list, pairs, table_of, window_predicate, LakeSource, OtlpMetric};
 use super::series::{family_name, le_label, point_labels, series_names, unit_name, MetricKind, Part};
 use super::source::Selection;
 use super::value::{format_float, Labels, METRIC_NAME};
-use crate::lake::database::quote_literal;
 use duckdb::arrow::array::{Array, AsArray, RecordBatch};
 use duckdb::arrow::datatypes::{Float64Type, Int64Type};
 use promql_parser::label::Matcher;
@@ -119,7 +118,7 @@ impl LakeSource<'_> {
                 "SELECT DISTINCT metric_name, coalesce(metric_unit, '') AS unit, {} AS monotonic, \
                  map_keys(resource_attributes) AS rk, map_values(resource_attributes) AS rv, \
                  map_keys(attributes) AS ak, map_values(attributes) AS av{extra} \
-                 FROM {} WHERE metric_name IN ({}) AND {}",
+                 FROM {} WHERE {} AND {}",
                 monotonic_column(table),
                 self.target.qualified(table),
                 name_list(&wanted),
@@ -132,6 +131,7 @@ impl LakeSource<'_> {
                         for labels in part_labels(&batch, row, &base, name, *part) {
                             if selection.matches(&labels) {
                                 found.insert(labels);
+                                self.budget.check_series(found.len())?;
                             }
                         }
                     }
@@ -202,7 +202,7 @@ impl LakeSource<'_> {
                  SELECT metric_name, coalesce(metric_unit, '') AS unit, {} AS monotonic, \
                  map_keys(resource_attributes) AS rk, map_values(resource_attributes) AS rv, \
                  map_keys(attributes) AS ak, map_values(attributes) AS av{bounds}, unnest(exemplars) AS x \
-                 FROM {} WHERE metric_name IN ({}) AND {} AND len(exemplars) > 0) \
+                 FROM {} WHERE {} AND {} AND len(exemplars) > 0) \
                  WHERE epoch_ms(x.timestamp) >= {start} AND epoch_ms(x.timestamp) <= {end} AND x.value IS NOT NULL",
                 monotonic_column(table),
                 self.target.qualified(table),
@@ -241,7 +241,7 @@ impl LakeSource<'_> {
 
 fn name_list(wanted: &Wanted) -> String {
     let names: BTreeSet<&String> = wanted.keys().map(|(name, _, _)| name).collect();
-    names.into_iter().map(|n| quote_literal(n)).collect::<Vec<_>>().join(", ")
+    metric_name_filter(names.into_iter().map(String::as_str))
 }
 
 /// The wanted parts of the OTLP metric a row belongs to, and its labels

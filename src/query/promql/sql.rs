@@ -15,10 +15,10 @@
 //! in Rust). Every table is read with a prunable `timestamp` window.
 
 use super::error::{unsupported, Result};
-use super::eval::{selector_matchers, QueryTimes, DEFAULT_LOOKBACK_MS};
-use super::lake::window_predicate;
+use super::eval::{checked_duration_ms, selector_matchers, QueryTimes, DEFAULT_LOOKBACK_MS};
+use super::lake::{clamp_to_lake, window_predicate};
 use crate::lake::catalog::LakeTarget;
-use crate::lake::database::quote_literal;
+use crate::lake::database::{quote_literal, sql_string};
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{Expr, Offset, VectorSelector};
 
@@ -31,7 +31,9 @@ pub fn portable_sql(expr: &Expr, times: QueryTimes, target: &LakeTarget) -> Resu
         Expr::Paren(p) => portable_sql(&p.expr, times, target),
         Expr::VectorSelector(vs) => selector_sql(vs, times, target),
         Expr::Call(call) if RANGE_FUNCTIONS.contains(&call.func.name) => match call.args.args.first().map(|a| a.as_ref()) {
-            Some(Expr::MatrixSelector(ms)) => rate_sql(call.func.name, &ms.vs, ms.range.as_millis() as i64, times, target),
+            Some(Expr::MatrixSelector(ms)) => {
+                rate_sql(call.func.name, &ms.vs, checked_duration_ms(&ms.range, "the range")?, times, target)
+            }
             _ => Err(unsupported(format!("portable SQL for {}() of anything but a range selector", call.func.name))),
         },
         other => Err(unsupported(format!(
@@ -116,9 +118,9 @@ fn matcher_sql(m: &Matcher) -> String {
     let value = if m.name == "__name__" {
         "metric".to_string()
     } else {
-        format!("coalesce(labels[{}], '')", quote_literal(&m.name))
+        format!("coalesce(labels[{}], '')", sql_string(&m.name))
     };
-    let pattern = quote_literal(&m.value);
+    let pattern = sql_string(&m.value);
     match m.op {
         MatchOp::Equal => format!("{value} = {pattern}"),
         MatchOp::NotEqual => format!("{value} <> {pattern}"),
@@ -133,8 +135,8 @@ fn offset_of(vs: &VectorSelector) -> Result<i64> {
     }
     Ok(match &vs.offset {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => checked_duration_ms(d, "the offset")?,
+        Some(Offset::Neg(d)) => -checked_duration_ms(d, "the offset")?,
     })
 }
 
@@ -223,7 +225,7 @@ ORDER BY key, step_ms",
 fn points_sql(vs: &VectorSelector, times: QueryTimes, target: &LakeTarget, reach: i64) -> Result<String> {
     let offset = offset_of(vs)?;
     let matchers = selector_matchers(vs)?;
-    let window = window_predicate(times.start - reach, times.end - offset);
+    let window = window_predicate(clamp_to_lake(times.start - reach), clamp_to_lake(times.end - offset));
     let t = |table: &str| target.qualified(table);
     let common = "metric_name, coalesce(metric_unit, '') AS unit, resource_attributes, attributes, epoch_ms(\"timestamp\") AS t, coalesce(flags, 0) & 1 = 1 AS stale";
     let no_extra = "NULL::VARCHAR AS extra_label, NULL::VARCHAR AS extra_value";

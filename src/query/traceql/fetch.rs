@@ -22,6 +22,27 @@ pub enum FetchError {
     Duckdb(#[from] duckdb::Error),
     #[error("unreadable row: {0}")]
     Row(String),
+    /// a search or listing read more than [`MAX_RESULT_BYTES`] of text
+    #[error("the result exceeds {limit} bytes; narrow the query or its time range, or lower limit")]
+    TooLarge { limit: usize },
+}
+
+/// The most text (ids, names, attributes) one search or tag listing may read
+/// from DuckDB: rows are capped by `limit`, but stored values are any size.
+pub const MAX_RESULT_BYTES: usize = 256 * 1024 * 1024;
+
+/// Counts bytes read against [`MAX_RESULT_BYTES`].
+#[derive(Default)]
+pub(crate) struct ResultBytes(usize);
+
+impl ResultBytes {
+    pub(crate) fn add(&mut self, bytes: usize) -> Result<(), FetchError> {
+        self.0 = self.0.saturating_add(bytes);
+        if self.0 > MAX_RESULT_BYTES {
+            return Err(FetchError::TooLarge { limit: MAX_RESULT_BYTES });
+        }
+        Ok(())
+    }
 }
 
 /// One attribute as stored: key and text value.
@@ -173,7 +194,10 @@ pub fn search(con: &Connection, query: &SpansetExpr, options: &SearchOptions) ->
     let mut stmt = con.prepare(&sql)?;
     let mut rows = stmt.query([])?;
     let mut hits = Vec::new();
+    let mut read = ResultBytes::default();
     while let Some(row) = rows.next()? {
+        let spans = row.get::<_, Option<String>>(6)?.unwrap_or_default();
+        read.add(spans.len())?;
         hits.push(TraceHit {
             trace_id: row.get(0)?,
             root_service_name: row.get(1)?,
@@ -181,7 +205,7 @@ pub fn search(con: &Connection, query: &SpansetExpr, options: &SearchOptions) ->
             start_ns: row.get(3)?,
             duration_ms: row.get(4)?,
             matched: row.get(5)?,
-            spans: json_list(&row.get::<_, Option<String>>(6)?.unwrap_or_default())?,
+            spans: json_list(&spans)?,
         });
     }
     Ok(hits)

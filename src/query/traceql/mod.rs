@@ -9,6 +9,8 @@
 
 pub mod ast;
 pub mod fetch;
+#[cfg(test)]
+mod hostile_tests;
 mod lexer;
 pub mod parser;
 pub mod plan;

@@ -9,9 +9,17 @@ use super::ast::*;
 use super::lexer::{tokenize, Spanned, Token};
 use super::TraceqlError;
 
+/// The deepest tree a query may build: parentheses plus the operators of a
+/// chain along one path (`{a} && {b} && ...` is as deep as it is long). The
+/// planner and `Drop` recurse over the tree, so this is checked while
+/// parsing, before the tree can outgrow a small thread stack (each level of
+/// parentheses costs five parser frames; 64 levels parse in well under
+/// 256 KiB, and real queries rarely nest five).
+pub const MAX_NESTING: usize = 64;
+
 pub fn parse(text: &str) -> Result<SpansetExpr, TraceqlError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, next: 0 };
+    let mut parser = Parser { tokens, next: 0, depth: 0 };
     let expr = parser.pipeline()?;
     match parser.peek() {
         Token::End => Ok(expr),
@@ -22,9 +30,24 @@ pub fn parse(text: &str) -> Result<SpansetExpr, TraceqlError> {
 struct Parser {
     tokens: Vec<Spanned>,
     next: usize,
+    /// parentheses open and chain operators seen on the way to the current
+    /// token: an upper bound on the depth of the node being built
+    depth: usize,
 }
 
 impl Parser {
+    /// One more level of nesting, refused past [`MAX_NESTING`].
+    fn deeper(&mut self) -> Result<(), TraceqlError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(TraceqlError::parse(
+                self.at(),
+                format!("the query nests deeper than {MAX_NESTING} levels of parentheses and operators"),
+            ));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> &Token {
         &self.tokens[self.next].token
     }
@@ -69,33 +92,43 @@ impl Parser {
     // ---- between spansets ----
 
     fn pipeline(&mut self) -> Result<SpansetExpr, TraceqlError> {
+        let entry = self.depth;
         let mut expr = self.spanset_or()?;
         while self.eat(&Token::Pipe) {
+            self.deeper()?;
             let stage = self.stage()?;
             expr = SpansetExpr::Pipeline { input: Box::new(expr), stage };
         }
+        self.depth = entry;
         Ok(expr)
     }
 
     fn spanset_or(&mut self) -> Result<SpansetExpr, TraceqlError> {
+        let entry = self.depth;
         let mut lhs = self.spanset_and()?;
         while self.eat(&Token::OrOr) {
+            self.deeper()?;
             let rhs = self.spanset_and()?;
             lhs = binary(SpansetOp::Or, lhs, rhs);
         }
+        self.depth = entry;
         Ok(lhs)
     }
 
     fn spanset_and(&mut self) -> Result<SpansetExpr, TraceqlError> {
+        let entry = self.depth;
         let mut lhs = self.structural()?;
         while self.eat(&Token::AndAnd) {
+            self.deeper()?;
             let rhs = self.structural()?;
             lhs = binary(SpansetOp::And, lhs, rhs);
         }
+        self.depth = entry;
         Ok(lhs)
     }
 
     fn structural(&mut self) -> Result<SpansetExpr, TraceqlError> {
+        let entry = self.depth;
         let mut lhs = self.spanset_primary()?;
         loop {
             let op = match self.peek() {
@@ -108,9 +141,13 @@ impl Parser {
                     let symbol = if *token == Token::Not { format!("!{negated}") } else { symbol(token).to_string() };
                     return Err(TraceqlError::Unsupported(format!("the spanset operator '{symbol}' (at {at})")));
                 }
-                _ => return Ok(lhs),
+                _ => {
+                    self.depth = entry;
+                    return Ok(lhs);
+                }
             };
             self.advance();
+            self.deeper()?;
             let rhs = self.spanset_primary()?;
             lhs = binary(op, lhs, rhs);
         }
@@ -129,8 +166,10 @@ impl Parser {
             }
             Token::LParen => {
                 self.advance();
+                self.deeper()?;
                 let expr = self.pipeline()?;
                 self.expect(Token::RParen, "')'")?;
+                self.depth -= 1;
                 Ok(expr)
             }
             _ => Err(self.unexpected("a spanset '{ ... }'")),
@@ -183,20 +222,26 @@ impl Parser {
     // ---- inside a spanset ----
 
     fn field_or(&mut self) -> Result<FieldExpr, TraceqlError> {
+        let entry = self.depth;
         let mut lhs = self.field_and()?;
         while self.eat(&Token::OrOr) {
+            self.deeper()?;
             let rhs = self.field_and()?;
             lhs = FieldExpr::Or(Box::new(lhs), Box::new(rhs));
         }
+        self.depth = entry;
         Ok(lhs)
     }
 
     fn field_and(&mut self) -> Result<FieldExpr, TraceqlError> {
+        let entry = self.depth;
         let mut lhs = self.field_primary()?;
         while self.eat(&Token::AndAnd) {
+            self.deeper()?;
             let rhs = self.field_primary()?;
             lhs = FieldExpr::And(Box::new(lhs), Box::new(rhs));
         }
+        self.depth = entry;
         Ok(lhs)
     }
 
@@ -204,8 +249,10 @@ impl Parser {
         match self.peek().clone() {
             Token::LParen => {
                 self.advance();
+                self.deeper()?;
                 let inner = self.field_or()?;
                 self.expect(Token::RParen, "')'")?;
+                self.depth -= 1;
                 Ok(inner)
             }
             Token::Word(word) if (word == "true" || word == "false") && !self.comparison_follows() => {

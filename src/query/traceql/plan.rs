@@ -20,7 +20,6 @@
 
 use super::ast::*;
 use super::TraceqlError;
-use crate::lake::database::quote_literal;
 
 /// What every matched-span relation carries: the ids the spanset operators
 /// join on, and what the result lists, so the result needs no second scan.
@@ -478,14 +477,7 @@ fn aggregate_sql(
     }
 }
 
-/// A string literal; NUL bytes go through `chr(0)` because SQL text cannot hold them.
-pub(crate) fn sql_string(text: &str) -> String {
-    if !text.contains('\0') {
-        return quote_literal(text);
-    }
-    let parts: Vec<String> = text.split('\0').map(quote_literal).collect();
-    format!("({})", parts.join(" || chr(0) || "))
-}
+pub(crate) use crate::lake::database::sql_string;
 
 #[cfg(test)]
 mod tests {

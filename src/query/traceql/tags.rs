@@ -9,7 +9,7 @@
 //! a search on it finds.
 
 use super::ast::{AttributeScope, CompareOp, Field, FieldExpr, Intrinsic, Literal, SpansetExpr};
-use super::fetch::FetchError;
+use super::fetch::{FetchError, ResultBytes};
 use super::plan::{condition_sql, field_sql, range_sql, uses_trace_level};
 use super::{parse, TraceqlError};
 use duckdb::Connection;
@@ -146,8 +146,14 @@ fn value_expressions(field: &Field) -> Result<(Vec<String>, bool), TraceqlError>
 
 fn strings(con: &Connection, sql: &str) -> Result<Vec<String>, FetchError> {
     let mut stmt = con.prepare(sql)?;
-    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut read = ResultBytes::default();
+    let mut out = Vec::new();
+    for value in stmt.query_map([], |row| row.get::<_, String>(0))? {
+        let value = value?;
+        read.add(value.len())?;
+        out.push(value);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -278,6 +278,17 @@ fn set_label(labels: &mut Labels, name: &str, value: String) {
     }
 }
 
+/// The longest label value `label_replace` or `label_join` may make: a
+/// replacement like `$1$1$1...` or a long separator would otherwise turn a
+/// short query into gigabytes of labels. Stored values are not bounded here.
+pub const MAX_GENERATED_LABEL_BYTES: usize = 64 * 1024;
+
+fn generated_label_too_long(function: &str, dst: &str) -> crate::query::promql::PromqlError {
+    eval_error(format!(
+        "{function}(): the new value of label {dst:?} would be longer than {MAX_GENERATED_LABEL_BYTES} bytes"
+    ))
+}
+
 fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Value> {
     let samples = ev.vector(args[0], t)?;
     let (dst, replacement, src, pattern) =
@@ -287,20 +298,25 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Value> {
     if !valid_label_name(&dst) {
         return Err(eval_error(format!("invalid destination label name in label_replace(): {dst}")));
     }
-    Ok(Value::Vector(
-        samples
-            .into_iter()
-            .map(|mut s| {
-                let value = s.labels.get(&src).cloned().unwrap_or_default();
-                if let Some(captures) = regex.captures(&value) {
-                    let mut out = String::new();
-                    captures.expand(&replacement, &mut out);
-                    set_label(&mut s.labels, &dst, out);
+    // each `$` of the replacement expands to at most the whole source value
+    let references = replacement.matches('$').count();
+    samples
+        .into_iter()
+        .map(|mut s| {
+            let value = s.labels.get(&src).cloned().unwrap_or_default();
+            if let Some(captures) = regex.captures(&value) {
+                if replacement.len().saturating_add(references.saturating_mul(value.len())) > MAX_GENERATED_LABEL_BYTES
+                {
+                    return Err(generated_label_too_long("label_replace", &dst));
                 }
-                Sample { t, ..s }
-            })
-            .collect(),
-    ))
+                let mut out = String::new();
+                captures.expand(&replacement, &mut out);
+                set_label(&mut s.labels, &dst, out);
+            }
+            Ok(Sample { t, ..s })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Value::Vector)
 }
 
 fn label_join(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Value> {
@@ -310,17 +326,21 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Value> {
     if !valid_label_name(&dst) {
         return Err(eval_error(format!("invalid destination label name in label_join(): {dst}")));
     }
-    Ok(Value::Vector(
-        samples
-            .into_iter()
-            .map(|mut s| {
-                let joined: Vec<String> =
-                    sources.iter().map(|src| s.labels.get(src).cloned().unwrap_or_default()).collect();
-                set_label(&mut s.labels, &dst, joined.join(&separator));
-                Sample { t, ..s }
-            })
-            .collect(),
-    ))
+    samples
+        .into_iter()
+        .map(|mut s| {
+            let joined: Vec<String> =
+                sources.iter().map(|src| s.labels.get(src).cloned().unwrap_or_default()).collect();
+            let length = joined.iter().map(String::len).sum::<usize>()
+                + separator.len().saturating_mul(joined.len().saturating_sub(1));
+            if length > MAX_GENERATED_LABEL_BYTES {
+                return Err(generated_label_too_long("label_join", &dst));
+            }
+            set_label(&mut s.labels, &dst, joined.join(&separator));
+            Ok(Sample { t, ..s })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Value::Vector)
 }
 
 /// Groups bucket series by their labels without `le` and `__name__`.

@@ -19,7 +19,7 @@ pub use functions::civil as civil_time;
 mod histogram;
 mod range;
 
-use super::error::{eval_error, unsupported, Result};
+use super::error::{eval_error, unsupported, PromqlError, Result};
 use super::source::{Selection, SeriesSource};
 use super::value::{is_stale, Labels, Point, Sample, Series, Value, METRIC_NAME};
 use promql_parser::label::{MatchOp, Matcher};
@@ -31,6 +31,58 @@ pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 /// The step of a subquery without one, in an instant query (Prometheus'
 /// default global evaluation interval).
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
+/// Prometheus' limit on the points of one range query (per series).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+/// The furthest from the epoch (about 146 million years either way) any time
+/// a query computes may lie, and the longest duration it may name (half of
+/// that): with both bounded, the evaluator's i64 sums of a time and a
+/// duration cannot overflow. The plan checks every window against them (in
+/// i128) before anything is evaluated.
+pub const MAX_ABS_TIME_MS: i64 = 1 << 62;
+pub const MAX_DURATION_MS: i64 = 1 << 61;
+/// Samples one query may hold: the points it loads from storage, the points
+/// of one subquery evaluation, and the points of a range query's result,
+/// each checked as they grow (Prometheus' `query.max-samples` is 50,000,000;
+/// at 16 bytes a point and the copies evaluation makes, 10,000,000 keeps one
+/// query well under a GiB).
+pub const DEFAULT_MAX_SAMPLES: usize = 10_000_000;
+
+/// What one query may spend: a deadline (checked between steps) and a bound
+/// on samples.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryBounds {
+    pub deadline: Option<Instant>,
+    pub max_samples: usize,
+}
+
+impl Default for QueryBounds {
+    fn default() -> Self {
+        QueryBounds { deadline: None, max_samples: DEFAULT_MAX_SAMPLES }
+    }
+}
+
+fn out_of_range(what: &str) -> PromqlError {
+    PromqlError::OutOfRange(format!(
+        "{what} is out of range: times must be within {} ms of 1970 and durations at most {} ms",
+        MAX_ABS_TIME_MS, MAX_DURATION_MS
+    ))
+}
+
+/// A time computed in i128, checked against [`MAX_ABS_TIME_MS`].
+fn checked_time(t: i128, what: &str) -> Result<i64> {
+    if t.abs() > MAX_ABS_TIME_MS as i128 {
+        return Err(out_of_range(what));
+    }
+    Ok(t as i64)
+}
+
+/// A duration in whole milliseconds, checked against [`MAX_DURATION_MS`].
+pub(crate) fn checked_duration_ms(d: &Duration, what: &str) -> Result<i64> {
+    match i64::try_from(d.as_millis()) {
+        Ok(ms) if ms <= MAX_DURATION_MS => Ok(ms),
+        _ => Err(out_of_range(what)),
+    }
+}
 
 /// The times a query is evaluated at: `start..=end` every `step`
 /// (an instant query has `start == end`).
@@ -53,9 +105,11 @@ impl QueryTimes {
         if end < start {
             return Err(eval_error("end must not be before start"));
         }
-        if (end - start) / step > 11_000 {
+        if (end as i128 - start as i128) / step as i128 > MAX_POINTS_PER_SERIES as i128 {
             return Err(eval_error("exceeded maximum resolution of 11,000 points per timeseries; try a larger step"));
         }
+        checked_time(start as i128, "the start time")?;
+        checked_time(end as i128, "the end time")?;
         Ok(QueryTimes { start, end, step })
     }
 
@@ -68,26 +122,32 @@ impl QueryTimes {
 /// Evaluates a range query: one series per distinct label set, with a point
 /// at every step where the expression has a value.
 pub fn eval_range(expr: &Expr, source: &dyn SeriesSource, times: QueryTimes) -> Result<Vec<Series>> {
-    eval_range_until(expr, source, times, None)
+    eval_range_until(expr, source, times, QueryBounds::default())
 }
 
-/// [`eval_range`] that gives up with [`PromqlError::Timeout`](super::PromqlError::Timeout)
-/// once `deadline` has passed (checked before every step and subquery step).
+/// [`eval_range`] that gives up with [`PromqlError::Timeout`] once the
+/// deadline has passed (checked before every step and subquery step), and
+/// with [`PromqlError::TooManySamples`] once its result grows over the bound.
 pub fn eval_range_until(
     expr: &Expr,
     source: &dyn SeriesSource,
     times: QueryTimes,
-    deadline: Option<Instant>,
+    bounds: QueryBounds,
 ) -> Result<Vec<Series>> {
     let mut evaluator = Evaluator::prepare(expr, source, times)?;
-    evaluator.deadline = deadline;
+    evaluator.bounds = bounds;
     let mut result: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+    let mut points = 0usize;
     for t in times.steps() {
         evaluator.check_deadline()?;
         match evaluator.eval(expr, t)? {
-            Value::Scalar(v) => result.entry(Labels::new()).or_default().push(Point { t, v }),
+            Value::Scalar(v) => {
+                points += 1;
+                result.entry(Labels::new()).or_default().push(Point { t, v })
+            }
             Value::Vector(samples) => {
                 check_unique_labels(&samples)?;
+                points += samples.len();
                 for s in samples {
                     result.entry(s.labels).or_default().push(Point { t, v: s.v });
                 }
@@ -99,19 +159,23 @@ pub fn eval_range_until(
                 )))
             }
         }
+        if points > bounds.max_samples {
+            return Err(PromqlError::TooManySamples { limit: bounds.max_samples });
+        }
     }
     Ok(result.into_iter().map(|(labels, points)| Series { labels, points }).collect())
 }
 
 /// Evaluates an instant query at `t`.
 pub fn eval_instant(expr: &Expr, source: &dyn SeriesSource, t: i64) -> Result<Value> {
-    eval_instant_until(expr, source, t, None)
+    eval_instant_until(expr, source, t, QueryBounds::default())
 }
 
-/// [`eval_instant`] with a deadline, as [`eval_range_until`].
-pub fn eval_instant_until(expr: &Expr, source: &dyn SeriesSource, t: i64, deadline: Option<Instant>) -> Result<Value> {
+/// [`eval_instant`] with bounds, as [`eval_range_until`].
+pub fn eval_instant_until(expr: &Expr, source: &dyn SeriesSource, t: i64, bounds: QueryBounds) -> Result<Value> {
+    checked_time(t as i128, "the evaluation time")?;
     let mut evaluator = Evaluator::prepare(expr, source, QueryTimes::instant(t))?;
-    evaluator.deadline = deadline;
+    evaluator.bounds = bounds;
     let value = evaluator.eval(expr, t)?;
     if let Value::Vector(samples) = &value {
         check_unique_labels(samples)?;
@@ -134,7 +198,7 @@ pub struct Evaluator {
     times: QueryTimes,
     lookback: i64,
     fetched: HashMap<usize, Vec<Series>>,
-    deadline: Option<Instant>,
+    bounds: QueryBounds,
 }
 
 /// Identity of a selector node in the tree (the tree is borrowed, unchanged,
@@ -143,13 +207,17 @@ fn selector_key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
 }
 
+/// Milliseconds since 1970, saturated at the i64 range (an `@` beyond it is
+/// refused by the plan's range check, never wrapped).
 pub fn millis(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
     }
 }
 
+/// A duration of the tree in milliseconds; [`Evaluator::plan`] has checked
+/// every duration against [`MAX_DURATION_MS`] before evaluation starts.
 fn duration_ms(d: &Duration) -> i64 {
     d.as_millis() as i64
 }
@@ -179,7 +247,10 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
 impl Evaluator {
     pub fn prepare(expr: &Expr, source: &dyn SeriesSource, times: QueryTimes) -> Result<Self> {
         let mut windows: HashMap<usize, (Selection, &VectorSelector)> = HashMap::new();
-        let mut evaluator = Evaluator { times, lookback: DEFAULT_LOOKBACK_MS, fetched: HashMap::new(), deadline: None };
+        let mut evaluator =
+            Evaluator { times, lookback: DEFAULT_LOOKBACK_MS, fetched: HashMap::new(), bounds: QueryBounds::default() };
+        checked_time(times.start as i128, "the start time")?;
+        checked_time(times.end as i128, "the end time")?;
         evaluator.plan(expr, times.start, times.end, &mut windows)?;
         for (key, (selection, _)) in windows {
             let mut series = source.select(&selection)?;
@@ -192,8 +263,8 @@ impl Evaluator {
     }
 
     fn check_deadline(&self) -> Result<()> {
-        match self.deadline {
-            Some(deadline) if Instant::now() >= deadline => Err(super::PromqlError::Timeout),
+        match self.bounds.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(PromqlError::Timeout),
             _ => Ok(()),
         }
     }
@@ -208,6 +279,29 @@ impl Evaluator {
             Some(AtModifier::At(time)) => millis(*time),
         };
         base - offset_ms(offset)
+    }
+
+    /// [`Evaluator::shifted`] computed in i128 and checked, for the plan
+    /// (evaluation then repeats the same sums in i64 safely).
+    fn checked_shifted(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> Result<i64> {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.times.start,
+            Some(AtModifier::End) => self.times.end,
+            Some(AtModifier::At(time)) => checked_time(millis(*time) as i128, "the @ modifier")?,
+        };
+        let offset = match offset {
+            None => 0,
+            Some(Offset::Pos(d)) => checked_duration_ms(d, "the offset")?,
+            Some(Offset::Neg(d)) => -checked_duration_ms(d, "the offset")?,
+        };
+        checked_time(base as i128 - offset as i128, "a time shifted by offset or @")
+    }
+
+    /// A window `[a.min(b) - range, a.max(b)]`, checked.
+    fn checked_window(&self, a: i64, b: i64, range: &Duration, what: &str) -> Result<(i64, i64)> {
+        let range = checked_duration_ms(range, what)?;
+        Ok((checked_time(a.min(b) as i128 - range as i128, what)?, a.max(b)))
     }
 
     fn subquery_step(&self, step: &Option<Duration>) -> i64 {
@@ -226,11 +320,21 @@ impl Evaluator {
         windows: &mut HashMap<usize, (Selection, &'e VectorSelector)>,
     ) -> Result<()> {
         match expr {
-            Expr::VectorSelector(vs) => self.want(vs, lo, hi, self.lookback, windows),
-            Expr::MatrixSelector(ms) => self.want(&ms.vs, lo, hi, duration_ms(&ms.range), windows),
+            Expr::VectorSelector(vs) => self.want(vs, lo, hi, &Duration::from_millis(self.lookback as u64), windows),
+            Expr::MatrixSelector(ms) => self.want(&ms.vs, lo, hi, &ms.range, windows),
             Expr::Subquery(sq) => {
-                let (a, b) = (self.shifted(&sq.at, &sq.offset, lo), self.shifted(&sq.at, &sq.offset, hi));
-                self.plan(&sq.expr, a.min(b) - duration_ms(&sq.range), a.max(b), windows)
+                if let Some(step) = &sq.step {
+                    let ms = checked_duration_ms(step, "the subquery step")?;
+                    if ms == 0 && !step.is_zero() {
+                        return Err(PromqlError::OutOfRange(format!(
+                            "subquery step {step:?} rounds to 0ms; it must be at least 1ms"
+                        )));
+                    }
+                }
+                let (a, b) =
+                    (self.checked_shifted(&sq.at, &sq.offset, lo)?, self.checked_shifted(&sq.at, &sq.offset, hi)?);
+                let (start, end) = self.checked_window(a, b, &sq.range, "the subquery range")?;
+                self.plan(&sq.expr, start, end, windows)
             }
             Expr::Aggregate(agg) => {
                 if let Some(param) = &agg.param {
@@ -256,11 +360,11 @@ impl Evaluator {
         vs: &'e VectorSelector,
         lo: i64,
         hi: i64,
-        range: i64,
+        range: &Duration,
         windows: &mut HashMap<usize, (Selection, &'e VectorSelector)>,
     ) -> Result<()> {
-        let (a, b) = (self.shifted(&vs.at, &vs.offset, lo), self.shifted(&vs.at, &vs.offset, hi));
-        let (start, end) = (a.min(b) - range, a.max(b));
+        let (a, b) = (self.checked_shifted(&vs.at, &vs.offset, lo)?, self.checked_shifted(&vs.at, &vs.offset, hi)?);
+        let (start, end) = self.checked_window(a, b, range, "the range")?;
         let matchers = selector_matchers(vs)?;
         let entry = windows.entry(selector_key(vs)).or_insert_with(|| (Selection { matchers, start, end }, vs));
         entry.0.start = entry.0.start.min(start);
@@ -339,22 +443,34 @@ impl Evaluator {
 
     /// A subquery: the inner expression at every multiple of `step` in `(start, end]`.
     fn subquery(&self, inner: &Expr, start: i64, end: i64, step: i64) -> Result<Vec<Series>> {
+        // every step costs an evaluation even when it yields nothing
+        if ((end - start) / step) as u64 > self.bounds.max_samples as u64 {
+            return Err(PromqlError::TooManySamples { limit: self.bounds.max_samples });
+        }
         let mut first = start.div_euclid(step) * step;
         while first <= start {
             first += step;
         }
         let mut result: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
         let mut t = first;
+        let mut points = 0usize;
         while t <= end {
             self.check_deadline()?;
             match self.eval(inner, t)? {
-                Value::Scalar(v) => result.entry(Labels::new()).or_default().push(Point { t, v }),
+                Value::Scalar(v) => {
+                    points += 1;
+                    result.entry(Labels::new()).or_default().push(Point { t, v })
+                }
                 Value::Vector(samples) => {
+                    points += samples.len();
                     for s in samples {
                         result.entry(s.labels).or_default().push(Point { t, v: s.v });
                     }
                 }
                 other => return Err(eval_error(format!("subquery over a {}", other.type_name()))),
+            }
+            if points > self.bounds.max_samples {
+                return Err(PromqlError::TooManySamples { limit: self.bounds.max_samples });
             }
             t += step;
         }
