@@ -2,18 +2,9 @@
 //! and parser never panicking on arbitrary text.
 
 use super::parser::MAX_NESTING;
-use super::{parse, search_sql, SearchOptions};
+use super::plan::tests::options;
+use super::{parse, search_sql};
 use proptest::prelude::*;
-
-fn options() -> SearchOptions {
-    SearchOptions {
-        spans_table: "\"lake\".\"otel\".\"spans\"".into(),
-        start_ns: Some(1_000),
-        end_ns: Some(2_000),
-        limit: 20,
-        spans_per_spanset: 3,
-    }
-}
 
 /// parse + plan on a 256 KiB stack: the error text, or None when both succeed.
 fn on_small_stack(query: String) -> Option<String> {

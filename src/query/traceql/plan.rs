@@ -480,11 +480,12 @@ fn aggregate_sql(
 pub(crate) use crate::lake::database::sql_string;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::parse;
     use super::*;
 
-    fn options() -> SearchOptions {
+    /// The search options every planner test plans with (also the hostile tests').
+    pub(in crate::query::traceql) fn options() -> SearchOptions {
         SearchOptions {
             spans_table: "\"lake\".\"otel\".\"spans\"".into(),
             start_ns: Some(1_000),
