@@ -14,6 +14,8 @@ pub mod server;
 pub mod service;
 pub mod spool;
 pub mod sql;
+#[cfg(test)]
+mod test_support;
 
 /// The extension's own allocations (decoding builds many small strings and
 /// vectors per record, on several handler threads) go through mimalloc; DuckDB

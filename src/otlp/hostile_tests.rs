@@ -3,6 +3,7 @@
 
 use super::limits::{self, ItemBudget};
 use super::*;
+use crate::test_support::on_small_stack;
 use duckdb::arrow::array::{Array, AsArray, MapArray};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -31,12 +32,6 @@ fn decode_pb(signal: Signal, body: &[u8], limits: &DecodeLimits) -> Result<Decod
 
 fn decode_json(signal: Signal, body: &str, limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
     decode_with_limits(kind(signal, Format::Json), body.as_bytes(), limits)
-}
-
-/// Runs `f` on a thread with a 256 KiB stack: a recursion that the bounds
-/// do not stop overflows it (and aborts the test binary).
-fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new().stack_size(256 << 10).spawn(f).unwrap().join().unwrap()
 }
 
 // ---------------------------------------------------------------------------

@@ -9,15 +9,9 @@ use super::parser::{parse, MAX_NESTING};
 use super::pipeline::{Entry, Labels, Pipeline, ERROR_DETAILS_LABEL, ERROR_LABEL};
 use super::plan::{plan_logs, Shape, TimeBounds};
 use super::template::{Scope, Template, MAX_TEMPLATE_GROWTH};
+use crate::test_support::on_small_stack;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-
-/// Far below the 8 MiB of a connection thread and the 2 MiB of Rust's default.
-const SMALL_STACK: usize = 256 * 1024;
-
-fn on_small_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new().stack_size(SMALL_STACK).spawn(work).expect("thread starts").join().expect("no overflow")
-}
 
 fn nesting_error(query: &str) -> String {
     parse(query).expect_err("too deep").to_string()

@@ -7,14 +7,8 @@ use super::nesting::{nesting_bound, MAX_NESTING};
 use super::source::MemorySource;
 use super::value::{Labels, Point, Series, Value};
 use super::{parse, PromqlError};
+use crate::test_support::on_small_stack;
 use proptest::prelude::*;
-
-const SMALL_STACK: usize = 256 * 1024;
-
-/// Runs `work` on a thread with a 256 KiB stack (a stack overflow aborts the test binary).
-fn on_small_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new().stack_size(SMALL_STACK).spawn(work).unwrap().join().unwrap()
-}
 
 fn too_deep(query: String) -> String {
     on_small_stack(move || parse(&query).unwrap_err().to_string())
