@@ -12,7 +12,8 @@ pub mod otlp;
 pub mod query;
 pub mod server;
 pub mod service;
-pub mod spool;
+/// The leaf crates keep their names as modules here, so the edge reads `crate::spool`.
+pub use canardstack_spool as spool;
 pub mod sql;
 #[cfg(test)]
 mod test_support;
