@@ -8,15 +8,13 @@ pub mod compat;
 pub mod guard;
 pub mod ingest;
 pub mod lake;
-pub mod otlp;
 pub mod query;
 pub mod server;
 pub mod service;
-/// The leaf crates keep their names as modules here, so the edge reads `crate::spool`.
+/// The leaf crates keep their names as modules here, so the edge reads `crate::otlp`.
+pub use canardstack_otlp as otlp;
 pub use canardstack_spool as spool;
 pub mod sql;
-#[cfg(test)]
-mod test_support;
 
 /// The extension's own allocations (decoding builds many small strings and
 /// vectors per record, on several handler threads) go through mimalloc; DuckDB

@@ -6,7 +6,7 @@
 //! because the writer inserts by position.
 
 use super::database::{quote_ident, quote_literal};
-use super::schema::Table;
+use crate::otlp::Table;
 use duckdb::Connection;
 use std::path::Path;
 

@@ -16,7 +16,7 @@
 use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE};
 use super::database::Pooled;
 use super::database::{quote_ident, quote_literal};
-use super::schema::{Column, Table};
+use crate::otlp::schema::{Column, Table};
 use crate::otlp::TableBatch;
 use duckdb::arrow::array::{make_array, ArrayData, ArrayRef, StringArray, UInt32Array};
 use duckdb::arrow::compute::take_record_batch;
@@ -642,7 +642,7 @@ mod tests {
     /// with distinct bodies and random-looking trace and span ids.
     pub(crate) fn flush_of_logs(requests: usize) -> (Vec<RecordBatch>, usize) {
         let kind = RequestKind { signal: Signal::Logs, format: Format::Protobuf, compression: Codec::None };
-        let mut all = crate::otlp::tests::realistic_logs(500 * requests);
+        let mut all = crate::otlp::fixtures::realistic_logs(500 * requests);
         let records = std::mem::take(&mut all.resource_logs[0].scope_logs[0].log_records);
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut random_bytes = |n: usize| -> Vec<u8> {

@@ -4,4 +4,3 @@
 pub mod catalog;
 pub mod commit;
 pub mod database;
-pub mod schema;

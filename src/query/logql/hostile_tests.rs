@@ -9,7 +9,7 @@ use super::parser::{parse, MAX_NESTING};
 use super::pipeline::{Entry, Labels, Pipeline, ERROR_DETAILS_LABEL, ERROR_LABEL};
 use super::plan::{plan_logs, Shape, TimeBounds};
 use super::template::{Scope, Template, MAX_TEMPLATE_GROWTH};
-use crate::test_support::on_small_stack;
+use canardstack_test_support::on_small_stack;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 

@@ -7,7 +7,7 @@ use super::nesting::{nesting_bound, MAX_NESTING};
 use super::source::MemorySource;
 use super::value::{Labels, Point, Series, Value};
 use super::{parse, PromqlError};
-use crate::test_support::on_small_stack;
+use canardstack_test_support::on_small_stack;
 use proptest::prelude::*;
 
 fn too_deep(query: String) -> String {

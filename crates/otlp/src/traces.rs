@@ -11,7 +11,8 @@ use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, Res
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
 use super::limits::{CopyBudget, DecodeLimits};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
-use duckdb::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::builder::{ArrayBuilder, Int64Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::ArrayRef;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
@@ -229,11 +230,12 @@ pub(crate) mod tests {
     use super::*;
 
     fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-        super::decode(body, &crate::otlp::DecodeLimits::unbounded(usize::MAX))
+        super::decode(body, &crate::DecodeLimits::unbounded(usize::MAX))
     }
-    use crate::otlp::attributes::tests::{kv, map_entries, s};
-    use duckdb::arrow::array::{Array, AsArray, MapArray};
-    use duckdb::arrow::datatypes::{Int64Type, TimestampNanosecondType};
+    use crate::attributes::tests::{kv, map_entries, s};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampNanosecondType};
+    use arrow_array::{Array, MapArray};
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};

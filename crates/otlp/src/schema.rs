@@ -10,7 +10,7 @@
 //! lists), so a batch built with those builders validates against the schema.
 //! The writer inserts positionally: column order here is the table's order.
 
-use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use std::sync::{Arc, OnceLock};
 
 /// One destination table of decoded OTLP data.
@@ -320,7 +320,8 @@ fn map_type(key: DataType, value: DataType) -> DataType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use duckdb::arrow::array::{Array, MapBuilder, StringBuilder};
+    use arrow_array::builder::{MapBuilder, StringBuilder};
+    use arrow_array::Array;
 
     /// The SQL type DuckDB gives an Arrow type (mirrors duckdb-rs'
     /// `to_duckdb_logical_type` for the types this crate uses).

@@ -8,11 +8,12 @@
 //! finished batch always matches [`Table::arrow_schema`].
 
 use super::{DecodeError, TableBatch};
-use crate::lake::schema::Table;
-use duckdb::arrow::array::{ArrayRef, ListArray, StringBuilder, StructArray};
-use duckdb::arrow::buffer::OffsetBuffer;
-use duckdb::arrow::datatypes::DataType;
-use duckdb::arrow::record_batch::RecordBatch;
+use crate::schema::Table;
+use arrow_array::builder::StringBuilder;
+use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, ListArray, StructArray};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::DataType;
 use std::sync::Arc;
 
 /// Appends `bytes` as lowercase hex (empty string for no bytes).
@@ -71,7 +72,7 @@ pub(crate) fn column_type(table: Table, name: &str) -> DataType {
     }
 }
 
-fn arrow_error(err: duckdb::arrow::error::ArrowError) -> DecodeError {
+fn arrow_error(err: arrow_schema::ArrowError) -> DecodeError {
     DecodeError::Internal(err.to_string())
 }
 

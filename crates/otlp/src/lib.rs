@@ -20,15 +20,16 @@ mod logs;
 mod logs_wire;
 mod metrics;
 mod response;
-pub(crate) mod text;
+pub mod schema;
+pub mod text;
 mod traces;
 
-pub use crate::lake::schema::Table;
 pub use compression::decompress;
 pub use limits::{DecodeLimits, Exceeded, MAX_VALUE_NESTING};
 pub use response::{error_status, export_response};
+pub use schema::Table;
 
-use duckdb::arrow::record_batch::RecordBatch;
+use arrow_array::RecordBatch;
 use std::borrow::Cow;
 
 /// The three OTLP signals.
@@ -286,6 +287,8 @@ fn id_problem(what: &str, id: &[u8], len: usize, required: bool) -> Option<Strin
     }
 }
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]

@@ -3,8 +3,9 @@
 
 use super::limits::{self, ItemBudget};
 use super::*;
-use crate::test_support::on_small_stack;
-use duckdb::arrow::array::{Array, AsArray, MapArray};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, MapArray};
+use canardstack_test_support::on_small_stack;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -741,7 +742,7 @@ fn config(cases: u32) -> ProptestConfig {
 fn real_logs_bodies() -> Vec<Vec<u8>> {
     vec![
         counted_logs().encode_to_vec(),
-        super::tests::realistic_logs(3).encode_to_vec(),
+        crate::fixtures::realistic_logs(3).encode_to_vec(),
         super::logs::tests::sample_request().encode_to_vec(),
     ]
 }
@@ -822,7 +823,7 @@ proptest! {
         which in 0usize..3,
         mutations in proptest::collection::vec(mutation(), 1..6),
     ) {
-        let request = [counted_logs(), super::tests::realistic_logs(2), super::logs::tests::sample_request()];
+        let request = [counted_logs(), crate::fixtures::realistic_logs(2), super::logs::tests::sample_request()];
         let mut body = serde_json::to_vec(&request[which]).unwrap();
         mutate(&mut body, &mutations);
         if let Ok(protobuf) = json::to_protobuf(Signal::Logs, &body) {

@@ -53,7 +53,7 @@ pub(crate) fn hex_decode_into(text: &str, out: &mut Vec<u8>) -> Option<()> {
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding, as Go's `base64.StdEncoding` writes it.
-pub(crate) fn base64_encode(bytes: &[u8], out: &mut String) {
+pub fn base64_encode(bytes: &[u8], out: &mut String) {
     out.reserve(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];

@@ -538,10 +538,10 @@ fn value_text<'s>(value: &'s Value, scratch: &'s mut String) -> &'s str {
 #[cfg(test)]
 mod tests {
     use super::super::logs::tests::sample_request;
-    use super::super::tests::realistic_logs;
     use super::super::DecodeError;
     use super::*;
-    use crate::otlp::attributes::tests::{kv, s};
+    use crate::attributes::tests::{kv, s};
+    use crate::fixtures::realistic_logs;
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};

@@ -12,10 +12,11 @@ use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, Res
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
 use super::limits::{CopyBudget, DecodeLimits};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table, TableBatch};
-use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
-    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+use arrow_array::builder::{
+    ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
+    UInt32Builder, UInt64Builder,
 };
+use arrow_array::ArrayRef;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
@@ -527,11 +528,12 @@ pub(crate) mod tests {
     use super::*;
 
     fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-        super::decode(body, &crate::otlp::DecodeLimits::unbounded(usize::MAX))
+        super::decode(body, &crate::DecodeLimits::unbounded(usize::MAX))
     }
-    use crate::otlp::attributes::tests::{kv, map_entries, s};
-    use duckdb::arrow::array::{Array, AsArray, MapArray, RecordBatch};
-    use duckdb::arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
+    use crate::attributes::tests::{kv, map_entries, s};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
+    use arrow_array::{Array, MapArray, RecordBatch};
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
     use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
     use opentelemetry_proto::tonic::metrics::v1::{

@@ -11,7 +11,7 @@
 //! resource/scope and then copied into every row that carries them.
 
 use super::text::{base64_encode, format_double, json_string};
-use duckdb::arrow::array::{MapBuilder, StringBuilder};
+use arrow_array::builder::{MapBuilder, StringBuilder};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::HashSet;
@@ -229,16 +229,10 @@ impl<'a> ScopeContext<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use duckdb::arrow::array::{Array, MapArray, StringArray};
+    use arrow_array::{Array, MapArray, StringArray};
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
 
-    pub(crate) fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
-    }
-
-    pub(crate) fn s(text: &str) -> Value {
-        Value::StringValue(text.into())
-    }
+    pub(crate) use crate::fixtures::{kv, s};
 
     /// The entries of map row `row` as (key, value) pairs.
     pub(crate) fn map_entries(map: &MapArray, row: usize) -> Vec<(String, String)> {

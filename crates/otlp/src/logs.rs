@@ -15,7 +15,8 @@ use super::attributes::{
 use super::columns::{append_hex, nanos, table_batch};
 use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
-use duckdb::arrow::array::{ArrayRef, Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder};
+use arrow_array::builder::{Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder};
+use arrow_array::ArrayRef;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -199,11 +200,12 @@ pub(crate) mod tests {
     use super::*;
 
     fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-        super::decode(body, &crate::otlp::DecodeLimits::unbounded(usize::MAX))
+        super::decode(body, &crate::DecodeLimits::unbounded(usize::MAX))
     }
-    use crate::otlp::attributes::tests::{kv, map_entries, s};
-    use duckdb::arrow::array::{Array, AsArray, MapArray};
-    use duckdb::arrow::datatypes::{Int32Type, TimestampNanosecondType, UInt32Type};
+    use crate::attributes::tests::{kv, map_entries, s};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, TimestampNanosecondType, UInt32Type};
+    use arrow_array::{Array, MapArray};
     use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValueList};
     use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::resource::v1::Resource;

@@ -3,8 +3,10 @@
 
 use super::compression::tests::compress;
 use super::*;
-use duckdb::arrow::array::{Array, AsArray, MapArray};
-use duckdb::arrow::datatypes::{Float64Type, Int32Type, TimestampNanosecondType, UInt64Type};
+use crate::fixtures::realistic_logs;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType, UInt64Type};
+use arrow_array::{Array, MapArray};
 use prost::Message;
 
 const MAX: usize = 4 << 20;
@@ -231,10 +233,7 @@ fn json_traces_accept_enum_forms() {
     assert_eq!(text(b, "status_code", 0), "Error");
     assert_eq!(text(b, "status_message", 0), "boom");
     assert_eq!(text(b, "status_code", 1), "Ok");
-    assert_eq!(
-        b.column_by_name("duration").unwrap().as_primitive::<duckdb::arrow::datatypes::Int64Type>().value(0),
-        250
-    );
+    assert_eq!(b.column_by_name("duration").unwrap().as_primitive::<arrow_array::types::Int64Type>().value(0), 250);
     let links = b.column_by_name("links").unwrap().as_list::<i32>().value(0);
     assert_eq!(links.as_struct().column(0).as_string::<i32>().value(0), "0102030405060708090a0b0c0d0e0f10");
 }
@@ -304,61 +303,6 @@ fn empty_requests_yield_nothing() {
         let decoded = decode(kind(signal, Format::Protobuf, Compression::None), b"", MAX).unwrap();
         assert!(decoded.batches.is_empty());
         assert_eq!(decoded.rows(), 0);
-    }
-}
-
-/// A realistic logs request: one resource, `records` log records of about
-/// 110-byte bodies with 4 string attributes and trace context.
-pub(crate) fn realistic_logs(
-    records: usize,
-) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
-    use super::attributes::tests::{kv, s};
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
-    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    use opentelemetry_proto::tonic::resource::v1::Resource;
-    let log_records = (0..records)
-        .map(|i| LogRecord {
-            time_unix_nano: 1_700_000_000_000_000_000 + i as u64 * 1_000_317,
-            observed_time_unix_nano: 1_700_000_000_000_000_000 + i as u64 * 1_000_417,
-            severity_number: 9,
-            severity_text: "INFO".into(),
-            body: Some(AnyValue {
-                value: Some(s(&format!(
-                    "GET /api/v1/orders/{i:08} completed with status 200 in {}ms for user user-{:05} via edge-proxy",
-                    i % 997,
-                    i % 50_000
-                ))),
-            }),
-            attributes: vec![
-                kv("http.method", s("GET")),
-                kv("http.route", s("/api/v1/orders/{id}")),
-                kv("user.id", s(&format!("user-{:05}", i % 50_000))),
-                kv("region", s("eu-west-1")),
-            ],
-            flags: 1,
-            trace_id: (0..16).map(|b| (b * 7 + i) as u8).collect(),
-            span_id: (0..8).map(|b| (b * 13 + i) as u8).collect(),
-            ..Default::default()
-        })
-        .collect();
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", s("checkout")),
-                    kv("service.version", s("1.4.2")),
-                    kv("host.name", s("ip-10-0-3-17")),
-                ],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope { name: "io.opentelemetry.logback".into(), ..Default::default() }),
-                log_records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
     }
 }
 
