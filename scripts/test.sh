@@ -10,9 +10,13 @@ log=$(mktemp -d)
 status=0
 
 echo "== cargo test"
-cargo test --release --lib 2>&1 | tee "$log/cargo"
+# every crate of the workspace; the leaf crates' tests never load DuckDB
+cargo test --release --workspace --lib 2>&1 | tee "$log/cargo"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-cargo_summary=$(grep -E '^test result:' "$log/cargo" | tail -1 | sed 's/^test result: //')
+cargo_summary=$(grep -E '^test result:' "$log/cargo" | awk '
+    { verdict = verdict == "FAILED" ? verdict : $3; sub(/\.$/, "", verdict) }
+    { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^(passed|failed|ignored);?$/) count[$(i + 1)] += $i }
+    END { if (NR) printf "%s. %d passed; %d failed; %d ignored (%d crates)", verdict, count["passed;"], count["failed;"], count["ignored;"], NR }')
 
 echo "== sqllogictest"
 "$venv/bin/python" scripts/sqllogictest.py --extension "$extension" --ducklake-extension "$ducklake" test/sql \

@@ -3,16 +3,15 @@
 //! The entry point only registers SQL functions; everything they do lives in
 //! plain-Rust modules that are unit-tested without a DuckDB process.
 
-pub mod civil;
-pub mod compat;
 pub mod guard;
 pub mod ingest;
 pub mod lake;
-pub mod query;
 pub mod server;
 pub mod service;
 /// The leaf crates keep their names as modules here, so the edge reads `crate::otlp`.
+pub use canardstack_compat as compat;
 pub use canardstack_otlp as otlp;
+pub use canardstack_query as query;
 pub use canardstack_spool as spool;
 pub mod sql;
 

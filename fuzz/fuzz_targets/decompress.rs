@@ -1,6 +1,6 @@
 //! Every codec on arbitrary bytes: no panic, output within the bound.
 #![no_main]
-use canardstack::otlp::{decompress, Compression};
+use canardstack_otlp::{decompress, Compression};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! Protobuf bodies: the logs wire walker (and its prost fallback), traces
 //! and metrics.
 #![no_main]
-use canardstack::otlp::{decode_with_limits, Compression, DecodeLimits, Format, RequestKind, Signal};
+use canardstack_otlp::{decode_with_limits, Compression, DecodeLimits, Format, RequestKind, Signal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! OTLP/JSON bodies of every signal: the transcoder, then the decoders.
 #![no_main]
-use canardstack::otlp::{decode_with_limits, Compression, DecodeLimits, Format, RequestKind, Signal};
+use canardstack_otlp::{decode_with_limits, Compression, DecodeLimits, Format, RequestKind, Signal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,30 +3,10 @@
 //! One mutex around plain maps: a request takes it twice at most, which is
 //! noise next to decoding and the fsync, and it keeps the snapshot consistent.
 
+use crate::compat::metrics::StatsSnapshot;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsSnapshot {
-    /// signal name -> requests / bytes accepted
-    pub requests_accepted: BTreeMap<String, u64>,
-    pub bytes_accepted: BTreeMap<String, u64>,
-    /// "signal: reason" -> requests / bytes rejected
-    pub requests_rejected: BTreeMap<String, u64>,
-    pub bytes_rejected: BTreeMap<String, u64>,
-    /// items dropped inside accepted requests (OTLP partial_success), by signal
-    pub items_rejected: BTreeMap<String, u64>,
-    /// table name -> rows committed
-    pub rows_committed: BTreeMap<String, u64>,
-    pub commits: u64,
-    /// total time spent in commits
-    pub commit_seconds: f64,
-    pub last_commit_at: Option<SystemTime>,
-    pub last_commit_duration: Option<Duration>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<SystemTime>,
-}
 
 #[derive(Default)]
 pub struct Stats {

@@ -5,8 +5,8 @@
 //! attached and be a DuckLake. Existing tables are checked column by column,
 //! because the writer inserts by position.
 
-use super::database::{quote_ident, quote_literal};
 use crate::otlp::Table;
+use crate::query::sql_text::{quote_ident, quote_literal, LakeTarget};
 use duckdb::Connection;
 use std::path::Path;
 
@@ -30,23 +30,6 @@ pub enum CatalogError {
 fn sql_error(context: impl Into<String>) -> impl FnOnce(duckdb::Error) -> CatalogError {
     let context = context.into();
     move |source| CatalogError::Sql { context, source }
-}
-
-/// Where the signal tables live.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LakeTarget {
-    pub catalog: String,
-    pub schema: String,
-}
-
-impl LakeTarget {
-    pub fn qualified_schema(&self) -> String {
-        format!("{}.{}", quote_ident(&self.catalog), quote_ident(&self.schema))
-    }
-
-    pub fn qualified(&self, table: &str) -> String {
-        format!("{}.{}", self.qualified_schema(), quote_ident(table))
-    }
 }
 
 /// Attaches the embedded default DuckLake in `dir` (if not attached yet).
@@ -180,12 +163,6 @@ pub fn resolve_target(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn qualifies_names_with_quotes() {
-        let target = LakeTarget { catalog: "lake".into(), schema: "otel".into() };
-        assert_eq!(target.qualified("logs"), "\"lake\".\"otel\".\"logs\"");
-    }
 
     #[test]
     fn type_comparison_ignores_spacing_and_quotes() {

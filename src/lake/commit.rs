@@ -13,11 +13,12 @@
 //! transaction: a crash before COMMIT leaves neither rows nor checkpoint
 //! (at most an unreferenced Parquet file); after it, both.
 
-use super::catalog::{read_checkpoint, CatalogError, LakeTarget, CHECKPOINT_TABLE};
+use super::catalog::{read_checkpoint, CatalogError, CHECKPOINT_TABLE};
 use super::database::Pooled;
-use super::database::{quote_ident, quote_literal};
 use crate::otlp::schema::{Column, Table};
 use crate::otlp::TableBatch;
+use crate::query::sql_text::LakeTarget;
+use crate::query::sql_text::{quote_ident, quote_literal};
 use duckdb::arrow::array::{make_array, ArrayData, ArrayRef, StringArray, UInt32Array};
 use duckdb::arrow::compute::take_record_batch;
 use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema};

@@ -1,6 +1,7 @@
-//! DuckLake side: table schema, the catalog and its tables, and the writer's
+//! DuckLake side: the catalog and its tables, the connection pool the queries run on, and the writer's
 //! one-transaction-per-flush commit.
 
 pub mod catalog;
 pub mod commit;
 pub mod database;
+pub mod store;

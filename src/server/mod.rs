@@ -9,10 +9,9 @@ mod auth;
 mod compat_routes;
 pub mod http;
 mod otlp_routes;
-mod reply;
 mod routes;
 
-pub use reply::Reply;
+pub use crate::compat::Reply;
 
 use crate::compat::CompatContext;
 use crate::ingest::Ingest;

@@ -9,15 +9,16 @@
 
 pub mod options;
 
+use crate::compat::metrics::StatsSnapshot;
 use crate::compat::CompatContext;
 use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
 use crate::ingest::queue::CommitQueue;
-use crate::ingest::stats::StatsSnapshot;
 use crate::ingest::{batches_bytes, Ingest, IngestLimits};
-use crate::lake::catalog::{self, CatalogError, LakeTarget};
+use crate::lake::catalog::{self, CatalogError};
 use crate::lake::commit::{CommitError, LakeWriter};
 use crate::lake::database::{ConnectError, Database};
 use crate::otlp::{self, RequestKind};
+use crate::query::sql_text::LakeTarget;
 use crate::server::{Context, HttpServer, ServerConfig, ServerError};
 use crate::spool::{Spool, SpoolError, SpoolOptions};
 pub use options::{OptionsError, ServeOptions};
@@ -178,7 +179,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     };
 
     let compat = options.compat.then(|| {
-        let mut compat = CompatContext::new(db.clone(), target.clone());
+        let mut compat = CompatContext::new(Box::new(db.clone()), target.clone());
         compat.limits.timeout = options.query_timeout;
         compat
     });

@@ -2,7 +2,8 @@
 //! argument. DuckDB has already cast each argument to its declared type.
 
 use crate::guard::BoxError;
-use crate::lake::catalog::{resolve_target, LakeTarget};
+use crate::lake::catalog::resolve_target;
+use crate::query::sql_text::LakeTarget;
 use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::{BindInfo, Value};
 use duckdb::Connection;

@@ -7,7 +7,7 @@
 //! `N month(s)`, `N day(s)`, then an optional `[-]HH:MM:SS[.ffffff]`).
 
 use super::args::named;
-use crate::civil::days_from_civil;
+use crate::query::civil::days_from_civil;
 use duckdb::vtab::BindInfo;
 
 /// A named TIMESTAMPTZ parameter as nanoseconds since the epoch, if given and not NULL.

@@ -8,10 +8,11 @@
 use super::edge::SqlScalar;
 use super::loki_query::time_range;
 use crate::guard::BoxError;
-use crate::lake::catalog::{LakeTarget, DEFAULT_CATALOG};
+use crate::lake::catalog::DEFAULT_CATALOG;
 use crate::query::logql::ast::Query;
 use crate::query::logql::parser::parse;
 use crate::query::logql::plan::{plan_logs, stage_name, Direction, Shape, TimeBounds};
+use crate::query::sql_text::LakeTarget;
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::types::DuckString;
 use duckdb::vscalar::ScalarFunctionSignature;

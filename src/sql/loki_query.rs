@@ -15,7 +15,6 @@ use super::duckdb_time::{parse_interval_text, parse_timestamp_text};
 use super::edge::{declare_columns, BatchStream, SqlTable};
 use crate::compat::loki::params::points;
 use crate::guard::BoxError;
-use crate::lake::catalog::LakeTarget;
 use crate::lake::database::Database;
 use crate::query::logql::ast::Query;
 use crate::query::logql::engine::{run_log_query, run_metric_query, LogRequest, LogRow};
@@ -23,6 +22,7 @@ use crate::query::logql::eval::{Series, Steps, MAX_POINTS_PER_SERIES};
 use crate::query::logql::parser::parse;
 use crate::query::logql::pipeline::Labels;
 use crate::query::logql::plan::Direction;
+use crate::query::sql_text::LakeTarget;
 use duckdb::arrow::array::{
     Array, ArrayRef, Float64Array, MapBuilder, StringArray, StringBuilder, TimestampNanosecondArray,
 };

@@ -7,8 +7,8 @@
 
 use super::args::lake_target;
 use crate::guard::BoxError;
-use crate::lake::catalog::LakeTarget;
 use crate::lake::database::Database;
+use crate::query::sql_text::LakeTarget;
 use duckdb::arrow::datatypes::SchemaRef;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::vtab::BindInfo;

@@ -7,8 +7,9 @@
 
 use super::edge::SqlScalar;
 use crate::guard::BoxError;
-use crate::lake::catalog::{LakeTarget, DEFAULT_CATALOG};
+use crate::lake::catalog::DEFAULT_CATALOG;
 use crate::query::promql::{self, eval::QueryTimes};
+use crate::query::sql_text::LakeTarget;
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::types::DuckString;
 use duckdb::vscalar::ScalarFunctionSignature;

@@ -7,7 +7,8 @@
 use super::edge::SqlScalar;
 use super::tempo_search::{DEFAULT_LIMIT, DEFAULT_SPANS_PER_SPANSET};
 use crate::guard::BoxError;
-use crate::lake::catalog::{LakeTarget, DEFAULT_CATALOG};
+use crate::lake::catalog::DEFAULT_CATALOG;
+use crate::query::sql_text::LakeTarget;
 use crate::query::traceql::{parse, search_sql, SearchOptions};
 use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::ffi::duckdb_string_t;

@@ -1,0 +1,233 @@
+//! `/metrics`: canardstack's own counters in the Prometheus text exposition
+//! format (version 0.0.4), the same numbers `otlp_status()` returns, plus the
+//! query APIs' request counts and time spent.
+
+use super::{Api, QueryCounter};
+use canardstack_query::go_text::format_float;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The receiver's and the writer's counters, as `otlp_status()` and `/metrics` report them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsSnapshot {
+    /// signal name -> requests / bytes accepted
+    pub requests_accepted: BTreeMap<String, u64>,
+    pub bytes_accepted: BTreeMap<String, u64>,
+    /// "signal: reason" -> requests / bytes rejected
+    pub requests_rejected: BTreeMap<String, u64>,
+    pub bytes_rejected: BTreeMap<String, u64>,
+    /// items dropped inside accepted requests (OTLP partial_success), by signal
+    pub items_rejected: BTreeMap<String, u64>,
+    /// table name -> rows committed
+    pub rows_committed: BTreeMap<String, u64>,
+    pub commits: u64,
+    /// total time spent in commits
+    pub commit_seconds: f64,
+    pub last_commit_at: Option<SystemTime>,
+    pub last_commit_duration: Option<Duration>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<SystemTime>,
+}
+
+/// Everything `/metrics` reports, gathered at one moment.
+pub struct MetricsInput<'a> {
+    pub ingest: &'a StatsSnapshot,
+    pub spool_backlog_records: u64,
+    pub spool_backlog_bytes: u64,
+    pub queue_bytes: u64,
+    pub writer_healthy: bool,
+    pub uptime_seconds: f64,
+    pub queries: &'a BTreeMap<(Api, bool), QueryCounter>,
+}
+
+pub fn render(input: &MetricsInput) -> String {
+    let mut out = Exposition::default();
+    let s = input.ingest;
+
+    out.family("canardstack_otlp_requests_total", "counter", "OTLP export requests by signal and outcome.");
+    for (signal, count) in &s.requests_accepted {
+        out.sample("canardstack_otlp_requests_total", &[("signal", signal), ("outcome", "accepted")], *count as f64);
+    }
+    for (key, count) in &s.requests_rejected {
+        let (signal, reason) = split_rejection(key);
+        let labels = [("signal", signal), ("outcome", "rejected"), ("reason", reason)];
+        out.sample("canardstack_otlp_requests_total", &labels, *count as f64);
+    }
+    out.family("canardstack_otlp_bytes_total", "counter", "OTLP request body bytes by signal and outcome.");
+    for (signal, bytes) in &s.bytes_accepted {
+        out.sample("canardstack_otlp_bytes_total", &[("signal", signal), ("outcome", "accepted")], *bytes as f64);
+    }
+    for (key, bytes) in &s.bytes_rejected {
+        let (signal, reason) = split_rejection(key);
+        let labels = [("signal", signal), ("outcome", "rejected"), ("reason", reason)];
+        out.sample("canardstack_otlp_bytes_total", &labels, *bytes as f64);
+    }
+    out.family("canardstack_otlp_items_rejected_total", "counter", "Items dropped inside accepted requests.");
+    for (signal, count) in &s.items_rejected {
+        out.sample("canardstack_otlp_items_rejected_total", &[("signal", signal)], *count as f64);
+    }
+    out.family("canardstack_rows_committed_total", "counter", "Rows committed to the lake by table.");
+    for (table, rows) in &s.rows_committed {
+        out.sample("canardstack_rows_committed_total", &[("table", table)], *rows as f64);
+    }
+    out.single("canardstack_commits_total", "counter", "Lake commits (one transaction per flush).", s.commits as f64);
+    out.single(
+        "canardstack_commit_duration_seconds_total",
+        "counter",
+        "Time spent committing flushes to the lake.",
+        s.commit_seconds,
+    );
+    if let Some(duration) = s.last_commit_duration {
+        out.single(
+            "canardstack_last_commit_duration_seconds",
+            "gauge",
+            "Duration of the last commit.",
+            duration.as_secs_f64(),
+        );
+    }
+    if let Some(at) = s.last_commit_at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+        out.single(
+            "canardstack_last_commit_timestamp_seconds",
+            "gauge",
+            "Unix time of the last commit.",
+            at.as_secs_f64(),
+        );
+    }
+    out.single(
+        "canardstack_spool_backlog_records",
+        "gauge",
+        "Spooled records not yet committed.",
+        input.spool_backlog_records as f64,
+    );
+    out.single(
+        "canardstack_spool_backlog_bytes",
+        "gauge",
+        "Bytes of spool segments not yet released.",
+        input.spool_backlog_bytes as f64,
+    );
+    out.single(
+        "canardstack_write_queue_bytes",
+        "gauge",
+        "Decoded bytes waiting for the writer.",
+        input.queue_bytes as f64,
+    );
+    out.single(
+        "canardstack_writer_healthy",
+        "gauge",
+        "1 when the lake writer is committing.",
+        f64::from(u8::from(input.writer_healthy)),
+    );
+    out.single("canardstack_uptime_seconds", "gauge", "Seconds since otlp_serve started.", input.uptime_seconds);
+
+    out.family("canardstack_query_requests_total", "counter", "Query API requests by API and outcome.");
+    for ((api, ok), counter) in input.queries {
+        out.sample(
+            "canardstack_query_requests_total",
+            &[("api", api.name()), ("outcome", outcome(*ok))],
+            counter.requests as f64,
+        );
+    }
+    out.family("canardstack_query_duration_seconds_total", "counter", "Time spent answering query API requests.");
+    for ((api, ok), counter) in input.queries {
+        out.sample(
+            "canardstack_query_duration_seconds_total",
+            &[("api", api.name()), ("outcome", outcome(*ok))],
+            counter.seconds,
+        );
+    }
+    out.text
+}
+
+fn outcome(ok: bool) -> &'static str {
+    if ok {
+        "success"
+    } else {
+        "error"
+    }
+}
+
+/// Rejection keys are "signal: reason" (see `ingest::stats`).
+fn split_rejection(key: &str) -> (&str, &str) {
+    key.split_once(": ").unwrap_or((key, ""))
+}
+
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            let rendered: Vec<String> =
+                labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v))).collect();
+            let _ = write!(self.text, "{{{}}}", rendered.join(","));
+        }
+        let _ = writeln!(self.text, " {}", format_float(value));
+    }
+}
+
+fn escape_label_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_counters_with_labels() {
+        let mut ingest = StatsSnapshot::default();
+        ingest.requests_accepted.insert("logs".into(), 3);
+        ingest.requests_rejected.insert("traces: 400 invalid \"protobuf\"".into(), 1);
+        ingest.rows_committed.insert("logs".into(), 1500);
+        ingest.commits = 2;
+        ingest.commit_seconds = 0.25;
+        ingest.last_commit_duration = Some(Duration::from_millis(125));
+        let queries = BTreeMap::from([((Api::Loki, true), QueryCounter { requests: 4, seconds: 1.5 })]);
+        let input = MetricsInput {
+            ingest: &ingest,
+            spool_backlog_records: 7,
+            spool_backlog_bytes: 4096,
+            queue_bytes: 0,
+            writer_healthy: true,
+            uptime_seconds: 12.5,
+            queries: &queries,
+        };
+        let text = render(&input);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            vec![
+                "canardstack_otlp_requests_total{signal=\"logs\",outcome=\"accepted\"} 3",
+                "canardstack_otlp_requests_total{signal=\"traces\",outcome=\"rejected\",reason=\"400 invalid \\\"protobuf\\\"\"} 1",
+                "canardstack_rows_committed_total{table=\"logs\"} 1500",
+                "canardstack_commits_total 2",
+                "canardstack_commit_duration_seconds_total 0.25",
+                "canardstack_last_commit_duration_seconds 0.125",
+                "canardstack_spool_backlog_records 7",
+                "canardstack_spool_backlog_bytes 4096",
+                "canardstack_write_queue_bytes 0",
+                "canardstack_writer_healthy 1",
+                "canardstack_uptime_seconds 12.5",
+                "canardstack_query_requests_total{api=\"loki\",outcome=\"success\"} 4",
+                "canardstack_query_duration_seconds_total{api=\"loki\",outcome=\"success\"} 1.5",
+            ]
+        );
+        assert!(text.contains("# TYPE canardstack_commits_total counter\n"));
+    }
+}
