@@ -11,6 +11,7 @@ use duckdb::Connection;
 use std::path::Path;
 
 pub const DEFAULT_CATALOG: &str = "canardstack";
+pub const DEFAULT_SCHEMA: &str = "otel";
 pub const CHECKPOINT_TABLE: &str = "canardstack_checkpoints";
 
 #[derive(Debug, thiserror::Error)]
@@ -135,34 +136,55 @@ pub fn read_checkpoint(con: &Connection, target: &LakeTarget, writer_id: &str) -
     con.query_row(&sql, [writer_id], |row| row.get::<_, u64>(0)).map_err(sql_error("reading the checkpoint"))
 }
 
-/// The lake a query function reads when the caller names no catalog: the one
-/// a running `otlp_serve` writes to, else the embedded default in the working
-/// directory (attached read-write on demand, as `otlp_serve` would).
+/// The lake a query reads: the named `catalog` (schema `otel` unless named),
+/// else the one a running `otlp_serve` writes to, else the embedded default.
+pub fn choose_target(catalog: Option<String>, schema: Option<String>, running: Option<LakeTarget>) -> LakeTarget {
+    let schema_or = |fallback: String| schema.clone().unwrap_or(fallback);
+    match (catalog, running) {
+        (Some(catalog), _) => LakeTarget { catalog, schema: schema_or(DEFAULT_SCHEMA.into()) },
+        (None, Some(running)) => LakeTarget { catalog: running.catalog, schema: schema_or(running.schema) },
+        (None, None) => LakeTarget { catalog: DEFAULT_CATALOG.into(), schema: schema_or(DEFAULT_SCHEMA.into()) },
+    }
+}
+
+/// [`choose_target`], checked: a named catalog must be an attached DuckLake,
+/// and the embedded default in the working directory is attached read-write
+/// on demand, as `otlp_serve` would.
 pub fn resolve_target(
     con: &Connection,
     catalog: Option<String>,
     schema: Option<String>,
     running: Option<LakeTarget>,
 ) -> Result<LakeTarget, CatalogError> {
-    let schema_or = |fallback: String| schema.clone().unwrap_or(fallback);
-    if let Some(catalog) = catalog {
-        require_ducklake(con, &catalog)?;
-        return Ok(LakeTarget { catalog, schema: schema_or("otel".into()) });
+    match (&catalog, &running) {
+        (Some(named), _) => require_ducklake(con, named)?,
+        (None, Some(_)) => {}
+        (None, None) => {
+            let base = std::env::current_dir().unwrap_or_default().join(".canardstack");
+            if database_kind(con, DEFAULT_CATALOG)?.is_none() && !base.join("catalog.ducklake").exists() {
+                return Err(CatalogError::NoLake(base.display().to_string()));
+            }
+            attach_default(con, &base)?;
+        }
     }
-    if let Some(target) = running {
-        return Ok(LakeTarget { catalog: target.catalog, schema: schema_or(target.schema) });
-    }
-    let base = std::env::current_dir().unwrap_or_default().join(".canardstack");
-    if database_kind(con, DEFAULT_CATALOG)?.is_none() && !base.join("catalog.ducklake").exists() {
-        return Err(CatalogError::NoLake(base.display().to_string()));
-    }
-    let catalog = attach_default(con, &base)?;
-    Ok(LakeTarget { catalog, schema: schema_or("otel".into()) })
+    Ok(choose_target(catalog, schema, running))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_catalog_wins_then_the_running_lake_then_the_default() {
+        let running = || Some(LakeTarget { catalog: "live".into(), schema: "signals".into() });
+        let target = |catalog: &str, schema: &str| LakeTarget { catalog: catalog.into(), schema: schema.into() };
+        assert_eq!(choose_target(Some("mine".into()), None, running()), target("mine", "otel"));
+        assert_eq!(choose_target(Some("mine".into()), Some("s".into()), running()), target("mine", "s"));
+        assert_eq!(choose_target(None, None, running()), target("live", "signals"));
+        assert_eq!(choose_target(None, Some("s".into()), running()), target("live", "s"));
+        assert_eq!(choose_target(None, None, None), target("canardstack", "otel"));
+        assert_eq!(choose_target(None, Some("s".into()), None), target("canardstack", "s"));
+    }
 
     #[test]
     fn type_comparison_ignores_spacing_and_quotes() {

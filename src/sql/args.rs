@@ -2,11 +2,7 @@
 //! argument. DuckDB has already cast each argument to its declared type.
 
 use crate::guard::BoxError;
-use crate::lake::catalog::resolve_target;
-use crate::query::sql_text::LakeTarget;
-use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::{BindInfo, Value};
-use duckdb::Connection;
 
 pub fn named(bind: &BindInfo, name: &str) -> Option<Value> {
     bind.get_named_parameter(name).filter(|value| !value.is_null())
@@ -26,17 +22,6 @@ pub fn count<T: TryFrom<i64>>(name: &str, raw: i64) -> Result<T, BoxError> {
         return Err(format!("{name} must not be negative, got {raw}").into());
     }
     T::try_from(raw).map_err(|_| format!("{name} is out of range: {raw}").into())
-}
-
-/// `catalog :=` / `schema :=`: the named parameters every query function takes.
-pub fn lake_parameters() -> Vec<(String, LogicalTypeHandle)> {
-    vec![("catalog".into(), LogicalTypeId::Varchar.into()), ("schema".into(), LogicalTypeId::Varchar.into())]
-}
-
-/// The lake those parameters name, else the running server's, else the embedded default.
-pub fn lake_target(con: &Connection, bind: &BindInfo) -> Result<LakeTarget, BoxError> {
-    let running = crate::service::running_target();
-    Ok(resolve_target(con, named_string(bind, "catalog"), named_string(bind, "schema"), running)?)
 }
 
 #[cfg(test)]

@@ -6,18 +6,16 @@
 //! named. Defaults as `loki_query`: the last hour, limit 100, newest first.
 
 use super::edge::SqlScalar;
+use super::lake_choice::LakeChoice;
 use super::loki_query::time_range;
+use super::scalar_args::ScalarArgs;
 use crate::guard::BoxError;
-use crate::lake::catalog::DEFAULT_CATALOG;
 use crate::query::logql::ast::Query;
 use crate::query::logql::parser::parse;
 use crate::query::logql::plan::{plan_logs, stage_name, Direction, Shape, TimeBounds};
-use crate::query::sql_text::LakeTarget;
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
-use duckdb::types::DuckString;
 use duckdb::vscalar::ScalarFunctionSignature;
 use duckdb::vtab::arrow::WritableVector;
-use libduckdb_sys::duckdb_string_t;
 
 pub struct LogqlSql;
 
@@ -46,26 +44,6 @@ pub fn pure_sql_plan(
     }
 }
 
-fn text_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<String> {
-    let vector = input.flat_vector(column);
-    if vector.row_is_null(row as u64) {
-        return None;
-    }
-    // SAFETY: the signature declares this argument VARCHAR, and row < input.len()
-    let mut raw = unsafe { vector.as_slice_with_len::<duckdb_string_t>(input.len()) }[row];
-    Some(DuckString::new(&mut raw).as_str().into_owned())
-}
-
-fn timestamp_column(input: &DataChunkHandle, column: usize, row: usize, name: &str) -> Result<Option<i64>, BoxError> {
-    let vector = input.flat_vector(column);
-    if vector.row_is_null(row as u64) {
-        return Ok(None);
-    }
-    // SAFETY: TIMESTAMPTZ is stored as i64 microseconds since the epoch
-    let micros = unsafe { vector.as_slice_with_len::<i64>(input.len()) }[row];
-    micros_to_ns(name, micros).map(Some)
-}
-
 /// DuckDB's TIMESTAMPTZ spans about ±290,000 years; nanoseconds in an i64 only 1677 to 2262.
 fn micros_to_ns(name: &str, micros: i64) -> Result<i64, BoxError> {
     micros.checked_mul(1000).ok_or_else(|| {
@@ -74,20 +52,11 @@ fn micros_to_ns(name: &str, micros: i64) -> Result<i64, BoxError> {
     })
 }
 
-fn bigint_column(input: &DataChunkHandle, column: usize, row: usize) -> Option<i64> {
-    let vector = input.flat_vector(column);
-    if vector.row_is_null(row as u64) {
-        return None;
-    }
-    // SAFETY: the signature declares this argument BIGINT
-    Some(unsafe { vector.as_slice_with_len::<i64>(input.len()) }[row])
-}
-
 fn plan_row(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
-    let columns = input.num_columns();
-    let query = text_column(input, 0, row).ok_or("logql_sql: query must not be NULL")?;
-    let start = if columns > 1 { timestamp_column(input, 1, row, "start")? } else { None };
-    let end = if columns > 2 { timestamp_column(input, 2, row, "end")? } else { None };
+    let args = ScalarArgs::new(input, row);
+    let timestamp = |column, name| args.timestamp_micros(column).map(|micros| micros_to_ns(name, micros)).transpose();
+    let query = args.text(0).ok_or("logql_sql: query must not be NULL")?;
+    let (start, end) = (timestamp(1, "start")?, timestamp(2, "end")?);
     let (start_ns, end_ns) = match (start, end) {
         (Some(start), Some(end)) if start > end => return Err("logql_sql: start must not be after end".into()),
         (Some(start), Some(end)) => (start, end),
@@ -97,20 +66,11 @@ fn plan_row(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
             (start.unwrap_or(default_start), default_end)
         }
     };
-    let limit = match if columns > 3 { bigint_column(input, 3, row) } else { None } {
+    let limit = match args.bigint(3) {
         Some(limit) => super::args::count::<u64>("limit", limit)?,
         None => 100,
     };
-    let running = crate::service::running_target();
-    let catalog = if columns > 4 { text_column(input, 4, row) } else { None };
-    let schema = if columns > 5 { text_column(input, 5, row) } else { None };
-    let target = LakeTarget {
-        catalog: catalog
-            .clone()
-            .or_else(|| running.as_ref().map(|t| t.catalog.clone()))
-            .unwrap_or(DEFAULT_CATALOG.into()),
-        schema: schema.or_else(|| running.filter(|_| catalog.is_none()).map(|t| t.schema)).unwrap_or("otel".into()),
-    };
+    let target = LakeChoice { catalog: args.text(4), schema: args.text(5) }.planned();
     pure_sql_plan(&query, start_ns, end_ns, limit, &target.qualified("logs"))
 }
 

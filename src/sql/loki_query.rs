@@ -9,11 +9,10 @@
 //! `end` now, `start` one hour earlier; `limit` defaults to 100 and `step` to
 //! Loki's default (the range / 250 rounded down to whole seconds, at least one).
 
-use super::args::{lake_parameters, lake_target};
 use super::args::{named, named_string};
 use super::duckdb_time::{parse_interval_text, parse_timestamp_text};
 use super::edge::{declare_columns, BatchStream, SqlTable};
-use crate::compat::loki::params::points;
+use super::lake_choice::{lake_parameters, LakeChoice};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::logql::ast::Query;
@@ -22,6 +21,7 @@ use crate::query::logql::eval::{Series, Steps, MAX_POINTS_PER_SERIES};
 use crate::query::logql::parser::parse;
 use crate::query::logql::pipeline::Labels;
 use crate::query::logql::plan::Direction;
+use crate::query::logql::resolution::points;
 use crate::query::sql_text::LakeTarget;
 use duckdb::arrow::array::{
     Array, ArrayRef, Float64Array, MapBuilder, StringArray, StringBuilder, TimestampNanosecondArray,
@@ -51,7 +51,7 @@ pub struct Bind {
 
 /// Loki's default step: the range split in 250 points, rounded down to whole seconds, at least one.
 pub fn default_step_ns(start_ns: i64, end_ns: i64) -> i64 {
-    crate::compat::loki::params::default_step_ns(start_ns, end_ns)
+    crate::query::logql::resolution::default_step_ns(start_ns, end_ns)
 }
 
 /// Loki's bound on points per series, which also bounds our memory.
@@ -191,7 +191,7 @@ impl SqlTable for LokiQuery {
         }
         check_resolution(start_ns, end_ns, step_ns)?;
         let con = db.connect()?;
-        let target = lake_target(&con, bind)?;
+        let target = LakeChoice::named(bind).resolve(&con)?;
         let schema = match query {
             Query::Log(_) => log_schema(),
             Query::Metric(_) => metric_schema(),

@@ -5,13 +5,9 @@
 //! and the planned SQL is the only source of truth for them; `scan` then
 //! hands the batches out. The pooled connection sees committed data only.
 
-use super::args::lake_target;
 use crate::guard::BoxError;
-use crate::lake::database::Database;
-use crate::query::sql_text::LakeTarget;
 use duckdb::arrow::datatypes::SchemaRef;
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::vtab::BindInfo;
 use duckdb::Connection;
 
 pub struct QueryResult {
@@ -24,9 +20,4 @@ pub fn run(con: &Connection, sql: &str) -> Result<QueryResult, BoxError> {
     let arrow = stmt.query_arrow([])?;
     let schema = arrow.get_schema();
     Ok(QueryResult { schema, batches: arrow.collect() })
-}
-
-/// The lake named by `catalog :=` / `schema :=`, else the default one.
-pub fn target(db: &Database, bind: &BindInfo) -> Result<LakeTarget, BoxError> {
-    lake_target(&*db.connect()?, bind)
 }

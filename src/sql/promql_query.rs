@@ -5,8 +5,9 @@
 
 use super::duckdb_time::{named_timestamp_ns, ns_to_ms};
 use super::edge::{declare_columns, BatchStream, SqlTable};
+use super::lake_choice::{lake_parameters, LakeChoice};
 use super::promql_range::query_arg;
-use super::promql_result::{lake_parameters, result_batch, result_schema, LakeChoice};
+use super::promql_result::{result_batch, result_schema};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::promql::{
@@ -65,7 +66,7 @@ impl SqlTable for PromqlQuery {
                 (Some(t), None) | (None, Some(t)) => t,
                 (None, None) => promql::eval::millis(SystemTime::now()),
             };
-        Ok(QueryBind { db: db.clone(), query, time, lake: LakeChoice::read(bind) })
+        Ok(QueryBind { db: db.clone(), query, time, lake: LakeChoice::named(bind) })
     }
 
     fn init(bind: &QueryBind, _: &InitInfo) -> Result<BatchStream, BoxError> {

@@ -8,7 +8,8 @@
 
 use super::duckdb_time::{named_interval_ns, named_timestamp_ns, ns_to_ms};
 use super::edge::{declare_columns, BatchStream, SqlTable};
-use super::promql_result::{lake_parameters, result_batch, result_schema, LakeChoice};
+use super::lake_choice::{lake_parameters, LakeChoice};
+use super::promql_result::{result_batch, result_schema};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::promql::{self, eval::QueryTimes};
@@ -62,7 +63,7 @@ impl SqlTable for PromqlRange {
         let end = required("end", named_timestamp_ns(bind, "end")?.map(ns_to_ms))?;
         let step = required("step", named_interval_ns(bind, "step")?.map(ns_to_ms))?;
         let times = QueryTimes::range(start, end, step)?;
-        Ok(RangeBind { db: db.clone(), query, times, lake: LakeChoice::read(bind) })
+        Ok(RangeBind { db: db.clone(), query, times, lake: LakeChoice::named(bind) })
     }
 
     fn init(bind: &RangeBind, _: &InitInfo) -> Result<BatchStream, BoxError> {

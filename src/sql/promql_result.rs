@@ -3,16 +3,11 @@
 //! (the `__name__` label, NULL when the series has none), `timestamp
 //! TIMESTAMP`, `value DOUBLE`; and running the engine on a pooled connection.
 
-use super::args::named_string;
 use crate::guard::BoxError;
-use crate::lake::catalog::resolve_target;
-use crate::lake::database::Database;
-use crate::query::promql::lake::LakeSource;
 use crate::query::promql::value::{Series, METRIC_NAME};
 use duckdb::arrow::array::{ArrayRef, Float64Array, MapBuilder, StringArray, StringBuilder, TimestampMicrosecondArray};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::vtab::BindInfo;
 use std::sync::Arc;
 
 fn label_map_type() -> DataType {
@@ -59,28 +54,3 @@ pub fn result_batch(series: &[Series]) -> Result<RecordBatch, BoxError> {
     ];
     Ok(RecordBatch::try_new(result_schema(), columns)?)
 }
-
-/// The lake named by `catalog :=` / `schema :=`.
-pub struct LakeChoice {
-    pub catalog: Option<String>,
-    pub schema: Option<String>,
-}
-
-impl LakeChoice {
-    pub fn read(bind: &BindInfo) -> Self {
-        LakeChoice { catalog: named_string(bind, "catalog"), schema: named_string(bind, "schema") }
-    }
-
-    /// Runs `work` with a source over the chosen lake.
-    pub fn with_source<T>(
-        &self,
-        db: &Database,
-        work: impl FnOnce(&LakeSource) -> Result<T, BoxError>,
-    ) -> Result<T, BoxError> {
-        let con = db.connect()?;
-        let target = resolve_target(&con, self.catalog.clone(), self.schema.clone(), crate::service::running_target())?;
-        work(&LakeSource::new(&con, target))
-    }
-}
-
-pub use super::args::lake_parameters;

@@ -6,44 +6,22 @@
 //! several signatures, so the catalog form is a second overload.
 
 use super::edge::SqlScalar;
+use super::lake_choice::LakeChoice;
+use super::scalar_args::ScalarArgs;
 use crate::guard::BoxError;
-use crate::lake::catalog::DEFAULT_CATALOG;
 use crate::query::promql::{self, eval::QueryTimes};
-use crate::query::sql_text::LakeTarget;
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
-use duckdb::types::DuckString;
 use duckdb::vscalar::ScalarFunctionSignature;
 use duckdb::vtab::arrow::WritableVector;
-use libduckdb_sys::{duckdb_interval, duckdb_string_t};
 
 pub struct PromqlSql;
 
-fn text(input: &DataChunkHandle, column: usize, row: usize, name: &str) -> Result<String, BoxError> {
-    let vector = input.flat_vector(column);
-    if vector.row_is_null(row as u64) {
-        return Err(format!("{name} must not be NULL").into());
-    }
-    // SAFETY: the column is declared VARCHAR and row < input.len()
-    let mut value = unsafe { vector.as_slice_with_len::<duckdb_string_t>(input.len()) }[row];
-    Ok(DuckString::new(&mut value).as_str().to_string())
+fn required<T>(value: Option<T>, name: &str) -> Result<T, BoxError> {
+    value.ok_or_else(|| format!("{name} must not be NULL").into())
 }
 
-fn micros(input: &DataChunkHandle, column: usize, row: usize, name: &str) -> Result<i64, BoxError> {
-    let vector = input.flat_vector(column);
-    if vector.row_is_null(row as u64) {
-        return Err(format!("{name} must not be NULL").into());
-    }
-    // SAFETY: TIMESTAMPTZ is stored as i64 microseconds since the epoch
-    Ok(unsafe { vector.as_slice_with_len::<i64>(input.len()) }[row])
-}
-
-fn step_ms(input: &DataChunkHandle, row: usize) -> Result<i64, BoxError> {
-    let vector = input.flat_vector(3);
-    if vector.row_is_null(row as u64) {
-        return Err("step must not be NULL".into());
-    }
-    // SAFETY: the column is declared INTERVAL
-    let interval = unsafe { vector.as_slice_with_len::<duckdb_interval>(input.len()) }[row];
+fn step_ms(args: &ScalarArgs) -> Result<i64, BoxError> {
+    let interval = required(args.interval(3), "step")?;
     if interval.months != 0 {
         return Err("step has months, which have no fixed length".into());
     }
@@ -51,20 +29,23 @@ fn step_ms(input: &DataChunkHandle, row: usize) -> Result<i64, BoxError> {
 }
 
 fn plan(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
-    let query = text(input, 0, row, "query")?;
+    let args = ScalarArgs::new(input, row);
+    let query = required(args.text(0), "query")?;
     let times = QueryTimes::range(
-        micros(input, 1, row, "start")? / 1000,
-        micros(input, 2, row, "end")? / 1000,
-        step_ms(input, row)?,
+        required(args.timestamp_micros(1), "start")? / 1000,
+        required(args.timestamp_micros(2), "end")? / 1000,
+        step_ms(&args)?,
     )?;
-    let target = if input.num_columns() >= 6 {
-        LakeTarget { catalog: text(input, 4, row, "catalog")?, schema: text(input, 5, row, "schema")? }
-    } else {
-        crate::service::running_target()
-            .unwrap_or(LakeTarget { catalog: DEFAULT_CATALOG.into(), schema: "otel".into() })
+    // the overload with a lake takes both parts
+    let lake = match input.num_columns() >= 6 {
+        true => LakeChoice {
+            catalog: Some(required(args.text(4), "catalog")?),
+            schema: Some(required(args.text(5), "schema")?),
+        },
+        false => LakeChoice::default(),
     };
     let expr = promql::parse(&query)?;
-    Ok(promql::sql::portable_sql(&expr, times, &target)?)
+    Ok(promql::sql::portable_sql(&expr, times, &lake.planned())?)
 }
 
 impl SqlScalar for PromqlSql {

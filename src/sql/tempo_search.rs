@@ -1,11 +1,11 @@
 //! `tempo_search(traceql, start := ..., "end" := ..., "limit" := 20, spss := 3)`:
 //! one row per matching trace, newest first, like Tempo's search API.
 
-use super::args::lake_parameters;
 use super::args::named_count;
 use super::duckdb_time::named_timestamp_ns;
 use super::edge::{declare_columns, BatchStream, SqlTable};
-use super::planned_query::{run, target};
+use super::lake_choice::{lake_parameters, LakeChoice};
+use super::planned_query::run;
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::traceql::{parse, search_sql, SearchOptions};
@@ -47,7 +47,7 @@ impl SqlTable for TempoSearch {
         }
         let expr = parse(&query.to_string())?;
         let options = SearchOptions {
-            spans_table: target(db, bind)?.qualified("spans"),
+            spans_table: LakeChoice::named(bind).resolve(&*db.connect()?)?.qualified("spans"),
             start_ns: named_timestamp_ns(bind, "start")?,
             end_ns: named_timestamp_ns(bind, "end")?,
             limit: named_count(bind, "limit")?.unwrap_or(DEFAULT_LIMIT),

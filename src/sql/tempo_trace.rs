@@ -1,8 +1,8 @@
 //! `tempo_trace(trace_id)`: every span of one trace, with its depth.
 
-use super::args::lake_parameters;
 use super::edge::{declare_columns, BatchStream, SqlTable};
-use super::planned_query::{run, target};
+use super::lake_choice::{lake_parameters, LakeChoice};
+use super::planned_query::run;
 use crate::guard::BoxError;
 use crate::lake::database::Database;
 use crate::query::traceql::trace_id::{normalize, trace_sql};
@@ -33,7 +33,7 @@ impl SqlTable for TempoTrace {
             return Err("tempo_trace: trace_id must not be NULL".into());
         }
         let trace_id = normalize(&raw.to_string(), "trace_id")?;
-        let spans = target(db, bind)?.qualified("spans");
+        let spans = LakeChoice::named(bind).resolve(&*db.connect()?)?.qualified("spans");
         let con = db.connect()?;
         let result = run(&con, &trace_sql(&spans, &trace_id))?;
         declare_columns(bind, &result.schema)?;

@@ -6,11 +6,12 @@
 //! `limit` as Loki does.
 
 use super::labels::{metadata_range, parse_matchers, stream_volumes};
-use super::params::{bounds, default_step_ns, now_ns, parse_seconds_or_duration, points};
+use super::params::{bounds, now_ns, parse_seconds_or_duration};
 use super::render::{label_string, labels_json, sample_text, seconds_value, stats_json, Summary};
 use super::{Answer, LokiError};
 use crate::{ApiRequest, CompatContext, Deadline};
 use canardstack_query::logql::pipeline::Labels;
+use canardstack_query::logql::resolution::{default_step_ns, points};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

@@ -8,6 +8,7 @@
 use canardstack_query::go_text::{parse_duration, parse_prometheus_duration_ms, parse_rfc3339_ns, quote as go_quote};
 use canardstack_query::logql::eval::MAX_POINTS_PER_SERIES;
 use canardstack_query::logql::plan::Direction;
+use canardstack_query::logql::resolution::{default_step_ns, points};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const SECOND: i64 = 1_000_000_000;
@@ -119,17 +120,6 @@ pub fn bounds(start: Option<&str>, end: Option<&str>, since: Option<&str>, now: 
             .ok_or_else(|| format!("could not parse 'start' parameter: end minus since {OUTSIDE_NANOSECONDS}"))?,
     };
     Ok((start, end))
-}
-
-/// Loki's default step: the range split in 250 points, rounded down to whole seconds, at least one.
-pub fn default_step_ns(start: i64, end: i64) -> i64 {
-    // at most 2^64 ns / 250 / 1e9 s: the product fits
-    (((end as i128 - start as i128) as f64 / SECOND as f64 / 250.0).floor().max(1.0)) as i64 * SECOND
-}
-
-/// `(end - start) / step`, the number Loki compares with its points bound, computed without overflow.
-pub fn points(start: i64, end: i64, step: i64) -> i128 {
-    (end as i128 - start as i128) / step.max(1) as i128
 }
 
 /// The parameters of `query_range` (and of the routes that reuse its parsing).

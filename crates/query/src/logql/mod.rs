@@ -12,6 +12,7 @@ pub mod parser;
 pub mod pattern;
 pub mod pipeline;
 pub mod plan;
+pub mod resolution;
 pub mod template;
 pub mod units;
 pub mod volumes;
