@@ -7,8 +7,9 @@ the released DuckDB instead, and no runner for DuckDB's dialect of the format is
 PyPI, so this file implements the part of it our tests use, on top of the `duckdb`
 Python package of the pinned version.
 
-Supported: `# comments`, `require NAME`, `statement ok`, `statement error` (with an
-optional expected message substring, or `<REGEX>:pattern`, after `----`),
+Supported: `# comments`, `require NAME`, `statement ok`, `statement error` (with the
+expected message substring, or `<REGEX>:pattern`, after `----`: a `statement error`
+without one is a malformed test, since any error would pass),
 `query TYPES [rowsort|valuesort|nosort]`, `loop VAR START END` / `endloop` with
 `${VAR}`, `mode skip` / `mode unskip`, `halt`, and the `__TEST_DIR__` token.
 
@@ -114,6 +115,11 @@ def make_record(number: int, words: list[str], block: list[str]) -> Record:
             return invalid("expected: statement ok | statement error")
         if args == ["ok"] and separator is not None:
             return invalid("statement ok takes no ---- section")
+        message = "\n".join(expected).strip()
+        if args == ["error"] and (not message or message == "<REGEX>:"):
+            # without one any error passes, even a typo in the test's own SQL
+            return invalid("statement error needs the expected error message after ---- "
+                           "(a substring of it, or <REGEX>:pattern)")
     else:
         sort_ok = len(args) < 2 or args[1] in SORT_MODES  # a third word (a label) is ignored
         if not args or not args[0].isalpha() or len(args) > 3 or not sort_ok:
