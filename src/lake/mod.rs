@@ -4,4 +4,5 @@
 pub mod catalog;
 pub mod commit;
 pub mod database;
+mod parquet_file;
 pub mod store;
