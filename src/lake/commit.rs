@@ -15,7 +15,7 @@
 
 use super::catalog::{read_checkpoint, CatalogError, CHECKPOINT_TABLE};
 use super::database::Pooled;
-use super::parquet_file::write_parquet;
+use super::parquet_file::{write_parquet, WriteError};
 use crate::otlp::schema::Table;
 use crate::otlp::TableBatch;
 use crate::query::sql_text::LakeTarget;
@@ -40,6 +40,16 @@ pub enum CommitError {
     Parquet { context: String, source: ParquetError },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+}
+
+impl From<WriteError> for CommitError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Io { context, source } => CommitError::Io { context, source },
+            WriteError::Arrow { context, source } => CommitError::Arrow { context, source },
+            WriteError::Parquet { context, source } => CommitError::Parquet { context, source },
+        }
+    }
 }
 
 pub struct LakeWriter {

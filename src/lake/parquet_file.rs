@@ -3,7 +3,6 @@
 //! threads, with dictionaries, statistics and bloom filters only where
 //! DuckDB's reads use them.
 
-use super::commit::CommitError;
 use crate::otlp::schema::{Column, Table};
 use duckdb::arrow::array::{make_array, ArrayData, ArrayRef, StringArray};
 use duckdb::arrow::datatypes::{DataType, Field, Fields, Schema};
@@ -20,10 +19,25 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{context}: {source}")]
+    Arrow { context: String, source: ArrowError },
+    #[error("{context}: {source}")]
+    Parquet { context: String, source: ParquetError },
+}
+
 /// Writes batches as one zstd Parquet file and makes it durable before the
 /// transaction that registers it (a crash in between leaves an unreferenced file).
-pub(super) fn write_parquet(folder: &Path, path: &Path, table: Table, batches: &[&RecordBatch]) -> Result<(), CommitError> {
-    let io = |source: std::io::Error| CommitError::Io { context: format!("writing {}", path.display()), source };
+pub(super) fn write_parquet(
+    folder: &Path,
+    path: &Path,
+    table: Table,
+    batches: &[&RecordBatch],
+) -> Result<(), WriteError> {
+    let io = |source: std::io::Error| WriteError::Io { context: format!("writing {}", path.display()), source };
     std::fs::create_dir_all(folder).map_err(io)?;
     let file = File::create(path).map_err(io)?;
     write_parquet_to(file, path, table, batches, parquet_properties(table, batches), encoder_threads())?
@@ -38,10 +52,9 @@ fn write_parquet_to(
     batches: &[&RecordBatch],
     properties: WriterProperties,
     threads: usize,
-) -> Result<File, CommitError> {
-    let parquet =
-        |source: ParquetError| CommitError::Parquet { context: format!("writing {}", path.display()), source };
-    let arrow = |source: ArrowError| CommitError::Arrow { context: format!("writing {}", path.display()), source };
+) -> Result<File, WriteError> {
+    let parquet = |source: ParquetError| WriteError::Parquet { context: format!("writing {}", path.display()), source };
+    let arrow = |source: ArrowError| WriteError::Arrow { context: format!("writing {}", path.display()), source };
     let schema =
         Arc::new(Schema::new(table.arrow_schema().fields().iter().map(|f| parquet_field(f)).collect::<Vec<_>>()));
     let batches = batches

@@ -243,7 +243,7 @@ fn text(value: &str) -> any_value::Value {
     any_value::Value::StringValue(value.into())
 }
 
-fn items_of(msg: &'static json::Msg, body: &[u8]) -> usize {
+fn items_of(msg: &'static messages::Msg, body: &[u8]) -> usize {
     let mut budget = ItemBudget::new(usize::MAX);
     limits::check(msg, body, &mut budget).unwrap();
     budget.items()
@@ -283,7 +283,7 @@ fn counted_logs() -> ExportLogsServiceRequest {
 #[test]
 fn items_are_counted_exactly_on_every_logs_path() {
     let body = counted_logs().encode_to_vec();
-    assert_eq!(items_of(&json::EXPORT_LOGS, &body), 16);
+    assert_eq!(items_of(&messages::EXPORT_LOGS, &body), 16);
     let json = serde_json::to_string(&counted_logs()).unwrap();
     // the wire walker handles the body within the bound and declines past it
     let walker = |max| logs_wire::decode(&body, &with_items(max)).map(|d| d.rows());
@@ -335,7 +335,7 @@ fn items_are_counted_for_traces_and_metrics() {
         }],
     }
     .encode_to_vec();
-    assert_eq!(items_of(&json::EXPORT_TRACE, &traces), 10);
+    assert_eq!(items_of(&messages::EXPORT_TRACE, &traces), 10);
     assert_eq!(decode_pb(Signal::Traces, &traces, &with_items(10)).unwrap().rows(), 2);
     assert_eq!(
         decode_pb(Signal::Traces, &traces, &with_items(9)).unwrap_err().to_string(),
@@ -390,7 +390,7 @@ fn items_are_counted_for_traces_and_metrics() {
         }],
     }
     .encode_to_vec();
-    assert_eq!(items_of(&json::EXPORT_METRICS, &metrics), 18);
+    assert_eq!(items_of(&messages::EXPORT_METRICS, &metrics), 18);
     assert_eq!(decode_pb(Signal::Metrics, &metrics, &with_items(18)).unwrap().rows(), 3);
     assert_eq!(
         decode_pb(Signal::Metrics, &metrics, &with_items(17)).unwrap_err().to_string(),
@@ -792,7 +792,7 @@ fn walker_agrees(body: &[u8]) {
             for (a, b) in fast.batches.iter().zip(&reference.batches) {
                 assert_eq!(a.batch, b.batch);
             }
-            let items = items_of(&json::EXPORT_LOGS, body);
+            let items = items_of(&messages::EXPORT_LOGS, body);
             assert!(logs_wire::decode(body, &with_items(items)).is_some(), "walker refuses {items} items");
             if items > 0 {
                 assert!(logs_wire::decode(body, &with_items(items - 1)).is_none(), "walker undercounts");

@@ -16,8 +16,10 @@ mod columns;
 mod compression;
 mod json;
 pub mod limits;
+mod log_columns;
 mod logs;
 mod logs_wire;
+mod messages;
 mod metrics;
 mod response;
 pub mod schema;
@@ -245,11 +247,11 @@ pub fn decode_with_limits(kind: RequestKind, body: &[u8], limits: &DecodeLimits)
     match kind.signal {
         Signal::Logs => logs::decode(&protobuf, limits),
         Signal::Traces => {
-            limits::check(&json::EXPORT_TRACE, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
+            limits::check(&messages::EXPORT_TRACE, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
             traces::decode(&protobuf, limits)
         }
         Signal::Metrics => {
-            limits::check(&json::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
+            limits::check(&messages::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
             metrics::decode(&protobuf, limits)
         }
     }

@@ -28,7 +28,7 @@
 //! walk and prost answer) as soon as it passes a bound. Malformed input stops
 //! the walk without an error: prost then reports it, as before.
 
-use super::json::{Kind, Msg, ANY_VALUE, ARRAY_VALUE, KEY_VALUE_LIST};
+use super::messages::{Kind, Msg, ANY_VALUE, ARRAY_VALUE, KEY_VALUE_LIST};
 use super::DecodeError;
 use prost::encoding::{decode_key, decode_varint, WireType};
 

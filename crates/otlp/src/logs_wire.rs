@@ -26,9 +26,9 @@
 
 use super::attributes::{close_map, for_each_unique_by, render_any, AttrMapBuilder, ResourceContext, ScopeContext};
 use super::columns::table_batch;
-use super::json::{RESOURCE, SCOPE};
 use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
-use super::logs::{LogColumns, RecordScalars};
+use super::log_columns::{LogColumns, RecordScalars};
+use super::messages::{RESOURCE, SCOPE};
 use super::{id_problem, Decoded, Rejections, Table};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;

@@ -4,8 +4,14 @@
 //! from its head alone (401, 413) never has its body sent at all.
 
 use super::chunked::ChunkedDecoder;
-use super::request::Framing;
 use std::io::{self, BufRead, Read, Write};
+
+/// How the body of a request is delimited (RFC 9112 section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Length(u64),
+    Chunked,
+}
 
 pub struct Body<'a> {
     source: Source<'a>,

@@ -1,7 +1,7 @@
 //! One request as a route sees it: the head, parsed with httparse, and a
 //! reader over its body.
 
-use super::body::Body;
+use super::body::{Body, Framing};
 use super::capacity::{Busy, Capacity, Held};
 use std::io::BufRead;
 
@@ -45,13 +45,6 @@ pub struct Head {
     /// `x` of HTTP/1.x
     pub minor_version: u8,
     pub headers: Vec<(String, String)>,
-}
-
-/// How the body of a request is delimited (RFC 9112 section 6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    Length(u64),
-    Chunked,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@
 pub mod ast;
 pub mod engine;
 pub mod eval;
+mod lexer;
 pub mod model;
 pub mod parser;
 pub mod pattern;
