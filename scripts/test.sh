@@ -9,6 +9,18 @@ ducklake=$(cat "$venv/ducklake_extension_path")
 log=$(mktemp -d)
 status=0
 
+echo "== layering"
+# the leaf crates must build without DuckDB: only the extension crate links it
+for crate in canardstack-spool canardstack-otlp canardstack-query canardstack-compat; do
+    linked=$(cargo tree -p "$crate" -e normal,build,dev --prefix none | grep -E '^(lib)?duckdb' | sort -u)
+    if [ -n "$linked" ]; then
+        echo "FAIL: $crate depends on $linked"
+        status=1
+    else
+        echo "ok   $crate links no DuckDB"
+    fi
+done
+
 echo "== cargo test"
 # every crate of the workspace; the leaf crates' tests never load DuckDB
 cargo test --release --workspace --lib 2>&1 | tee "$log/cargo"

@@ -486,7 +486,7 @@ mod tests {
         assert_eq!(properties.statistics_enabled(&event_name), EnabledStatistics::Page);
     }
 
-    /// `cargo test --release --lib lake::commit::tests::bench_columns -- --ignored --nocapture`
+    /// `cargo test --release --lib lake::parquet_file::tests::bench_columns -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn bench_columns() {
@@ -542,7 +542,7 @@ mod tests {
         );
     }
 
-    /// `cargo test --release --lib lake::commit::tests::bench -- --ignored --nocapture`
+    /// `cargo test --release --lib lake::parquet_file::tests::bench -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn bench_parquet_logs() {

@@ -466,7 +466,7 @@ fn vm_hwm_kib() -> u64 {
 
 /// Peak RSS of decoding each expansion body, one at a time, bounded and
 /// unbounded (what every version before the bound did).
-/// `cargo test --release --lib otlp::hostile_tests::bench_expansion -- --ignored --nocapture --test-threads=1`
+/// `cargo test --release -p canardstack-otlp --lib hostile_tests::bench_expansion -- --ignored --nocapture --test-threads=1`
 /// (`EXPANSION_KIB` sets the body size, 8 MiB by default; unbounded decoding
 /// of 64 MiB needs several GiB. 1950 KiB is just under the default bound.) VmHWM only grows, so each measurement runs in
 /// a child process: this test binary again, filtered to `expansion_child`.

@@ -326,7 +326,7 @@ fn mbps(body: &[u8], iterations: usize, decode: fn(&[u8]) -> Result<Decoded, Dec
     (body.len() * iterations) as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
-/// `cargo test --release --lib otlp::tests::bench -- --ignored --nocapture`
+/// `cargo test --release -p canardstack-otlp --lib tests::bench -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn bench_decode_logs() {

@@ -575,7 +575,7 @@ fn a_failed_fsync_fails_the_waiters_and_every_later_append() {
     assert_eq!(replayed_seqs(&spool, 0), vec![1], "replay hands out durable records only");
 }
 
-/// `cargo test --release --lib spool -- --ignored --nocapture`
+/// `cargo test --release -p canardstack-spool --lib -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn measure_append_throughput() {
