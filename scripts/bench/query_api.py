@@ -146,9 +146,11 @@ def main():
     parser.add_argument("--traces", type=int, default=20_000)
     parser.add_argument("--series", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"),
+                        help="the build to measure (compare two builds side by side)")
     args = parser.parse_args()
     ducklake = (ROOT / ".venv/ducklake_extension_path").read_text().strip()
-    extension = ROOT / "build/release/canardstack.duckdb_extension"
+    extension = args.extension
     workdir = tempfile.mkdtemp(prefix="canardstack-query-bench-")
     db = DuckDB(workdir, extension, ducklake)
     port = free_port()

@@ -4,8 +4,8 @@
 //! by hand from Prometheus' definitions (in the comments).
 
 use super::{eval_instant, eval_range, QueryTimes};
-use crate::query::promql::source::MemorySource;
-use crate::query::promql::value::{stale_nan, Labels, Point, Series, Value};
+use crate::promql::source::MemorySource;
+use crate::promql::value::{stale_nan, Labels, Point, Series, Value};
 
 const MIN: i64 = 60_000;
 
@@ -24,7 +24,7 @@ fn source(series: Vec<Series>) -> MemorySource {
 }
 
 fn instant(src: &MemorySource, query: &str, t: i64) -> Value {
-    let expr = crate::query::promql::parse(query).unwrap();
+    let expr = crate::promql::parse(query).unwrap();
     eval_instant(&expr, src, t).unwrap()
 }
 
@@ -168,7 +168,7 @@ fn many_to_one_matching_with_group_left() {
 #[test]
 fn many_to_one_without_group_left_is_an_error() {
     let src = matching_source();
-    let expr = crate::query::promql::parse("errors / on(path) total").unwrap();
+    let expr = crate::promql::parse("errors / on(path) total").unwrap();
     let message = eval_instant(&expr, &src, 0).unwrap_err().to_string();
     assert!(message.contains("many-to-one matching must be explicit (group_left/group_right)"), "{message}");
 }
@@ -234,7 +234,7 @@ fn over_time_functions_and_a_subquery() {
 #[test]
 fn a_range_query_has_a_point_per_step() {
     let src = two_series();
-    let expr = crate::query::promql::parse("m{a=\"1\"} * 2").unwrap();
+    let expr = crate::promql::parse("m{a=\"1\"} * 2").unwrap();
     let result = eval_range(&expr, &src, QueryTimes::range(0, 2 * MIN, MIN).unwrap()).unwrap();
     assert_eq!(
         result,
@@ -244,11 +244,11 @@ fn a_range_query_has_a_point_per_step() {
         }]
     );
     // a series that stops leaves no point once it falls out of the lookback window
-    let expr = crate::query::promql::parse("m{a=\"1\"}").unwrap();
+    let expr = crate::promql::parse("m{a=\"1\"}").unwrap();
     let late = eval_range(&expr, &src, QueryTimes::range(6 * MIN, 8 * MIN, MIN).unwrap()).unwrap();
     assert_eq!(late[0].points, vec![Point { t: 6 * MIN, v: 3.0 }]);
     // a scalar has one point per step, with no labels
-    let expr = crate::query::promql::parse("time()").unwrap();
+    let expr = crate::promql::parse("time()").unwrap();
     let times = eval_range(&expr, &src, QueryTimes::range(0, MIN, 30_000).unwrap()).unwrap();
     assert_eq!(
         times,
@@ -265,7 +265,7 @@ fn dropping_the_name_must_not_merge_two_series() {
         series(&[("__name__", "a"), ("x", "1")], &[1.0]),
         series(&[("__name__", "b"), ("x", "1")], &[2.0]),
     ]);
-    let expr = crate::query::promql::parse("abs({x=\"1\"})").unwrap();
+    let expr = crate::promql::parse("abs({x=\"1\"})").unwrap();
     let message = eval_instant(&expr, &src, 0).unwrap_err().to_string();
     assert_eq!(message, "promql: vector cannot contain metrics with the same labelset");
     // with the name kept they stay apart
