@@ -93,8 +93,21 @@ pub fn format_float(value: f64) -> String {
 /// largest first; `0` alone is allowed. Milliseconds, None when unparsable or
 /// beyond what nanoseconds in an i64 can hold.
 pub fn parse_prometheus_duration_ms(text: &str) -> Option<i128> {
+    prometheus_duration_ms(text).ok()
+}
+
+/// Why [`prometheus_duration_ms`] refused a text: Prometheus says "out of
+/// range" for the second, and the query lexers report it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrometheusDurationError {
+    Invalid,
+    Overflow,
+}
+
+pub fn prometheus_duration_ms(text: &str) -> Result<i128, PrometheusDurationError> {
+    use PrometheusDurationError::*;
     if text == "0" {
-        return Some(0);
+        return Ok(0);
     }
     const UNITS: [(&str, i128); 7] = [
         ("y", 365 * 86_400_000),
@@ -106,7 +119,7 @@ pub fn parse_prometheus_duration_ms(text: &str) -> Option<i128> {
         ("ms", 1),
     ];
     if text.is_empty() {
-        return None;
+        return Err(Invalid);
     }
     let mut rest = text;
     let mut next_unit = 0;
@@ -114,23 +127,24 @@ pub fn parse_prometheus_duration_ms(text: &str) -> Option<i128> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return None;
+            return Err(Invalid);
         }
-        let number: i128 = rest[..digits].parse().ok()?;
+        // past i128, certainly past the range; the unit is still checked first, as Prometheus reads it
+        let number: Option<i128> = rest[..digits].parse().ok();
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let index = UNITS.iter().position(|(name, _)| *name == &rest[..unit_len])?;
+        let index = UNITS.iter().position(|(name, _)| *name == &rest[..unit_len]).ok_or(Invalid)?;
         rest = &rest[unit_len..];
         if index < next_unit {
-            return None;
+            return Err(Invalid);
         }
         next_unit = index + 1;
-        total += number.checked_mul(UNITS[index].1)?;
+        total += number.and_then(|n| n.checked_mul(UNITS[index].1)).ok_or(Overflow)?;
         if total > i64::MAX as i128 / 1_000_000 {
-            return None;
+            return Err(Overflow);
         }
     }
-    Some(total)
+    Ok(total)
 }
 
 /// A duration in nanoseconds as the Prometheus and Loki APIs read `step`,
@@ -189,6 +203,13 @@ mod tests {
         for bad in ["", "1s1m", "1x", "s", "1.5s", "1s1s"] {
             assert_eq!(parse_prometheus_duration_ms(bad), None, "{bad}");
         }
+        assert_eq!(prometheus_duration_ms("1s1m"), Err(PrometheusDurationError::Invalid));
+        assert_eq!(prometheus_duration_ms("106751d"), Ok(106_751 * 86_400_000));
+        assert_eq!(prometheus_duration_ms("106752d"), Err(PrometheusDurationError::Overflow));
+        assert_eq!(
+            prometheus_duration_ms("99999999999999999999999999999999999999999y"),
+            Err(PrometheusDurationError::Overflow)
+        );
     }
 
     #[test]

@@ -13,10 +13,11 @@ use super::query::{parse_query, query_bounds};
 use super::{connect, Answer, LokiError};
 use crate::limits::{interrupt_at, Deadline};
 use crate::{ApiRequest, CompatContext};
+use canardstack_query::go_duration::parse_go_duration_seconds;
 use canardstack_query::logql::ast::{Query, Stage};
 use canardstack_query::logql::engine::{run_log_query_counted, LogRequest, ScanStats};
 use canardstack_query::logql::plan::Direction;
-use canardstack_query::logql::units::{parse_bytes, parse_duration_seconds};
+use canardstack_query::logql::units::parse_bytes;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +31,7 @@ fn value_type(value: &str) -> &'static str {
         "float"
     } else if matches!(value, "true" | "false" | "TRUE" | "FALSE" | "True" | "False") {
         "boolean"
-    } else if parse_duration_seconds(value).is_some() {
+    } else if parse_go_duration_seconds(value).is_some() {
         "duration"
     } else if parse_bytes(value).is_some() {
         "bytes"

@@ -8,6 +8,7 @@
 
 use super::TempoError;
 use crate::Params;
+use canardstack_query::go_duration::parse_go_duration;
 use canardstack_query::promql::lake::{LAKE_FIRST_MS, LAKE_LAST_MS};
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
@@ -122,48 +123,10 @@ pub fn duration(params: &Params, name: &str) -> Result<Option<i64>, TempoError> 
         .transpose()
 }
 
-/// Go's `time.ParseDuration`: `300ms`, `-1.5h`, `2h45m`; units ns us µs ms s m h.
+/// Go's `time.ParseDuration` with its error text, as Tempo reads
+/// `minDuration` and `maxDuration`.
 pub fn go_duration(text: &str) -> Result<i64, String> {
-    let invalid = || format!("time: invalid duration {text:?}");
-    let (negative, mut rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let number = &rest[..number_len];
-        if number.is_empty() || number == "." {
-            return Err(invalid());
-        }
-        let value: f64 = number.parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        let scale = match unit {
-            "" => return Err(format!("time: missing unit in duration {text:?}")),
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            other => return Err(format!("time: unknown unit {other:?} in duration {text:?}")),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    if total > i64::MAX as f64 {
-        return Err(invalid());
-    }
-    let nanos = total.round() as i64;
-    Ok(if negative { -nanos } else { nanos })
+    parse_go_duration(text).map_err(|e| e.go_message(text))
 }
 
 /// Go's `time.Duration.String()` for whole seconds and up (`768h0m0s`), for messages.
@@ -377,6 +340,17 @@ mod tests {
         assert_eq!(go_duration("5x"), Err("time: unknown unit \"x\" in duration \"5x\"".into()));
         assert_eq!(go_duration("abc"), Err("time: invalid duration \"abc\"".into()));
         assert_eq!(go_duration(""), Err("time: invalid duration \"\"".into()));
+        assert_eq!(go_duration("2\u{3bc}s"), Ok(2_000));
+        // past an int64 of nanoseconds is Go's invalid duration, not a saturated value
+        assert_eq!(go_duration("9223372036854775807ns"), Ok(i64::MAX));
+        assert_eq!(
+            go_duration("9223372036854775808ns"),
+            Err("time: invalid duration \"9223372036854775808ns\"".into())
+        );
+        assert_eq!(go_duration("-9223372036854775808ns"), Ok(i64::MIN));
+        // Go truncates fractions at nanoseconds
+        assert_eq!(go_duration("1.0000000005s"), Ok(1_000_000_000));
+        assert_eq!(go_duration("1..5s"), Err("time: missing unit in duration \"1..5s\"".into()));
         assert_eq!(go_duration_text(32 * 24 * 3600), "768h0m0s");
     }
 

@@ -9,6 +9,7 @@
 
 use super::ast::*;
 use super::pipeline::Labels;
+use crate::prom_math::{self, extrapolation_factor, quantile, variance, Window, ZeroClamp};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -341,6 +342,7 @@ fn range_function(range: &RangeAggregation, points: &[(i64, f64)], window_end: i
         RangeOp::AvgOverTime => values().sum::<f64>() / n,
         RangeOp::MinOverTime => values().fold(f64::INFINITY, f64::min),
         RangeOp::MaxOverTime => values().fold(f64::NEG_INFINITY, f64::max),
+        // Loki's over_time variances are Welford's without Prometheus' Kahan compensation
         RangeOp::StdvarOverTime => variance(values()),
         RangeOp::StddevOverTime => variance(values()).sqrt(),
         RangeOp::QuantileOverTime => quantile(range.param.ok_or(EvalError::MissingQuantile)?, values().collect()),
@@ -351,57 +353,28 @@ fn range_function(range: &RangeAggregation, points: &[(i64, f64)], window_end: i
     })
 }
 
-fn variance(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let n = values.clone().count() as f64;
-    let mean = values.clone().sum::<f64>() / n;
-    values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
-}
-
-/// Prometheus' quantile: linear interpolation between closest ranks.
-fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let rank = q * (values.len() - 1) as f64;
-    let lower = rank.floor() as usize;
-    let upper = (lower + 1).min(values.len() - 1);
-    let weight = rank - rank.floor();
-    values[lower] * (1.0 - weight) + values[upper] * weight
-}
-
-/// Per-second increase of a counter over the window, handling resets and
-/// extrapolating to the window edges as Prometheus' `rate` does.
+/// Loki's `rate_counter`: Prometheus' extrapolation as Loki took it, with the
+/// zero point limiting the stretch before the threshold is applied (Prometheus
+/// now applies it after), and the increase divided by the range last. Loki
+/// measures the stretch from `first - range` to the last sample rather than to
+/// the window's edges; the window's edges are kept here, as Prometheus does.
 fn counter_rate(points: &[(i64, f64)], window_start: i64, window_end: i64) -> f64 {
     if points.len() < 2 {
         return 0.0;
     }
-    let mut increase = points[points.len() - 1].1 - points[0].1;
-    for pair in points.windows(2) {
-        if pair[1].1 < pair[0].1 {
-            increase += pair[0].1;
-        }
-    }
-    let seconds = |ns: i64| ns as f64 / 1e9;
-    let sampled = seconds(points[points.len() - 1].0 - points[0].0);
-    let average_gap = sampled / (points.len() - 1) as f64;
-    let mut to_start = seconds(points[0].0 - window_start);
-    let to_end = seconds(window_end - points[points.len() - 1].0);
-    if increase > 0.0 && points[0].1 >= 0.0 {
-        let to_zero = sampled * (points[0].1 / increase);
-        to_start = to_start.min(to_zero);
-    }
-    let threshold = average_gap * 1.1;
-    let mut extrapolated = sampled;
-    extrapolated += if to_start < threshold { to_start } else { average_gap / 2.0 };
-    extrapolated += if to_end < threshold { to_end } else { average_gap / 2.0 };
-    increase * (extrapolated / sampled) / seconds(window_end - window_start)
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let increase = prom_math::change(points.iter().map(|(_, v)| *v), true);
+    let window = Window {
+        start: window_start,
+        end: window_end,
+        first_t: first.0,
+        last_t: last.0,
+        first_v: first.1,
+        count: points.len(),
+        ticks_per_second: 1e9,
+    };
+    let factor = extrapolation_factor(&window, Some(increase), ZeroClamp::BeforeThreshold);
+    increase * factor / ((window_end - window_start) as f64 / 1e9)
 }
 
 // ---- vector aggregations ----

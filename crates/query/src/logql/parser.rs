@@ -10,7 +10,8 @@
 use super::ast::*;
 use super::lexer::{lex, Tok, Token};
 use super::template::Template;
-use super::units::{parse_bytes, parse_duration_ns, parse_duration_seconds, DurationError};
+use super::units::parse_bytes;
+use crate::go_duration::{parse_query_duration, seconds, DurationError};
 
 /// How deeply a query may nest: every parenthesis, unary sign, vector
 /// aggregation, binary operator and label-filter `and`/`or` is one level,
@@ -186,7 +187,7 @@ impl Parser<'_> {
 
     fn duration(&mut self, what: &str) -> Result<i64, ParseError> {
         match self.peek().clone() {
-            Tok::Num(text) => match parse_duration_ns(&text) {
+            Tok::Num(text) => match parse_query_duration(&text) {
                 Ok(ns) if ns > 0 || what == "offset" => {
                     self.next();
                     Ok(ns)
@@ -524,8 +525,8 @@ impl Parser<'_> {
         let sign = if negative { -1.0 } else { 1.0 };
         let (value, kind) = if let Ok(number) = text.parse::<f64>() {
             (number, NumberKind::Plain)
-        } else if let Some(seconds) = parse_duration_seconds(&text) {
-            (seconds, NumberKind::Duration)
+        } else if let Ok(nanos) = parse_query_duration(&text) {
+            (seconds(nanos), NumberKind::Duration)
         } else if let Some(bytes) = parse_bytes(&text) {
             (bytes, NumberKind::Bytes)
         } else {

@@ -13,7 +13,8 @@
 use super::ast::*;
 use super::pattern::Pattern;
 use super::template::{Scope, Template};
-use super::units::{parse_bytes, parse_duration_seconds};
+use super::units::parse_bytes;
+use crate::go_duration::parse_go_duration_seconds;
 use regex::Regex;
 use std::collections::BTreeMap;
 
@@ -211,7 +212,7 @@ impl Predicate {
                 let Some(text) = entry.get(name) else { return false };
                 let parsed = match kind {
                     NumberKind::Plain => text.trim().parse::<f64>().ok(),
-                    NumberKind::Duration => parse_duration_seconds(text.trim()),
+                    NumberKind::Duration => parse_go_duration_seconds(text.trim()),
                     NumberKind::Bytes => parse_bytes(text),
                 };
                 match parsed {
@@ -318,7 +319,7 @@ pub fn unwrap_value(entry: &mut Entry, label: &str, conversion: Conversion) -> O
     let text = entry.get(label).unwrap_or("").to_string();
     let value = match conversion {
         Conversion::Number => text.trim().parse::<f64>().ok(),
-        Conversion::Duration => parse_duration_seconds(text.trim()),
+        Conversion::Duration => parse_go_duration_seconds(text.trim()),
         Conversion::Bytes => parse_bytes(&text),
     };
     if value.is_none() {

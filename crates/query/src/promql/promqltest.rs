@@ -20,6 +20,7 @@ use super::error::PromqlError;
 use super::eval::{eval_instant, eval_range, QueryTimes};
 use super::source::MemorySource;
 use super::value::{stale_nan, Labels, Point, Series, Value, METRIC_NAME};
+use crate::go_text::parse_prometheus_duration_ms;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,42 +31,16 @@ pub enum Outcome {
     Skip(String),
 }
 
+/// A duration in a test file, in milliseconds: Prometheus' syntax, which
+/// the test files also write with a leading `-` for times before the epoch.
 pub fn parse_duration(text: &str) -> Option<i64> {
     let text = text.trim();
-    if text == "0" {
-        return Some(0);
-    }
     let (negative, text) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let mut total = 0i64;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        total += n * ms;
-        rest = &rest[unit_len..];
-    }
-    Some(if negative { -total } else { total })
+    let ms = i64::try_from(parse_prometheus_duration_ms(text)?).ok()?;
+    Some(if negative { -ms } else { ms })
 }
 
 /// A time in a test file: a duration since the epoch, or plain seconds.

@@ -8,6 +8,7 @@
 use super::ast::*;
 use super::lexer::{tokenize, Spanned, Token};
 use super::TraceqlError;
+use crate::go_duration::parse_query_duration;
 
 /// The deepest tree a query may build: parentheses plus the operators of a
 /// chain along one path (`{a} && {b} && ...` is as deep as it is long). The
@@ -357,7 +358,8 @@ fn keyword_literal(word: &str) -> Option<Literal> {
     })
 }
 
-/// An integer, a float, or a duration such as `1.5s` or `1h30m` (Go's units).
+/// An integer, a float, or a duration such as `1.5s`, `1h30m` or `2d` (Tempo's
+/// lexer reads Prometheus' units as well as Go's).
 fn number(text: &str, negative: bool, at: usize) -> Result<Literal, TraceqlError> {
     let sign = if negative { -1 } else { 1 };
     let bad = || TraceqlError::parse(at, format!("invalid number or duration {text:?}"));
@@ -367,30 +369,7 @@ fn number(text: &str, negative: bool, at: usize) -> Result<Literal, TraceqlError
     if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return text.parse::<f64>().map(|n| Literal::Float(sign as f64 * n)).map_err(|_| bad());
     }
-    duration_nanos(text).map(|ns| Literal::Duration(sign * ns)).ok_or_else(bad)
-}
-
-fn duration_nanos(text: &str) -> Option<i64> {
-    let mut rest = text;
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    (total.is_finite() && total < i64::MAX as f64).then(|| total.round() as i64)
+    parse_query_duration(text).map(|ns| Literal::Duration(sign * ns)).map_err(|_| bad())
 }
 
 fn describe(token: &Token) -> String {
@@ -493,6 +472,11 @@ mod tests {
         assert_eq!(parse_one("{ span.x = 2.5 }").2, Literal::Float(2.5));
         assert_eq!(parse_one("{ span.x = 1.5s }").2, Literal::Duration(1_500_000_000));
         assert_eq!(parse_one("{ span.x = 10us }").2, Literal::Duration(10_000));
+        // Tempo's lexer reads Prometheus' day unit and only the micro sign (U+00B5) as micro
+        assert_eq!(parse_one("{ span.x = 2d }").2, Literal::Duration(172_800_000_000_000));
+        assert_eq!(parse_one("{ span.x = 10\u{b5}s }").2, Literal::Duration(10_000));
+        assert!(parse("{ span.x = 10\u{3bc}s }").is_err());
+        assert!(parse("{ span.x = 9999999999999999h }").is_err());
         assert_eq!(parse_one("{ kind = server }").2, Literal::Kind(Kind::Server));
         assert_eq!(parse_one("{ .ok = true }").2, Literal::Bool(true));
         assert_eq!(parse_one("{ .x != nil }").2, Literal::Nil);

@@ -5,6 +5,7 @@
 use super::functions::count_value_label;
 use super::range;
 use super::{Evaluator, KahanSum};
+use crate::prom_math;
 use crate::promql::error::{eval_error, unsupported, Result};
 use crate::promql::value::{Labels, Sample, Value, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -68,10 +69,10 @@ pub fn eval_aggregate(ev: &Evaluator, agg: &AggregateExpr, t: i64) -> Result<Val
         "min" => Ok(folded(&|v| range::min(v.iter().copied()))),
         "quantile" => {
             let q = ev.scalar(param.ok_or_else(|| eval_error("quantile needs a parameter"))?, t)?;
-            Ok(folded(&|v| range::quantile(q, v.to_vec())))
+            Ok(folded(&|v| prom_math::quantile(q, v.to_vec())))
         }
-        "stddev" => Ok(folded(&|v| range::variance(v.iter().copied()).sqrt())),
-        "stdvar" => Ok(folded(&|v| range::variance(v.iter().copied()))),
+        "stddev" => Ok(folded(&|v| prom_math::variance(v.iter().copied()).sqrt())),
+        "stdvar" => Ok(folded(&|v| prom_math::variance(v.iter().copied()))),
         "sum" => Ok(folded(&|v| {
             let mut k = KahanSum::default();
             v.iter().for_each(|&x| k.add(x));

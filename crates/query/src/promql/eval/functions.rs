@@ -5,6 +5,7 @@
 use super::histogram::{bucket_quantile, Bucket};
 use super::range::{self, extrapolated_rate, instant_delta};
 use super::{Evaluator, RangeArg};
+use crate::prom_math;
 use crate::promql::error::{eval_error, unsupported, Result};
 use crate::promql::value::{format_float, without_name, Labels, Point, Sample, Value, METRIC_NAME};
 use promql_parser::label::MatchOp;
@@ -116,7 +117,7 @@ pub fn eval_call(ev: &Evaluator, call: &Call, t: i64) -> Result<Value> {
         // quantile_over_time(φ scalar, v range-vector)
         "quantile_over_time" => {
             let q = ev.scalar(args[0], t)?;
-            over_time(ev, args[1], t, |p| Some(range::quantile(q, p.iter().map(|p| p.v).collect())))
+            over_time(ev, args[1], t, |p| Some(prom_math::quantile(q, p.iter().map(|p| p.v).collect())))
         }
         "rad" => math(ev, &args, t, f64::to_radians),
         // rate(v range-vector)
@@ -150,9 +151,13 @@ pub fn eval_call(ev: &Evaluator, call: &Call, t: i64) -> Result<Value> {
         "sort_desc" => vector(sorted(ev.vector(args[0], t)?, true)),
         "sqrt" => math(ev, &args, t, f64::sqrt),
         // stddev_over_time(v range-vector)
-        "stddev_over_time" => over_time(ev, args[0], t, |p| Some(range::variance(p.iter().map(|p| p.v)).sqrt())),
+        "stddev_over_time" => {
+            over_time(ev, args[0], t, |p| Some(prom_math::compensated_variance(p.iter().map(|p| p.v)).sqrt()))
+        }
         // stdvar_over_time(v range-vector)
-        "stdvar_over_time" => over_time(ev, args[0], t, |p| Some(range::variance(p.iter().map(|p| p.v)))),
+        "stdvar_over_time" => {
+            over_time(ev, args[0], t, |p| Some(prom_math::compensated_variance(p.iter().map(|p| p.v))))
+        }
         // sum_over_time(v range-vector)
         "sum_over_time" => over_time(ev, args[0], t, |p| Some(range::sum(p))),
         "tan" => math(ev, &args, t, f64::tan),

@@ -528,30 +528,7 @@ pub struct RangeArg {
     pub range: i64,
 }
 
-/// Kahan-Neumaier summation, as Prometheus sums floats.
-#[derive(Default, Clone, Copy)]
-pub struct KahanSum {
-    sum: f64,
-    c: f64,
-}
-
-impl KahanSum {
-    pub fn add(&mut self, inc: f64) {
-        let t = self.sum + inc;
-        if t.is_infinite() {
-            self.c = 0.0;
-        } else if self.sum.abs() >= inc.abs() {
-            self.c += (self.sum - t) + inc;
-        } else {
-            self.c += (inc - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    pub fn value(&self) -> f64 {
-        self.sum + self.c
-    }
-}
+pub use crate::prom_math::KahanSum;
 
 #[cfg(test)]
 mod tests;

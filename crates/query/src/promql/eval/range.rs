@@ -3,6 +3,7 @@
 //! one series in its window and returns at most one value.
 
 use super::{KahanSum, RangeArg};
+use crate::prom_math::{self, extrapolation_factor, Window, ZeroClamp};
 use crate::promql::value::Point;
 
 /// `rate`, `increase` and `delta`: the change over the window, extrapolated
@@ -13,33 +14,17 @@ pub fn extrapolated_rate(points: &[Point], arg: &RangeArg, is_counter: bool, is_
         return None;
     }
     let (first, last) = (points[0], points[points.len() - 1]);
-    let mut result = last.v - first.v;
-    if is_counter {
-        for pair in points.windows(2) {
-            if pair[1].v < pair[0].v {
-                result += pair[0].v;
-            }
-        }
-    }
-    let mut to_start = (first.t - arg.start) as f64 / 1000.0;
-    let mut to_end = (arg.end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let average_gap = sampled / (points.len() - 1) as f64;
-    let threshold = average_gap * 1.1;
-    if to_start >= threshold {
-        to_start = average_gap / 2.0;
-    }
-    if is_counter && result > 0.0 && first.v >= 0.0 {
-        // a counter does not go below zero: extrapolate at most to where it would be zero
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
-    if to_end >= threshold {
-        to_end = average_gap / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
+    let result = prom_math::change(points.iter().map(|p| p.v), is_counter);
+    let window = Window {
+        start: arg.start,
+        end: arg.end,
+        first_t: first.t,
+        last_t: last.t,
+        first_v: first.v,
+        count: points.len(),
+        ticks_per_second: 1000.0,
+    };
+    let mut factor = extrapolation_factor(&window, is_counter.then_some(result), ZeroClamp::AfterThreshold);
     if is_rate {
         factor /= arg.range as f64 / 1000.0;
     }
@@ -128,38 +113,6 @@ pub fn min(values: impl Iterator<Item = f64>) -> f64 {
     values.fold(f64::NAN, |acc, v| if v < acc || acc.is_nan() { v } else { acc })
 }
 
-/// Population variance by Welford's method.
-pub fn variance(values: impl Iterator<Item = f64>) -> f64 {
-    let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
-    for v in values {
-        n += 1.0;
-        let delta = v - mean;
-        mean += delta / n;
-        m2 += delta * (v - mean);
-    }
-    m2 / n
-}
-
-/// Prometheus' quantile: linear interpolation between the closest ranks.
-pub fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse()));
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,8 +141,11 @@ mod tests {
     }
 
     #[test]
-    fn quantile_interpolates() {
-        assert_eq!(quantile(0.5, vec![1.0, 2.0, 3.0, 4.0]), 2.5);
-        assert_eq!(quantile(-1.0, vec![1.0]), f64::NEG_INFINITY);
+    fn rate_clamps_at_the_zero_point_after_the_threshold() {
+        // counter 2 -> 6 at 50s, 60s, 70s in (0, 70s]: 50s to the start is past the 11s threshold, so
+        // half an interval (5s) is kept although the zero point is 10s away (Loki would take the 10s)
+        let points = pts(&[(50_000, 2.0), (60_000, 4.0), (70_000, 6.0)]);
+        let arg = RangeArg { series: vec![], start: 0, end: 70_000, range: 70_000 };
+        assert_eq!(extrapolated_rate(&points, &arg, true, false), Some(5.0));
     }
 }
