@@ -230,6 +230,8 @@ def main():
     parser.add_argument("--flush-interval-ms", type=int, default=500)
     parser.add_argument("--compact-interval-ms", type=int, default=60000)
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
+    parser.add_argument("--inline-rows", type=int, default=None,
+                        help="otlp_serve's inline_rows (flushes of a table below it stay in the catalog)")
     parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
     parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
     args = parser.parse_args()
@@ -242,7 +244,9 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         db = DuckDB(workdir, args.extension, args.ducklake)
         port = free_port()
-        db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, compact_interval_ms := {args.compact_interval_ms})")
+        inline = f", inline_rows := {args.inline_rows}" if args.inline_rows is not None else ""
+        db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, "
+               f"compact_interval_ms := {args.compact_interval_ms}{inline})")
         results = mp.Queue()
         rate = args.rate * 1e6 / args.senders if args.rate else None  # bytes/s per sender
         procs = [mp.Process(target=sender,
@@ -289,6 +293,7 @@ def main():
 
     print(f"senders={args.senders} connections={args.connections} mix={args.mix} records/request={args.records} "
           f"spans/request={args.spans} seconds={elapsed:.1f} flush_interval_ms={args.flush_interval_ms} "
+          f"inline_rows={'default' if args.inline_rows is None else args.inline_rows} "
           f"offered={f'{args.rate} MB/s (open loop)' if args.rate else 'closed loop'}")
     print(f"accepted: {requests_ok} requests, {accepted_items} items, {sent_bytes / 1e6:.1f} MB protobuf; "
           f"refused (429/503): {refused}")
