@@ -14,6 +14,7 @@
 //! (at most an unreferenced Parquet file); after it, both.
 
 use super::catalog::{read_checkpoint, CatalogError, CHECKPOINT_TABLE};
+use super::coalesce::coalesce;
 use super::database::Pooled;
 use super::parquet_file::{write_parquet, WriteError};
 use crate::otlp::schema::Table;
@@ -165,7 +166,16 @@ impl LakeWriter {
         let mut routes = BTreeMap::new();
         let mut result = Ok(());
         for (table, batches) in &by_table {
-            match self.route(*table, batches, through_seq) {
+            let coalesced = match coalesce(batches) {
+                Ok(coalesced) => coalesced,
+                Err(source) => {
+                    result =
+                        Err(CommitError::Arrow { context: format!("merging batches for {}", table.name()), source });
+                    break;
+                }
+            };
+            let batches: Vec<&RecordBatch> = coalesced.iter().collect();
+            match self.route(*table, &batches, through_seq) {
                 Ok(route) => {
                     routes.insert(*table, route);
                 }

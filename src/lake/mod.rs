@@ -2,6 +2,7 @@
 //! one-transaction-per-flush commit.
 
 pub mod catalog;
+mod coalesce;
 pub mod commit;
 pub mod database;
 mod parquet_file;

@@ -65,3 +65,130 @@ pub fn realistic_logs(records: usize) -> opentelemetry_proto::tonic::collector::
         }],
     }
 }
+
+/// A metrics request as an SDK exports it every interval: one resource and
+/// `per_kind` points of each of the five kinds (gauge, monotonic sum, a
+/// 10-bucket histogram, an exponential histogram, a summary), every point with
+/// its own attribute set.
+pub fn realistic_metrics(
+    per_kind: usize,
+) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+    use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    const CUMULATIVE: i32 = 2;
+    let now = 1_700_000_060_000_000_000u64;
+    let start = now - 60_000_000_000;
+    let attributes = |k: usize| {
+        vec![
+            kv("http.route", s(&format!("/api/v1/r{}", k % 17))),
+            kv("http.status_code", s(["200", "404", "500"][k % 3])),
+            kv("instance", s(&format!("pod-{}", k % 11))),
+        ]
+    };
+    let numbers = |first: usize| -> Vec<NumberDataPoint> {
+        (first..first + per_kind)
+            .map(|k| NumberDataPoint {
+                attributes: attributes(k),
+                start_time_unix_nano: start,
+                time_unix_nano: now,
+                value: Some(Number::AsInt(k as i64 * 7)),
+                ..Default::default()
+            })
+            .collect()
+    };
+    let metric = |name: &str, unit: &str, data: Data| Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(data),
+        ..Default::default()
+    };
+    let metrics = vec![
+        metric("process.memory.usage", "By", Data::Gauge(Gauge { data_points: numbers(0) })),
+        metric(
+            "http.server.requests",
+            "",
+            Data::Sum(Sum { data_points: numbers(per_kind), aggregation_temporality: CUMULATIVE, is_monotonic: true }),
+        ),
+        metric(
+            "http.server.duration",
+            "ms",
+            Data::Histogram(Histogram {
+                data_points: (0..per_kind)
+                    .map(|k| HistogramDataPoint {
+                        attributes: attributes(2 * per_kind + k),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        count: 55,
+                        sum: Some(1234.5),
+                        bucket_counts: (1..=10).collect(),
+                        explicit_bounds: vec![5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0],
+                        ..Default::default()
+                    })
+                    .collect(),
+                aggregation_temporality: CUMULATIVE,
+            }),
+        ),
+        metric(
+            "rpc.server.duration",
+            "ms",
+            Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: (0..per_kind)
+                    .map(|k| ExponentialHistogramDataPoint {
+                        attributes: attributes(3 * per_kind + k),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        count: 21,
+                        sum: Some(99.5),
+                        scale: 3,
+                        zero_count: 1,
+                        positive: Some(Buckets { offset: 2, bucket_counts: vec![1, 2, 3, 4, 5, 5] }),
+                        ..Default::default()
+                    })
+                    .collect(),
+                aggregation_temporality: CUMULATIVE,
+            }),
+        ),
+        metric(
+            "gc.pause",
+            "ms",
+            Data::Summary(Summary {
+                data_points: (0..per_kind)
+                    .map(|k| SummaryDataPoint {
+                        attributes: attributes(4 * per_kind + k),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        count: 10,
+                        sum: 42.0,
+                        quantile_values: [0.5, 0.9, 0.99]
+                            .map(|quantile| ValueAtQuantile { quantile, value: quantile * 10.0 })
+                            .to_vec(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+        ),
+    ];
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", s("checkout")), kv("host.name", s("ip-10-0-3-17"))],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope { name: "bench".into(), ..Default::default() }),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::compression::tests::compress;
 use super::*;
-use crate::fixtures::realistic_logs;
+use crate::fixtures::{realistic_logs, realistic_metrics};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, MapArray};
@@ -376,4 +376,17 @@ fn bench_decode_logs() {
     }
     let secs = start.elapsed().as_secs_f64();
     println!("opentelemetry-proto serde json alone: {:.1} MB/s", (json.len() * 300) as f64 / secs / 1e6);
+}
+
+/// `cargo test --release -p canardstack-otlp --lib tests::bench_decode_metrics -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_decode_metrics() {
+    let protobuf = realistic_metrics(5).encode_to_vec();
+    let pb_kind = kind(Signal::Metrics, Format::Protobuf, Compression::None);
+    throughput("metrics protobuf (warm-up)", pb_kind, &protobuf, 2_000);
+    let start = std::time::Instant::now();
+    let requests = 20_000;
+    let mbps = throughput("metrics protobuf, 25 points", pb_kind, &protobuf, requests);
+    println!("{:.1} us per request ({mbps:.1} MB/s)", start.elapsed().as_secs_f64() * 1e6 / requests as f64);
 }

@@ -1,0 +1,106 @@
+//! Many small batches of one table become a few larger ones before a flush
+//! is written.
+//!
+//! A metrics request gives each metric table a batch of a handful of rows, so
+//! a flush holds hundreds of tiny batches per table. Both write routes pay per
+//! batch and per column (the Parquet encoder computes levels and retypes every
+//! array; the appender converts every batch), and that per-batch cost was most
+//! of the writer's time under metrics load. One concatenation per run of small
+//! batches pays it once per run instead.
+
+use duckdb::arrow::compute::concat_batches;
+use duckdb::arrow::error::ArrowError;
+use duckdb::arrow::record_batch::RecordBatch;
+
+/// Batches with fewer rows are merged with their neighbours.
+const SMALL_BATCH_ROWS: usize = 1024;
+/// A run of small batches is closed once it holds this many rows.
+const RUN_ROWS: usize = 8192;
+
+/// The batches in the same order, runs of consecutive small ones concatenated.
+pub(super) fn coalesce(batches: &[&RecordBatch]) -> Result<Vec<RecordBatch>, ArrowError> {
+    let mut out = Vec::new();
+    let mut run: Vec<&RecordBatch> = Vec::new();
+    let mut run_rows = 0;
+    for batch in batches {
+        if batch.num_rows() >= SMALL_BATCH_ROWS {
+            close_run(&mut run, &mut out)?;
+            run_rows = 0;
+            out.push((*batch).clone());
+            continue;
+        }
+        run.push(batch);
+        run_rows += batch.num_rows();
+        if run_rows >= RUN_ROWS {
+            close_run(&mut run, &mut out)?;
+            run_rows = 0;
+        }
+    }
+    close_run(&mut run, &mut out)?;
+    Ok(out)
+}
+
+fn close_run(run: &mut Vec<&RecordBatch>, out: &mut Vec<RecordBatch>) -> Result<(), ArrowError> {
+    match run.as_slice() {
+        [] => {}
+        [single] => out.push((*single).clone()),
+        [first, ..] => out.push(concat_batches(&first.schema(), run.iter().copied())?),
+    }
+    run.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duckdb::arrow::array::{Array, Int64Array, MapBuilder, StringBuilder};
+    use duckdb::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    /// `rows` rows numbered from `first`, with a one-entry map per row.
+    fn batch(first: i64, rows: usize) -> RecordBatch {
+        let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for i in 0..rows {
+            map.keys().append_value("k");
+            map.values().append_value(format!("v{}", first + i as i64));
+            map.append(true).unwrap();
+        }
+        let map = map.finish();
+        let schema = Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("attributes", map.data_type().clone(), true),
+        ]);
+        let numbers = Int64Array::from_iter_values(first..first + rows as i64);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(numbers), Arc::new(map)]).unwrap()
+    }
+
+    fn numbers(batches: &[RecordBatch]) -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn small_batches_merge_in_order_and_large_ones_pass_through() {
+        let inputs = [batch(0, 5), batch(5, 5), batch(10, 2000), batch(2010, 3), batch(2013, 4)];
+        let refs: Vec<&RecordBatch> = inputs.iter().collect();
+        let out = coalesce(&refs).unwrap();
+        assert_eq!(out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [10, 2000, 7]);
+        assert_eq!(numbers(&out), (0..2017).collect::<Vec<_>>());
+        let maps = out[2].column(1).as_any().downcast_ref::<duckdb::arrow::array::MapArray>().unwrap();
+        let last = maps.value(6);
+        let values = last.column(1).as_any().downcast_ref::<duckdb::arrow::array::StringArray>().unwrap();
+        assert_eq!(values.value(0), "v2016");
+    }
+
+    #[test]
+    fn a_run_closes_at_its_row_target() {
+        let inputs: Vec<RecordBatch> = (0..20).map(|i| batch(i * 1000, 1000)).collect();
+        let refs: Vec<&RecordBatch> = inputs.iter().collect();
+        let out = coalesce(&refs).unwrap();
+        assert_eq!(out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [9000, 9000, 2000]);
+        assert_eq!(numbers(&out), (0..20_000).collect::<Vec<_>>());
+        assert!(coalesce(&[]).unwrap().is_empty());
+    }
+}
