@@ -57,8 +57,8 @@ pub(super) fn decode_with_prost(body: &[u8], limits: &DecodeLimits) -> Result<De
     Ok(rejections.into_decoded(batches))
 }
 
-/// Why a span cannot be stored: its first bad id, links' (trace, span) ids
-/// in order after its own.
+/// Why a span cannot be stored: its first bad id, its own ids first, then
+/// its links' (trace id, span id) pairs in order.
 pub(super) fn span_problem<'a>(
     span: &SpanScalars,
     mut link_ids: impl Iterator<Item = (&'a [u8], &'a [u8])>,
@@ -74,6 +74,7 @@ pub(super) fn span_problem<'a>(
         })
 }
 
+/// Counts a rejected span; the first rejection's message names it.
 pub(super) fn reject_span(rejections: &mut Rejections, name: &str, problem: String) {
     rejections.reject(1, || format!("span {name:?}: {problem}"));
 }
