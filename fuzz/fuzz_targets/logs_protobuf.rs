@@ -1,5 +1,5 @@
-//! Protobuf bodies: the logs wire walker (and its prost fallback), traces
-//! and metrics.
+//! Protobuf bodies: the logs and traces wire walkers (and their prost
+//! fallback), and metrics.
 #![no_main]
 use canardstack_otlp::{decode_with_limits, Compression, DecodeLimits, Format, RequestKind, Signal};
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! Hostile request bodies: nesting, expansion, odd bytes, and property tests
-//! of the transcoder, the logs wire walker and decompression.
+//! of the transcoder, the logs and traces wire walkers and decompression.
 
 use super::limits::{self, ItemBudget};
 use super::*;
@@ -164,6 +164,28 @@ fn protobuf_nesting_of_100000_is_refused_on_a_small_stack() {
     let value = deep_value(100_000, true);
     let err = on_small_stack(move || AnyValue::decode(&value[..]).unwrap_err().to_string());
     assert!(err.contains("recursion limit reached"), "{err}");
+}
+
+#[test]
+fn traces_walker_declines_deep_values_in_every_attribute_list_on_a_small_stack() {
+    for kvlist in [false, true] {
+        // span attributes; an event's (3) in events (11); a link's (4) in links (13)
+        for tag in [9, 11, 13] {
+            let message = on_small_stack(move || {
+                let kv = attribute(&deep_value(100_000, kvlist));
+                let attributes = match tag {
+                    9 => len_field(9, &kv),
+                    11 => len_field(11, &len_field(3, &kv)),
+                    _ => len_field(13, &len_field(4, &kv)),
+                };
+                let span = [len_field(1, &[1; 16]), len_field(2, &[2; 8]), attributes].concat();
+                let body = len_field(1, &len_field(2, &len_field(2, &span)));
+                assert!(traces_wire::decode(&body, &limits()).is_none(), "tag {tag} kvlist {kvlist}");
+                decode_pb(Signal::Traces, &body, &limits()).unwrap_err().to_string()
+            });
+            assert_eq!(message, "attribute value nesting deeper than 24", "tag {tag} kvlist {kvlist}");
+        }
+    }
 }
 
 /// A JSON log request with `value` (an AnyValue object) as the body.
@@ -341,6 +363,13 @@ fn items_are_counted_for_traces_and_metrics() {
         decode_pb(Signal::Traces, &traces, &with_items(9)).unwrap_err().to_string(),
         "request has more than 9 items (max_items_per_request)"
     );
+    // the wire walker counts the same items, and declines past the bound
+    assert_eq!(traces_wire::decode(&traces, &with_items(10)).map(|d| d.rows()), Some(2));
+    assert!(traces_wire::decode(&traces, &with_items(9)).is_none());
+    assert_eq!(
+        traces::decode_with_prost(&traces, &with_items(9)).unwrap_err().to_string(),
+        "request has more than 9 items (max_items_per_request)"
+    );
 
     // resource_metrics 1 + scope_metrics 1 + metrics 3 + histogram point 1
     // (its 4 fixed64 bucket counts and 3 bounds are not items) + 2 exemplars
@@ -409,6 +438,10 @@ fn expansion_bodies(bytes: usize) -> Vec<(&'static str, Signal, Vec<u8>)> {
     let logs = len_field(1, &len_field(2, &empty_elements(n, 2)));
     let attributes = len_field(1, &len_field(2, &len_field(2, &empty_elements(n, 6))));
     let spans = len_field(1, &len_field(2, &empty_elements(n, 2)));
+    let span_with = |tag: u8| {
+        let span = [len_field(1, &[1; 16]), len_field(2, &[2; 8]), empty_elements(n, tag)].concat();
+        len_field(1, &len_field(2, &len_field(2, &span)))
+    };
     let metric_points = {
         let gauge = len_field(5, &empty_elements(n, 1));
         len_field(1, &len_field(2, &len_field(2, &[len_field(1, b"m"), gauge].concat())))
@@ -433,6 +466,9 @@ fn expansion_bodies(bytes: usize) -> Vec<(&'static str, Signal, Vec<u8>)> {
         ("empty log records", Signal::Logs, logs),
         ("empty log attributes", Signal::Logs, attributes),
         ("empty spans", Signal::Traces, spans),
+        ("empty span attributes", Signal::Traces, span_with(9)),
+        ("empty span events", Signal::Traces, span_with(11)),
+        ("empty span links", Signal::Traces, span_with(13)),
         ("empty gauge points", Signal::Metrics, metric_points),
         ("empty exemplars", Signal::Metrics, exemplars),
         ("packed bucket counts", Signal::Metrics, buckets),
@@ -445,6 +481,12 @@ fn expansion_bodies_are_refused_by_item_count() {
     for (name, signal, body) in expansion_bodies(4 << 20) {
         let err = decode_pb(signal, &body, &limits()).unwrap_err();
         assert_eq!(err.to_string(), "request has more than 1000000 items (max_items_per_request)", "{name}");
+        let walker = match signal {
+            Signal::Logs => logs_wire::decode(&body, &limits()),
+            Signal::Traces => traces_wire::decode(&body, &limits()),
+            Signal::Metrics => None,
+        };
+        assert!(walker.is_none(), "{name}: the walker declines");
     }
     // the same through OTLP/JSON: 400,000 `{}` records, bound lowered to 300,000
     let json = json_logs_many_records(400_000);
@@ -549,7 +591,10 @@ fn copied_resource_and_scope_bytes_are_bounded() {
         len_field(1, &[len_field(1, &resource.encode_to_vec()), len_field(2, &[scope, spans].concat())].concat())
     };
     assert_eq!(decode_pb(Signal::Traces, &traces(9), &copies).unwrap().rows(), 9);
+    assert_eq!(traces_wire::decode(&traces(9), &copies).unwrap().rows(), 9);
+    assert!(traces_wire::decode(&traces(10), &copies).is_none());
     assert_eq!(decode_pb(Signal::Traces, &traces(10), &copies).unwrap_err().to_string(), expected);
+    assert_eq!(traces::decode_with_prost(&traces(10), &copies).unwrap_err().to_string(), expected);
 
     // metrics: the metric's name, description and unit are copied too: "m" +
     // "d" + "u" + 109 = 112 per point
@@ -778,12 +823,34 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
+/// One signal's wire walker beside its prost path, for the property tests.
+struct WirePaths {
+    census: &'static messages::Msg,
+    walker: fn(&[u8], &DecodeLimits) -> Option<Decoded>,
+    prost: fn(&[u8], &DecodeLimits) -> Result<Decoded, DecodeError>,
+    decode: fn(&[u8], &DecodeLimits) -> Result<Decoded, DecodeError>,
+}
+
+const LOGS_WIRE: WirePaths = WirePaths {
+    census: &messages::EXPORT_LOGS,
+    walker: logs_wire::decode,
+    prost: logs::decode_with_prost,
+    decode: logs::decode,
+};
+
+const TRACES_WIRE: WirePaths = WirePaths {
+    census: &messages::EXPORT_TRACE,
+    walker: traces_wire::decode,
+    prost: traces::decode_with_prost,
+    decode: traces::decode,
+};
+
 /// The walker and the prost path agree on `body`, and both agree on the
 /// item count: at the census' count both accept, one below both refuse.
-fn walker_agrees(body: &[u8]) {
+fn walker_agrees(paths: &WirePaths, body: &[u8]) {
     let unbounded = DecodeLimits::unbounded(usize::MAX);
-    let fast = logs_wire::decode(body, &unbounded);
-    let reference = logs::decode_with_prost(body, &unbounded);
+    let fast = (paths.walker)(body, &unbounded);
+    let reference = (paths.prost)(body, &unbounded);
     match (&fast, &reference) {
         (Some(fast), Ok(reference)) => {
             assert_eq!(fast.rejected, reference.rejected);
@@ -792,11 +859,11 @@ fn walker_agrees(body: &[u8]) {
             for (a, b) in fast.batches.iter().zip(&reference.batches) {
                 assert_eq!(a.batch, b.batch);
             }
-            let items = items_of(&messages::EXPORT_LOGS, body);
-            assert!(logs_wire::decode(body, &with_items(items)).is_some(), "walker refuses {items} items");
+            let items = items_of(paths.census, body);
+            assert!((paths.walker)(body, &with_items(items)).is_some(), "walker refuses {items} items");
             if items > 0 {
-                assert!(logs_wire::decode(body, &with_items(items - 1)).is_none(), "walker undercounts");
-                let err = logs::decode(body, &with_items(items - 1)).unwrap_err();
+                assert!((paths.walker)(body, &with_items(items - 1)).is_none(), "walker undercounts");
+                let err = (paths.decode)(body, &with_items(items - 1)).unwrap_err();
                 assert_eq!(
                     err.to_string(),
                     format!("request has more than {} items (max_items_per_request)", items - 1)
@@ -806,6 +873,10 @@ fn walker_agrees(body: &[u8]) {
         (Some(_), Err(err)) => panic!("the walker accepts what prost refuses: {err}"),
         (None, _) => {}
     }
+}
+
+fn real_traces_bodies() -> Vec<Vec<u8>> {
+    vec![crate::fixtures::realistic_traces(3).encode_to_vec(), super::traces::tests::sample_request().encode_to_vec()]
 }
 
 proptest! {
@@ -828,14 +899,14 @@ proptest! {
         mutate(&mut body, &mutations);
         if let Ok(protobuf) = json::to_protobuf(Signal::Logs, &body) {
             // whatever it accepts is protobuf that decodes the same on both paths
-            walker_agrees(&protobuf);
+            walker_agrees(&LOGS_WIRE, &protobuf);
         }
     }
 
     #[test]
     fn walker_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        walker_agrees(&bytes);
-        let _ = decode_pb(Signal::Traces, &bytes, &limits());
+        walker_agrees(&LOGS_WIRE, &bytes);
+        walker_agrees(&TRACES_WIRE, &bytes);
         let _ = decode_pb(Signal::Metrics, &bytes, &limits());
     }
 
@@ -846,7 +917,30 @@ proptest! {
     ) {
         let mut body = real_logs_bodies().swap_remove(which);
         mutate(&mut body, &mutations);
-        walker_agrees(&body);
+        walker_agrees(&LOGS_WIRE, &body);
+    }
+
+    #[test]
+    fn traces_walker_and_prost_agree_on_mutated_bodies(
+        which in 0usize..2,
+        mutations in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let mut body = real_traces_bodies().swap_remove(which);
+        mutate(&mut body, &mutations);
+        walker_agrees(&TRACES_WIRE, &body);
+    }
+
+    #[test]
+    fn traces_transcoder_output_agrees_on_both_paths(
+        which in 0usize..2,
+        mutations in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let request = [crate::fixtures::realistic_traces(2), super::traces::tests::sample_request()];
+        let mut body = serde_json::to_vec(&request[which]).unwrap();
+        mutate(&mut body, &mutations);
+        if let Ok(protobuf) = json::to_protobuf(Signal::Traces, &body) {
+            walker_agrees(&TRACES_WIRE, &protobuf);
+        }
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Decoding is a pure function of the request bytes: decompress (bounded, so a
 //! small body cannot expand without limit), parse, and build the columns of
 //! every table the request touches, in one pass. Protobuf is decoded once with
-//! prost into the generated OTLP types (logs first try a zero-copy walk of the
-//! wire format, see `logs_wire`, and use prost for what it declines); OTLP/JSON is first transcoded, in a
+//! prost into the generated OTLP types (logs and traces first try a zero-copy
+//! walk of the wire format, see `logs_wire` and `traces_wire`, and use prost
+//! for what it declines); OTLP/JSON is first transcoded, in a
 //! single streaming pass, into the equivalent protobuf bytes (see `json`), so
 //! both encodings share one column builder per signal and cannot disagree.
 //! A body that cannot be parsed at all is an error (the server answers 400 and
@@ -23,8 +24,11 @@ mod messages;
 mod metrics;
 mod response;
 pub mod schema;
+mod span_columns;
 pub mod text;
 mod traces;
+mod traces_wire;
+mod wire;
 
 pub use compression::decompress;
 pub use limits::{DecodeLimits, Exceeded, MAX_VALUE_NESTING};
@@ -246,10 +250,7 @@ pub fn decode_with_limits(kind: RequestKind, body: &[u8], limits: &DecodeLimits)
     };
     match kind.signal {
         Signal::Logs => logs::decode(&protobuf, limits),
-        Signal::Traces => {
-            limits::check(&messages::EXPORT_TRACE, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
-            traces::decode(&protobuf, limits)
-        }
+        Signal::Traces => traces::decode(&protobuf, limits),
         Signal::Metrics => {
             limits::check(&messages::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
             metrics::decode(&protobuf, limits)

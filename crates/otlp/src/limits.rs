@@ -17,15 +17,15 @@
 //!   multiplies. Each decoder charges rows x bytes per row before building.
 //! - **value nesting**: `AnyValue` nests through arrays and key-value lists
 //!   without limit in the schema; every walk over values (prost's, the
-//!   renderers', the wire walker's) recurses, so nesting is refused past
+//!   renderers', the wire walkers') recurses, so nesting is refused past
 //!   [`MAX_VALUE_NESTING`] (a 400), well below prost's own recursion limit of
 //!   100 messages, so the error names this bound whatever the signal.
 //!
 //! The count is a schema-driven walk of the protobuf wire format (the message
 //! table of the JSON transcoder) that allocates nothing and skips string and
-//! scalar payloads, run before prost decodes a whole request. The logs wire
-//! walker counts the same items itself as it goes, and declines (so that this
-//! walk and prost answer) as soon as it passes a bound. Malformed input stops
+//! scalar payloads, run before prost decodes a whole request. The logs and
+//! traces wire walkers count the same items themselves as they go, and
+//! decline (so that this walk and prost answer) as soon as they pass a bound. Malformed input stops
 //! the walk without an error: prost then reports it, as before.
 
 use super::messages::{Kind, Msg, ANY_VALUE, ARRAY_VALUE, KEY_VALUE_LIST};
@@ -209,11 +209,7 @@ fn walk(msg: &'static Msg, mut rest: &[u8], nesting: usize, budget: &mut ItemBud
                         }
                         walk(inner, payload, inner_nesting, budget)?;
                     }
-                    Kind::Text | Kind::HexBytes | Kind::Base64Bytes => {
-                        if field.repeated {
-                            budget.add(1)?;
-                        }
-                    }
+                    Kind::Text | Kind::HexBytes | Kind::Base64Bytes if field.repeated => budget.add(1)?,
                     // packed: one element per byte that ends a varint
                     kind if field.repeated && is_varint(kind) => {
                         budget.add(payload.iter().filter(|&&b| b < 0x80).count())?;

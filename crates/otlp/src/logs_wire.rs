@@ -24,16 +24,15 @@
 //! nested values deep enough to come near prost's recursion limit. Declining
 //! is always safe; prost then gives today's result or today's error.
 
-use super::attributes::{close_map, for_each_unique_by, render_any, AttrMapBuilder, ResourceContext, ScopeContext};
+use super::attributes::ScopeContext;
 use super::columns::table_batch;
-use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
+use super::limits::{CopyBudget, DecodeLimits, ItemBudget};
 use super::log_columns::{LogColumns, RecordScalars};
-use super::messages::{RESOURCE, SCOPE};
+use super::wire::{
+    append_attribute_row, count, scan_any_value, scan_key_value, set_once, value_text, Decline, Fields, Layout, Value,
+    Walk,
+};
 use super::{id_problem, Decoded, Rejections, Table};
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::encoding::{decode_key, decode_varint, WireType};
-use prost::Message;
 
 /// Decodes a protobuf logs request, or `None` when prost must do it
 /// (which includes every request past a bound of `limits`: the prost path
@@ -41,17 +40,6 @@ use prost::Message;
 pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Option<Decoded> {
     decode_request(body, limits).ok()
 }
-
-/// The fast path gave up; the caller falls back to prost.
-#[derive(Debug)]
-struct Decline;
-
-type Walk<T> = Result<T, Decline>;
-
-/// Nesting of messages below which a standalone prost decode of a value
-/// behaves exactly as inside the whole request (prost stops at 100 levels; a
-/// value sits at most 6 levels deep in the request).
-const MAX_VALUE_DEPTH: usize = 64;
 
 fn decode_request(body: &[u8], limits: &DecodeLimits) -> Walk<Decoded> {
     let mut budget = ItemBudget::new(limits.max_items);
@@ -66,18 +54,16 @@ fn decode_request(body: &[u8], limits: &DecodeLimits) -> Walk<Decoded> {
         .collect();
     let mut copies = CopyBudget::new(limits.max_copied_bytes);
     for (scope, context) in layout.scopes.iter().zip(&scope_contexts) {
-        copies
-            .charge(scope.records, resources[scope.resource].row_bytes() + context.row_bytes())
-            .map_err(|_| Decline)?;
+        copies.charge(scope.items, resources[scope.resource].row_bytes() + context.row_bytes()).map_err(|_| Decline)?;
     }
-    let rows = layout.records.len();
+    let rows = layout.items.len();
     // A guess (prost's path counts them); an attribute takes at least two
     // bytes, which bounds the guess by the body.
     let attributes_guess = (rows * 4).min(body.len() / 2);
     let mut columns = LogColumns::with_capacity(rows, attributes_guess);
     let mut rejections = Rejections::default();
     let mut attributes = Vec::new();
-    for record in &layout.records {
+    for record in &layout.items {
         let scope = &layout.scopes[record.scope];
         let fields = scan_record(record.bytes, &mut attributes, &mut budget)?;
         let problem = id_problem("log record trace_id", fields.scalars.trace_id, 16, false)
@@ -97,274 +83,7 @@ fn decode_request(body: &[u8], limits: &DecodeLimits) -> Walk<Decoded> {
 }
 
 // ---------------------------------------------------------------------------
-// Wire fields
-
-/// One field of a message, its payload borrowed from the body.
-enum Payload<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Fixed32(u32),
-    Bytes(&'a [u8]),
-}
-
-impl<'a> Payload<'a> {
-    fn varint(&self) -> Walk<u64> {
-        match self {
-            Payload::Varint(v) => Ok(*v),
-            _ => Err(Decline),
-        }
-    }
-
-    fn fixed64(&self) -> Walk<u64> {
-        match self {
-            Payload::Fixed64(v) => Ok(*v),
-            _ => Err(Decline),
-        }
-    }
-
-    fn fixed32(&self) -> Walk<u32> {
-        match self {
-            Payload::Fixed32(v) => Ok(*v),
-            _ => Err(Decline),
-        }
-    }
-
-    fn bytes(&self) -> Walk<&'a [u8]> {
-        match self {
-            Payload::Bytes(b) => Ok(b),
-            _ => Err(Decline),
-        }
-    }
-
-    fn text(&self) -> Walk<&'a str> {
-        let bytes = self.bytes()?;
-        if bytes.is_ascii() {
-            // SAFETY: ASCII is valid UTF-8. `is_ascii` checks a word at a
-            // time, while `from_utf8` walks short strings byte by byte: it
-            // was 16% of this walker's profile.
-            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
-        }
-        std::str::from_utf8(bytes).map_err(|_| Decline)
-    }
-}
-
-/// The fields of one message in wire order. Unknown fields are simply not
-/// matched by the callers, which is how prost skips them; groups decline.
-struct Fields<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Fields<'a> {
-    fn of(message: &'a [u8]) -> Self {
-        Fields { rest: message }
-    }
-
-    #[inline(always)]
-    fn next_field(&mut self) -> Walk<Option<(u32, Payload<'a>)>> {
-        if self.rest.is_empty() {
-            return Ok(None);
-        }
-        let (tag, wire_type) = self.key()?;
-        let payload = match wire_type {
-            WireType::Varint => Payload::Varint(self.varint()?),
-            WireType::SixtyFourBit => Payload::Fixed64(u64::from_le_bytes(self.take_array()?)),
-            WireType::ThirtyTwoBit => Payload::Fixed32(u32::from_le_bytes(self.take_array()?)),
-            WireType::LengthDelimited => {
-                let len = self.varint()?;
-                Payload::Bytes(self.take(usize::try_from(len).map_err(|_| Decline)?)?)
-            }
-            WireType::StartGroup | WireType::EndGroup => return Err(Decline),
-        };
-        Ok(Some((tag, payload)))
-    }
-
-    /// A field key. Every OTLP logs field number is below 16, so the key
-    /// almost always fits one byte: that case is read inline (a profile
-    /// showed the call into prost's general decoder dominating the walk).
-    #[inline(always)]
-    fn key(&mut self) -> Walk<(u32, WireType)> {
-        match self.rest.first() {
-            Some(&byte) if byte < 0x80 && byte >> 3 != 0 => {
-                let wire_type = WireType::try_from(u64::from(byte & 7)).map_err(|_| Decline)?;
-                self.rest = &self.rest[1..];
-                Ok((u32::from(byte >> 3), wire_type))
-            }
-            _ => decode_key(&mut self.rest).map_err(|_| Decline),
-        }
-    }
-
-    /// A varint; one-byte values (most lengths, enums, counts) inline.
-    #[inline(always)]
-    fn varint(&mut self) -> Walk<u64> {
-        match self.rest.first() {
-            Some(&byte) if byte < 0x80 => {
-                self.rest = &self.rest[1..];
-                Ok(u64::from(byte))
-            }
-            _ => decode_varint(&mut self.rest).map_err(|_| Decline),
-        }
-    }
-
-    fn take(&mut self, len: usize) -> Walk<&'a [u8]> {
-        if len > self.rest.len() {
-            return Err(Decline);
-        }
-        let (head, tail) = self.rest.split_at(len);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn take_array<const N: usize>(&mut self) -> Walk<[u8; N]> {
-        let (head, tail) = self.rest.split_first_chunk::<N>().ok_or(Decline)?;
-        self.rest = tail;
-        Ok(*head)
-    }
-}
-
-/// Sets a singular embedded message, declining a second occurrence (prost
-/// would merge the two).
-fn set_once<'a>(slot: &mut Option<&'a [u8]>, payload: &Payload<'a>) -> Walk<()> {
-    if slot.is_some() {
-        return Err(Decline);
-    }
-    *slot = Some(payload.bytes()?);
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// First pass: where resources, scopes and records are
-
-struct ResourceSpan<'a> {
-    resource: Option<&'a [u8]>,
-    schema_url: &'a str,
-}
-
-struct ScopeSpan<'a> {
-    resource: usize,
-    scope: Option<&'a [u8]>,
-    schema_url: &'a str,
-    /// log records in this scope
-    records: usize,
-}
-
-struct RecordSpan<'a> {
-    scope: usize,
-    bytes: &'a [u8],
-}
-
-/// Every resource, scope and record of a request, records in prost's order.
-struct Layout<'a> {
-    resources: Vec<ResourceSpan<'a>>,
-    scopes: Vec<ScopeSpan<'a>>,
-    records: Vec<RecordSpan<'a>>,
-}
-
-impl<'a> Layout<'a> {
-    /// Every resource, scope and record counts as an item as it is found, so
-    /// these vectors stay within the item bound.
-    fn scan(body: &'a [u8], budget: &mut ItemBudget) -> Walk<Self> {
-        let mut layout = Layout { resources: Vec::new(), scopes: Vec::new(), records: Vec::new() };
-        let mut fields = Fields::of(body);
-        while let Some((tag, payload)) = fields.next_field()? {
-            if tag == 1 {
-                count(budget, 1)?;
-                layout.scan_resource_logs(payload.bytes()?, budget)?;
-            }
-        }
-        Ok(layout)
-    }
-
-    /// `ResourceLogs`: 1 resource, 2 scope_logs, 3 schema_url.
-    fn scan_resource_logs(&mut self, message: &'a [u8], budget: &mut ItemBudget) -> Walk<()> {
-        let index = self.resources.len();
-        let mut span = ResourceSpan { resource: None, schema_url: "" };
-        let mut fields = Fields::of(message);
-        while let Some((tag, payload)) = fields.next_field()? {
-            match tag {
-                1 => set_once(&mut span.resource, &payload)?,
-                2 => {
-                    count(budget, 1)?;
-                    self.scan_scope_logs(index, payload.bytes()?, budget)?
-                }
-                3 => span.schema_url = payload.text()?,
-                _ => {}
-            }
-        }
-        self.resources.push(span);
-        Ok(())
-    }
-
-    /// `ScopeLogs`: 1 scope, 2 log_records, 3 schema_url.
-    fn scan_scope_logs(&mut self, resource: usize, message: &'a [u8], budget: &mut ItemBudget) -> Walk<()> {
-        let index = self.scopes.len();
-        let mut span = ScopeSpan { resource, scope: None, schema_url: "", records: 0 };
-        let mut fields = Fields::of(message);
-        while let Some((tag, payload)) = fields.next_field()? {
-            match tag {
-                1 => set_once(&mut span.scope, &payload)?,
-                2 => {
-                    count(budget, 1)?;
-                    span.records += 1;
-                    self.records.push(RecordSpan { scope: index, bytes: payload.bytes()? })
-                }
-                3 => span.schema_url = payload.text()?,
-                _ => {}
-            }
-        }
-        self.scopes.push(span);
-        Ok(())
-    }
-
-    /// Each resource decoded with prost and rendered once.
-    fn resource_contexts(&self, budget: &mut ItemBudget) -> Walk<Vec<ResourceContext<'a>>> {
-        let mut contexts = Vec::with_capacity(self.resources.len());
-        for span in &self.resources {
-            let resource = span.resource.map(|bytes| decode_resource(bytes, budget)).transpose()?;
-            contexts.push(ResourceContext::new(resource.as_ref(), span.schema_url));
-        }
-        Ok(contexts)
-    }
-
-    /// Each scope decoded with prost (rendered by `ScopeContext`, which
-    /// borrows name and version from it).
-    fn decoded_scopes(&self, budget: &mut ItemBudget) -> Walk<Vec<Option<InstrumentationScope>>> {
-        self.scopes.iter().map(|span| span.scope.map(|bytes| decode_scope(bytes, budget)).transpose()).collect()
-    }
-}
-
-/// Counts `items`; past the bound the walker declines (see [`decode`]).
-#[inline(always)]
-fn count(budget: &mut ItemBudget, items: usize) -> Walk<()> {
-    budget.add(items).map_err(|_| Decline)
-}
-
-fn decode_resource(bytes: &[u8], budget: &mut ItemBudget) -> Walk<Resource> {
-    limits::check(&RESOURCE, bytes, budget).map_err(|_| Decline)?;
-    let resource = Resource::decode(bytes).map_err(|_| Decline)?;
-    shallow_enough(&resource.attributes)?;
-    Ok(resource)
-}
-
-fn decode_scope(bytes: &[u8], budget: &mut ItemBudget) -> Walk<InstrumentationScope> {
-    limits::check(&SCOPE, bytes, budget).map_err(|_| Decline)?;
-    let scope = InstrumentationScope::decode(bytes).map_err(|_| Decline)?;
-    shallow_enough(&scope.attributes)?;
-    Ok(scope)
-}
-
-// ---------------------------------------------------------------------------
-// Second pass: one record
-
-/// An `AnyValue` as the columns need it.
-enum Value<'a> {
-    /// No value at all (absent, or an `AnyValue` without a known field).
-    Empty,
-    /// Exactly one field, `string_value`: copied straight from the body.
-    Str(&'a str),
-    /// Anything else, decoded with prost to reuse the existing renderer
-    /// (boxed: this variant is rare and would double the size of the others).
-    Decoded(Box<AnyValue>),
-}
+// One record
 
 struct RecordFields<'a> {
     scalars: RecordScalars<'a>,
@@ -416,253 +135,49 @@ fn scan_record<'a>(
     Ok(RecordFields { scalars, body })
 }
 
-/// `KeyValue`: 1 key, 2 value, 3 key_strindex (not used by the columns).
-fn scan_key_value<'a>(message: &'a [u8], budget: &mut ItemBudget) -> Walk<(&'a str, Value<'a>)> {
-    let mut key = "";
-    let mut value = None;
-    let mut fields = Fields::of(message);
-    while let Some((tag, payload)) = fields.next_field()? {
-        match tag {
-            1 => key = payload.text()?,
-            2 => set_once(&mut value, &payload)?,
-            3 => _ = payload.varint()?,
-            _ => {}
-        }
-    }
-    let value = match value {
-        Some(bytes) => scan_any_value(bytes, budget)?,
-        None => Value::Empty,
-    };
-    Ok((key, value))
-}
-
-/// `AnyValue`: a oneof over tags 1 to 8. A lone string is borrowed; any
-/// other content is handed to prost whole (it knows the oneof's last-wins
-/// and merge rules).
-#[inline]
-fn scan_any_value<'a>(message: &'a [u8], budget: &mut ItemBudget) -> Walk<Value<'a>> {
-    let mut fields = Fields::of(message);
-    if let Some((1, payload)) = fields.next_field()? {
-        if fields.rest.is_empty() {
-            return Ok(Value::Str(payload.text()?));
-        }
-    }
-    scan_other_value(message, budget)
-}
-
-/// [`scan_any_value`] for anything but a lone string.
-fn scan_other_value<'a>(message: &'a [u8], budget: &mut ItemBudget) -> Walk<Value<'a>> {
-    let mut known = 0;
-    let mut string = None;
-    let mut fields = Fields::of(message);
-    while let Some((tag, payload)) = fields.next_field()? {
-        if (1..=8).contains(&tag) {
-            known += 1;
-            if tag == 1 {
-                string = Some(payload.text()?);
-            }
-        }
-    }
-    match (known, string) {
-        (0, _) => Ok(Value::Empty),
-        (1, Some(text)) => Ok(Value::Str(text)),
-        _ => {
-            // arrays and lists: their entries are items, their nesting bounded
-            limits::check_value(message, budget).map_err(|_| Decline)?;
-            let value = AnyValue::decode(message).map_err(|_| Decline)?;
-            if value_depth(value.value.as_ref()) > MAX_VALUE_DEPTH {
-                return Err(Decline);
-            }
-            Ok(Value::Decoded(Box::new(value)))
-        }
-    }
-}
-
-/// Messages nested inside a value (an array or list counts its own level
-/// and each entry's).
-fn value_depth(value: Option<&any_value::Value>) -> usize {
-    match value {
-        Some(any_value::Value::ArrayValue(array)) => {
-            2 + array.values.iter().map(|v| value_depth(v.value.as_ref())).max().unwrap_or(0)
-        }
-        Some(any_value::Value::KvlistValue(list)) => 3 + attributes_depth(&list.values),
-        _ => 0,
-    }
-}
-
-fn attributes_depth(attributes: &[KeyValue]) -> usize {
-    attributes.iter().map(|kv| value_depth(kv.value.as_ref().and_then(|v| v.value.as_ref()))).max().unwrap_or(0)
-}
-
-fn shallow_enough(attributes: &[KeyValue]) -> Walk<()> {
-    if attributes_depth(attributes) > MAX_VALUE_DEPTH {
-        return Err(Decline);
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// Columns
-
 fn append_body(columns: &mut LogColumns, body: &Value) {
     columns.body.append_value(value_text(body, &mut columns.scratch));
 }
 
-/// One map row, duplicate keys resolved as `append_attributes` does.
-fn append_attribute_row(map: &mut AttrMapBuilder, attributes: &[(&str, Value)], scratch: &mut String) {
-    for_each_unique_by(
-        attributes,
-        |(key, _)| *key,
-        |(key, value)| {
-            map.keys().append_value(key);
-            map.values().append_value(value_text(value, scratch));
-        },
-    );
-    close_map(map);
-}
-
-/// The text stored for a value: borrowed from the body when it is a string,
-/// rendered into `scratch` otherwise.
-fn value_text<'s>(value: &'s Value, scratch: &'s mut String) -> &'s str {
-    match value {
-        Value::Str(text) => text,
-        Value::Empty => "",
-        Value::Decoded(value) => {
-            scratch.clear();
-            render_any(Some(value), scratch);
-            scratch
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::limits;
     use super::super::logs::tests::sample_request;
+    use super::super::wire::tests::*;
+    use super::super::wire::{value_depth, MAX_VALUE_DEPTH};
     use super::super::DecodeError;
     use super::*;
     use crate::attributes::tests::{kv, s};
     use crate::fixtures::realistic_logs;
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::common::v1::{
+        any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    };
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    use prost::encoding::{encode_key, encode_varint};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::encoding::WireType;
+    use prost::Message;
 
-    const NO_LIMITS: DecodeLimits =
-        DecodeLimits { max_decompressed_bytes: usize::MAX, max_items: usize::MAX, max_copied_bytes: usize::MAX };
-
-    fn decode(body: &[u8]) -> Option<Decoded> {
-        super::decode(body, &NO_LIMITS)
-    }
+    const LOGS: Paths = Paths {
+        walker: super::decode,
+        prost: super::super::logs::decode_with_prost,
+        decode: super::super::logs::decode,
+    };
 
     fn decode_with_prost(body: &[u8]) -> Result<Decoded, DecodeError> {
-        super::super::logs::decode_with_prost(body, &NO_LIMITS)
+        (LOGS.prost)(body, &NO_LIMITS)
     }
 
-    // -- comparing the two paths
-
-    fn same(fast: &Decoded, reference: &Decoded) -> bool {
-        fast.rejected == reference.rejected
-            && fast.rejection_message == reference.rejection_message
-            && fast.batches.len() == reference.batches.len()
-            && fast.batches.iter().zip(&reference.batches).all(|(a, b)| a.table == b.table && a.batch == b.batch)
-    }
-
-    /// The fast path handles `body` and agrees with prost; returns prost's result.
     fn handled(body: &[u8]) -> Decoded {
-        let reference = decode_with_prost(body).expect("prost decodes the body");
-        let fast = decode(body).expect("the fast path handles the body");
-        assert!(same(&fast, &reference), "fast {fast:?}\nprost {reference:?}");
-        reference
+        LOGS.handled(body)
     }
 
-    /// The fast path declines `body`, and `logs::decode` gives prost's answer.
     fn declined(body: &[u8]) -> Result<Decoded, DecodeError> {
-        assert!(decode(body).is_none(), "the fast path should decline");
-        let reference = decode_with_prost(body);
-        match (super::super::logs::decode(body, &NO_LIMITS), &reference) {
-            (Ok(got), Ok(want)) => assert!(same(&got, want)),
-            (Err(got), Err(want)) => assert_eq!(got.to_string(), want.to_string()),
-            (got, want) => panic!("fallback {got:?} differs from prost {want:?}"),
-        }
-        reference
+        LOGS.declined(body)
     }
 
-    /// Whatever the fast path answers agrees with prost; prost errors mean it declined.
     fn consistent(body: &[u8]) -> bool {
-        let fast = decode(body);
-        match decode_with_prost(body) {
-            Err(_) => assert!(fast.is_none(), "prost fails but the fast path answered"),
-            Ok(reference) => {
-                if let Some(fast) = &fast {
-                    assert!(same(fast, &reference), "fast {fast:?}\nprost {reference:?}");
-                }
-            }
-        }
-        fast.is_some()
-    }
-
-    // -- building bodies by hand
-
-    fn key(tag: u32, wire_type: WireType) -> Vec<u8> {
-        let mut out = Vec::new();
-        encode_key(tag, wire_type, &mut out);
-        out
-    }
-
-    fn len_field(tag: u32, payload: &[u8]) -> Vec<u8> {
-        let mut out = key(tag, WireType::LengthDelimited);
-        encode_varint(payload.len() as u64, &mut out);
-        out.extend_from_slice(payload);
-        out
-    }
-
-    fn varint_field(tag: u32, value: u64) -> Vec<u8> {
-        let mut out = key(tag, WireType::Varint);
-        encode_varint(value, &mut out);
-        out
-    }
-
-    fn fixed64_field(tag: u32, value: u64) -> Vec<u8> {
-        let mut out = key(tag, WireType::SixtyFourBit);
-        out.extend_from_slice(&value.to_le_bytes());
-        out
-    }
-
-    fn fixed32_field(tag: u32, value: u32) -> Vec<u8> {
-        let mut out = key(tag, WireType::ThirtyTwoBit);
-        out.extend_from_slice(&value.to_le_bytes());
-        out
-    }
-
-    fn message_field(tag: u32, message: &impl Message) -> Vec<u8> {
-        len_field(tag, &message.encode_to_vec())
-    }
-
-    /// Unknown fields of the four skippable wire types, at a tag no OTLP
-    /// message here uses.
-    fn unknown_fields() -> Vec<u8> {
-        [varint_field(99, 300), fixed64_field(100, 7), len_field(101, b"\xff\x00junk"), fixed32_field(102, 9)].concat()
-    }
-
-    /// The top-level fields of an encoded message, each with its key.
-    fn split_fields(message: &[u8]) -> Vec<Vec<u8>> {
-        let mut fields = Fields::of(message);
-        let mut out = Vec::new();
-        loop {
-            let before = fields.rest;
-            if fields.next_field().unwrap().is_none() {
-                return out;
-            }
-            out.push(before[..before.len() - fields.rest.len()].to_vec());
-        }
-    }
-
-    fn reversed(message: &[u8]) -> Vec<u8> {
-        split_fields(message).into_iter().rev().collect::<Vec<_>>().concat()
-    }
-
-    fn request_of(resource_logs: &[Vec<u8>]) -> Vec<u8> {
-        resource_logs.iter().flat_map(|r| len_field(1, r)).collect()
+        LOGS.consistent(body)
     }
 
     fn record(body: Option<any_value::Value>, attributes: Vec<KeyValue>) -> LogRecord {
@@ -685,42 +200,6 @@ mod tests {
                 schema_url: "r".into(),
             }],
         }
-    }
-
-    fn every_value() -> Vec<Option<any_value::Value>> {
-        use any_value::Value as V;
-        let nested = V::KvlistValue(KeyValueList {
-            values: vec![
-                kv("z", V::IntValue(1)),
-                kv(
-                    "a",
-                    V::ArrayValue(ArrayValue {
-                        values: vec![AnyValue { value: Some(s("q\"x")) }, AnyValue { value: None }],
-                    }),
-                ),
-                kv("z", V::DoubleValue(f64::NAN)),
-            ],
-        });
-        vec![
-            None,
-            Some(s("plain")),
-            Some(s("")),
-            Some(V::BoolValue(true)),
-            Some(V::BoolValue(false)),
-            Some(V::IntValue(-7)),
-            Some(V::IntValue(0)),
-            Some(V::DoubleValue(0.1)),
-            Some(V::DoubleValue(f64::INFINITY)),
-            Some(V::BytesValue(vec![0, 1, 254, 255])),
-            Some(V::BytesValue(vec![])),
-            Some(V::ArrayValue(ArrayValue {
-                values: vec![AnyValue { value: Some(V::IntValue(1)) }, AnyValue { value: Some(nested.clone()) }],
-            })),
-            Some(V::ArrayValue(ArrayValue::default())),
-            Some(nested),
-            Some(V::KvlistValue(KeyValueList::default())),
-            Some(V::StringValueStrindex(3)),
-        ]
     }
 
     // -- differential tests
@@ -838,10 +317,7 @@ mod tests {
                 let encoded = r.encode_to_vec();
                 let (attributes, others): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
                     split_fields(&encoded).into_iter().partition(|f| f[0] == key(6, WireType::LengthDelimited)[0]);
-                let attributes = attributes.iter().map(|f| {
-                    let Some((6, payload)) = Fields::of(f).next_field().unwrap() else { unreachable!() };
-                    len_field(6, &reversed(payload.bytes().unwrap()))
-                });
+                let attributes = attributes.iter().map(|f| len_field(6, &reversed(&field_payload(f))));
                 others.into_iter().rev().chain(attributes).collect::<Vec<_>>().concat()
             })
             .collect();
@@ -951,7 +427,7 @@ mod tests {
         let kv_twice = [len_field(1, b"k"), value.clone(), value].concat();
         declined(&request_of(&[len_field(2, &len_field(2, &len_field(6, &kv_twice)))])).unwrap();
 
-        let group = [key(50, WireType::StartGroup), varint_field(1, 1), key(50, WireType::EndGroup)].concat();
+        let group = group_field(50);
         let with_group =
             [request_of(&[len_field(2, &len_field(2, &record(None, vec![]).encode_to_vec()))]), group].concat();
         assert_eq!(declined(&with_group).unwrap().rows(), 1);
@@ -1022,33 +498,14 @@ mod tests {
 
     #[test]
     fn every_truncation_declines_or_agrees() {
-        let body = small_body();
-        let mut answered = 0;
-        for len in 0..=body.len() {
-            answered += consistent(&body[..len]) as usize;
-        }
+        let answered = LOGS.truncations(&small_body());
         assert!(answered >= 2, "the empty body and the whole body decode");
     }
 
     #[test]
     fn random_byte_flips_decline_or_agree() {
         let bodies = [small_body(), realistic_logs(3).encode_to_vec(), body_with_unknowns(true)];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut answered = 0;
-        for i in 0..6000 {
-            let mut body = bodies[i % bodies.len()].clone();
-            for _ in 0..1 + next() % 3 {
-                let at = (next() % body.len() as u64) as usize;
-                body[at] = next() as u8;
-            }
-            answered += consistent(&body) as usize;
-        }
+        let answered = LOGS.random_byte_flips(&bodies, 6000);
         assert!(answered > 100, "only {answered} mutated bodies were handled");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::compression::tests::compress;
 use super::*;
-use crate::fixtures::{realistic_logs, realistic_metrics};
+use crate::fixtures::{realistic_logs, realistic_metrics, realistic_traces};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, MapArray};
@@ -389,4 +389,25 @@ fn bench_decode_metrics() {
     let requests = 20_000;
     let mbps = throughput("metrics protobuf, 25 points", pb_kind, &protobuf, requests);
     println!("{:.1} us per request ({mbps:.1} MB/s)", start.elapsed().as_secs_f64() * 1e6 / requests as f64);
+}
+
+/// A realistic 200-span request (6 attributes and one event per span, a link
+/// on every fourth, an error status on every twentieth) through the wire
+/// walker and the prost path it replaces, interleaved, best of 5 rounds.
+/// `cargo test --release -p canardstack-otlp --lib tests::bench_decode_traces -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_decode_traces() {
+    let protobuf = realistic_traces(200).encode_to_vec();
+    println!("200 spans: protobuf {} bytes ({} per span)", protobuf.len(), protobuf.len() / 200);
+    let limits = DecodeLimits::new(MAX);
+    assert!(super::traces_wire::decode(&protobuf, &limits).is_some(), "the walker handles the request");
+    throughput("protobuf (warm-up)", kind(Signal::Traces, Format::Protobuf, Compression::None), &protobuf, 100);
+    let (mut fast, mut reference) = (0f64, 0f64);
+    for _ in 0..5 {
+        fast = fast.max(mbps(&protobuf, 200, |b| super::traces::decode(b, &DecodeLimits::new(MAX))));
+        reference =
+            reference.max(mbps(&protobuf, 200, |b| super::traces::decode_with_prost(b, &DecodeLimits::new(MAX))));
+    }
+    println!("protobuf, best of 5: wire walker {fast:.1} MB/s, prost path {reference:.1} MB/s");
 }

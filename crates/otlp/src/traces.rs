@@ -2,33 +2,40 @@
 //!
 //! Same shape as the logs decoder: validate each span (trace id 16 bytes and
 //! span id 8 bytes, both required; parent and link ids, when present, of the
-//! right length), then append column by column. Events and links are
-//! `LIST(STRUCT(...))` columns built from one builder per struct field.
-//! Kinds and status codes are stored as the ClickHouse exporter writes them
+//! right length), then append column by column (see `span_columns`). Kinds
+//! and status codes are stored as the ClickHouse exporter writes them
 //! (`Server`, `Error`, ...), and an out-of-range enum as an empty string.
+//!
+//! `decode` first tries the zero-copy wire walker (`traces_wire`), which
+//! builds the same columns without materialising prost messages; whatever it
+//! declines is decoded here with prost, which stays the reference behaviour.
 
-use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext};
-use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
-use super::limits::{CopyBudget, DecodeLimits};
+use super::attributes::ResourceContext;
+use super::columns::table_batch;
+use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
+use super::span_columns::{ScopeNames, SpanColumns, SpanScalars};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table};
-use arrow_array::builder::{ArrayBuilder, Int64Builder, StringBuilder, TimestampNanosecondBuilder};
-use arrow_array::ArrayRef;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use std::sync::Arc;
 
-/// Decodes a request whose items `limits::check` has counted.
 pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    match super::traces_wire::decode(body, limits) {
+        Some(decoded) => Ok(decoded),
+        None => decode_with_prost(body, limits),
+    }
+}
+
+/// The reference decoder: items counted, prost messages, then columns.
+pub(super) fn decode_with_prost(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    limits::check(&super::messages::EXPORT_TRACE, body, &mut ItemBudget::new(limits.max_items))?;
     let request = ExportTraceServiceRequest::decode(body)?;
     let resources: Vec<ResourceContext> =
         request.resource_spans.iter().map(|r| ResourceContext::new(r.resource.as_ref(), &r.schema_url)).collect();
     let mut copies = CopyBudget::new(limits.max_copied_bytes);
     for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
         for scope_spans in &resource_spans.scope_spans {
-            let scope = scope_spans.scope.as_ref();
-            let scope_bytes = scope.map_or(0, |s| s.name.len() + s.version.len());
-            copies.charge(scope_spans.spans.len(), resource.row_bytes() + scope_bytes)?;
+            let scope = ScopeNames::of(scope_spans.scope.as_ref());
+            copies.charge(scope_spans.spans.len(), resource.row_bytes() + scope.row_bytes())?;
         }
     }
     let rows = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
@@ -36,13 +43,12 @@ pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
     let mut rejections = Rejections::default();
     for (resource_spans, resource) in request.resource_spans.iter().zip(&resources) {
         for scope_spans in &resource_spans.scope_spans {
-            let scope = scope_spans.scope.as_ref();
-            let scope_name = scope.map_or("", |s| s.name.as_str());
-            let scope_version = scope.map_or("", |s| s.version.as_str());
+            let scope = ScopeNames::of(scope_spans.scope.as_ref());
             for span in &scope_spans.spans {
-                match span_problem(span) {
-                    Some(problem) => rejections.reject(1, || format!("span {:?}: {problem}", span.name)),
-                    None => columns.append(resource, scope_name, scope_version, span),
+                let link_ids = span.links.iter().map(|link| (&link.trace_id[..], &link.span_id[..]));
+                match span_problem(&SpanScalars::of(span), link_ids) {
+                    Some(problem) => reject_span(&mut rejections, &span.name, problem),
+                    None => columns.append(resource, scope, span),
                 }
             }
         }
@@ -51,178 +57,26 @@ pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, Deco
     Ok(rejections.into_decoded(batches))
 }
 
-fn span_problem(span: &Span) -> Option<String> {
-    id_problem("trace_id", &span.trace_id, 16, true)
-        .or_else(|| id_problem("span_id", &span.span_id, 8, true))
-        .or_else(|| id_problem("parent_span_id", &span.parent_span_id, 8, false))
+/// Why a span cannot be stored: its first bad id, its own ids first, then
+/// its links' (trace id, span id) pairs in order.
+pub(super) fn span_problem<'a>(
+    span: &SpanScalars,
+    mut link_ids: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Option<String> {
+    id_problem("trace_id", span.trace_id, 16, true)
+        .or_else(|| id_problem("span_id", span.span_id, 8, true))
+        .or_else(|| id_problem("parent_span_id", span.parent_span_id, 8, false))
         .or_else(|| {
-            span.links.iter().find_map(|link| {
-                id_problem("link trace_id", &link.trace_id, 16, false)
-                    .or_else(|| id_problem("link span_id", &link.span_id, 8, false))
+            link_ids.find_map(|(trace_id, span_id)| {
+                id_problem("link trace_id", trace_id, 16, false)
+                    .or_else(|| id_problem("link span_id", span_id, 8, false))
             })
         })
 }
 
-fn span_kind(kind: i32) -> &'static str {
-    match kind {
-        0 => "Unspecified",
-        1 => "Internal",
-        2 => "Server",
-        3 => "Client",
-        4 => "Producer",
-        5 => "Consumer",
-        _ => "",
-    }
-}
-
-fn status_code(code: i32) -> &'static str {
-    match code {
-        0 => "Unset",
-        1 => "Ok",
-        2 => "Error",
-        _ => "",
-    }
-}
-
-struct SpanColumns {
-    timestamp: TimestampNanosecondBuilder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent_span_id: StringBuilder,
-    trace_state: StringBuilder,
-    span_name: StringBuilder,
-    span_kind: StringBuilder,
-    service_name: StringBuilder,
-    resource_schema_url: StringBuilder,
-    resource_attributes: AttrMapBuilder,
-    scope_name: StringBuilder,
-    scope_version: StringBuilder,
-    span_attributes: AttrMapBuilder,
-    duration: Int64Builder,
-    end_timestamp: TimestampNanosecondBuilder,
-    status_code: StringBuilder,
-    status_message: StringBuilder,
-    events: ListOffsets,
-    event_timestamp: TimestampNanosecondBuilder,
-    event_name: StringBuilder,
-    event_attributes: AttrMapBuilder,
-    links: ListOffsets,
-    link_trace_id: StringBuilder,
-    link_span_id: StringBuilder,
-    link_trace_state: StringBuilder,
-    link_attributes: AttrMapBuilder,
-    scratch: String,
-}
-
-impl SpanColumns {
-    fn with_capacity(rows: usize) -> Self {
-        let strings = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
-        SpanColumns {
-            timestamp: TimestampNanosecondBuilder::with_capacity(rows),
-            trace_id: strings(32),
-            span_id: strings(16),
-            parent_span_id: strings(16),
-            trace_state: strings(0),
-            span_name: strings(16),
-            span_kind: strings(6),
-            service_name: strings(16),
-            resource_schema_url: strings(0),
-            resource_attributes: attr_map_builder(rows, rows * 8),
-            scope_name: strings(16),
-            scope_version: strings(0),
-            span_attributes: attr_map_builder(rows, rows * 8),
-            duration: Int64Builder::with_capacity(rows),
-            end_timestamp: TimestampNanosecondBuilder::with_capacity(rows),
-            status_code: strings(5),
-            status_message: strings(0),
-            events: ListOffsets::with_capacity(rows),
-            event_timestamp: TimestampNanosecondBuilder::new(),
-            event_name: StringBuilder::new(),
-            event_attributes: attr_map_builder(0, 0),
-            links: ListOffsets::with_capacity(rows),
-            link_trace_id: StringBuilder::new(),
-            link_span_id: StringBuilder::new(),
-            link_trace_state: StringBuilder::new(),
-            link_attributes: attr_map_builder(0, 0),
-            scratch: String::new(),
-        }
-    }
-
-    fn append(&mut self, resource: &ResourceContext, scope_name: &str, scope_version: &str, span: &Span) {
-        self.timestamp.append_option(nanos(span.start_time_unix_nano));
-        append_hex(&mut self.trace_id, &span.trace_id);
-        append_hex(&mut self.span_id, &span.span_id);
-        append_hex(&mut self.parent_span_id, &span.parent_span_id);
-        self.trace_state.append_value(&span.trace_state);
-        self.span_name.append_value(&span.name);
-        self.span_kind.append_value(span_kind(span.kind));
-        self.service_name.append_value(&resource.service_name);
-        self.resource_schema_url.append_value(resource.schema_url);
-        resource.attributes.append_to(&mut self.resource_attributes);
-        self.scope_name.append_value(scope_name);
-        self.scope_version.append_value(scope_version);
-        append_attributes(&mut self.span_attributes, &span.attributes, &mut self.scratch);
-        self.duration.append_value(span.end_time_unix_nano.wrapping_sub(span.start_time_unix_nano) as i64);
-        self.end_timestamp.append_option(nanos(span.end_time_unix_nano));
-        let status = span.status.as_ref();
-        self.status_code.append_value(status_code(status.map_or(0, |s| s.code)));
-        self.status_message.append_value(status.map_or("", |s| s.message.as_str()));
-
-        for event in &span.events {
-            self.event_timestamp.append_option(nanos(event.time_unix_nano));
-            self.event_name.append_value(&event.name);
-            append_attributes(&mut self.event_attributes, &event.attributes, &mut self.scratch);
-        }
-        self.events.close_row(self.event_name.len());
-        for link in &span.links {
-            append_hex(&mut self.link_trace_id, &link.trace_id);
-            append_hex(&mut self.link_span_id, &link.span_id);
-            self.link_trace_state.append_value(&link.trace_state);
-            append_attributes(&mut self.link_attributes, &link.attributes, &mut self.scratch);
-        }
-        self.links.close_row(self.link_trace_id.len());
-    }
-
-    fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
-        let events = self.events.finish(
-            &column_type(Table::Spans, "events"),
-            vec![
-                Arc::new(self.event_timestamp.finish()),
-                Arc::new(self.event_name.finish()),
-                Arc::new(self.event_attributes.finish()),
-            ],
-        )?;
-        let links = self.links.finish(
-            &column_type(Table::Spans, "links"),
-            vec![
-                Arc::new(self.link_trace_id.finish()),
-                Arc::new(self.link_span_id.finish()),
-                Arc::new(self.link_trace_state.finish()),
-                Arc::new(self.link_attributes.finish()),
-            ],
-        )?;
-        Ok(vec![
-            Arc::new(self.timestamp.finish()),
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent_span_id.finish()),
-            Arc::new(self.trace_state.finish()),
-            Arc::new(self.span_name.finish()),
-            Arc::new(self.span_kind.finish()),
-            Arc::new(self.service_name.finish()),
-            Arc::new(self.resource_schema_url.finish()),
-            Arc::new(self.resource_attributes.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.span_attributes.finish()),
-            Arc::new(self.duration.finish()),
-            Arc::new(self.end_timestamp.finish()),
-            Arc::new(self.status_code.finish()),
-            Arc::new(self.status_message.finish()),
-            events,
-            links,
-        ])
-    }
+/// Counts a rejected span; the first rejection's message names it.
+pub(super) fn reject_span(rejections: &mut Rejections, name: &str, problem: String) {
+    rejections.reject(1, || format!("span {name:?}: {problem}"));
 }
 
 #[cfg(test)]
@@ -239,7 +93,7 @@ pub(crate) mod tests {
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
     pub(crate) fn sample_request() -> ExportTraceServiceRequest {
         let trace_id: Vec<u8> = (0xa0..0xb0).collect();
