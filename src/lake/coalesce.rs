@@ -8,9 +8,13 @@
 //! of the writer's time under metrics load. One concatenation per run of small
 //! batches pays it once per run instead.
 
-use duckdb::arrow::compute::concat_batches;
+use duckdb::arrow::array::{Array, ArrayRef, MapArray, StructArray};
+use duckdb::arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
+use duckdb::arrow::compute::concat;
+use duckdb::arrow::datatypes::DataType;
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
+use std::sync::Arc;
 
 /// Batches with fewer rows are merged with their neighbours.
 const SMALL_BATCH_ROWS: usize = 1024;
@@ -44,10 +48,62 @@ fn close_run(run: &mut Vec<&RecordBatch>, out: &mut Vec<RecordBatch>) -> Result<
     match run.as_slice() {
         [] => {}
         [single] => out.push((*single).clone()),
-        [first, ..] => out.push(concat_batches(&first.schema(), run.iter().copied())?),
+        [first, ..] => {
+            let columns = (0..first.num_columns())
+                .map(|index| concat_column(&run.iter().map(|batch| batch.column(index)).collect::<Vec<_>>()))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(RecordBatch::try_new(first.schema(), columns)?);
+        }
     }
     run.clear();
     Ok(())
+}
+
+/// arrow's `concat` has no fast path for MAP columns (it copies them value by
+/// value, and took most of the time of a merge): maps are joined here by
+/// concatenating their entries and shifting their offsets.
+fn concat_column(arrays: &[&ArrayRef]) -> Result<ArrayRef, ArrowError> {
+    match arrays[0].data_type() {
+        DataType::Map(_, _) => {
+            let maps = arrays
+                .iter()
+                .map(|array| {
+                    array.as_any().downcast_ref::<MapArray>().ok_or_else(|| {
+                        ArrowError::InvalidArgumentError(format!("expected a map column, got {}", array.data_type()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Arc::new(concat_maps(&maps)?))
+        }
+        _ => concat(&arrays.iter().map(|array| array.as_ref()).collect::<Vec<_>>()),
+    }
+}
+
+fn concat_maps(maps: &[&MapArray]) -> Result<MapArray, ArrowError> {
+    let mut offsets = Vec::with_capacity(maps.iter().map(|m| m.len()).sum::<usize>() + 1);
+    offsets.push(0i32);
+    let mut entries: Vec<ArrayRef> = Vec::with_capacity(maps.len());
+    for map in maps {
+        let own = map.value_offsets();
+        let (first, last) = (own[0], own[own.len() - 1]);
+        let base = offsets[offsets.len() - 1] - first;
+        offsets.extend(own[1..].iter().map(|offset| offset + base));
+        entries.push(Arc::new(map.entries().slice(first as usize, (last - first) as usize)));
+    }
+    let entries = concat(&entries.iter().map(|e| e.as_ref()).collect::<Vec<_>>())?;
+    let entries = entries
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or_else(|| ArrowError::InvalidArgumentError("map entries are not a struct".into()))?
+        .clone();
+    let nulls = maps.iter().any(|m| m.null_count() > 0).then(|| {
+        let validity = maps.iter().flat_map(|m| (0..m.len()).map(move |row| m.is_valid(row)));
+        NullBuffer::new(BooleanBuffer::from_iter(validity))
+    });
+    let DataType::Map(field, ordered) = maps[0].data_type() else {
+        return Err(ArrowError::InvalidArgumentError("expected a map column".into()));
+    };
+    MapArray::try_new(field.clone(), OffsetBuffer::new(offsets.into()), entries, nulls, *ordered)
 }
 
 #[cfg(test)]
@@ -92,6 +148,25 @@ mod tests {
         let last = maps.value(6);
         let values = last.column(1).as_any().downcast_ref::<duckdb::arrow::array::StringArray>().unwrap();
         assert_eq!(values.value(0), "v2016");
+    }
+
+    #[test]
+    fn maps_join_sliced_and_null_rows_as_arrow_concat_does() {
+        let whole = batch(0, 6);
+        let map = whole.column(1);
+        let mut builder = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        builder.append(false).unwrap();
+        builder.keys().append_value("x");
+        builder.values().append_value("y");
+        builder.append(true).unwrap();
+        let with_null: ArrayRef = Arc::new(builder.finish());
+        let pieces = [map.slice(1, 2), with_null, map.slice(4, 2)];
+        let refs: Vec<&ArrayRef> = pieces.iter().collect();
+        let ours = concat_column(&refs).unwrap();
+        let arrows = concat(&pieces.iter().map(|a| a.as_ref()).collect::<Vec<_>>()).unwrap();
+        assert_eq!(ours.to_data(), arrows.to_data());
+        assert_eq!(ours.len(), 6);
+        assert!(ours.is_null(2));
     }
 
     #[test]
