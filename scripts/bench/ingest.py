@@ -19,7 +19,6 @@ import multiprocessing as mp
 import os
 import pathlib
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -41,23 +40,27 @@ def http_request(port: int, path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-def read_reply(replies) -> int:
-    """Reads one HTTP/1.1 response with a Content-Length; returns its status code."""
+def read_reply(replies) -> tuple[int, bool]:
+    """Reads one HTTP/1.1 response with a Content-Length; returns its status code and whether
+    the server closes the connection after it (as it does after refusing an unread body)."""
     status = int(replies.readline().split(b" ", 2)[1])
-    length = 0
+    length, closes = 0, False
     while (line := replies.readline()) not in (b"\r\n", b"\n", b""):
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name = name.strip().lower()
+        if name == b"content-length":
             length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            closes = True
     replies.read(length)
-    return status
+    return status, closes
 
 
 def empty_counts():
     return {"requests": 0, "bytes": 0, "items": 0, "refused": 0, "latencies": []}
 
 
-def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, results):
+def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, backoff, results):
     import threading
 
     # distinct enough that zstd cannot lean on repeats a real stream would not have
@@ -106,7 +109,7 @@ def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, resu
                 started = time.perf_counter()
             try:
                 sock.sendall(request)
-                status = read_reply(replies)
+                status, closes = read_reply(replies)
             except (OSError, ValueError, IndexError) as failure:
                 # no answer: the request may or may not be stored; count it apart and reconnect
                 with lock:
@@ -126,7 +129,10 @@ def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, resu
                     counts["latencies"].append((time.monotonic(), elapsed))
                 else:
                     counts["refused"] += 1
-            if status != 200 and due is None:
+            if closes:
+                sock.close()
+                sock, replies = connect()
+            if status != 200 and due is None and backoff:
                 time.sleep(0.05)
 
     threads = [threading.Thread(target=connection_loop, args=(i,)) for i in range(connections)]
@@ -227,6 +233,10 @@ def main():
     parser.add_argument("--rate", type=float, default=None,
                         help="MB/s of protobuf to offer in all, paced on a fixed schedule (open loop); "
                              "without it each connection sends its next request when the last is answered")
+    parser.add_argument("--no-backoff", action="store_true",
+                        help="send the next request right after a refusal (overload: clients that retry at once)")
+    parser.add_argument("--max-queue-mb", type=int, default=None,
+                        help="otlp_serve's max_queue_bytes in MB (decoded rows waiting for a commit)")
     parser.add_argument("--flush-interval-ms", type=int, default=500)
     parser.add_argument("--compact-interval-ms", type=int, default=60000)
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
@@ -245,12 +255,15 @@ def main():
         db = DuckDB(workdir, args.extension, args.ducklake)
         port = free_port()
         inline = f", inline_rows := {args.inline_rows}" if args.inline_rows is not None else ""
+        if args.max_queue_mb is not None:
+            inline += f", max_queue_bytes := {args.max_queue_mb << 20}"
         db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, "
                f"compact_interval_ms := {args.compact_interval_ms}{inline})")
         results = mp.Queue()
         rate = args.rate * 1e6 / args.senders if args.rate else None  # bytes/s per sender
         procs = [mp.Process(target=sender,
-                            args=(port, args.connections, items, args.bodies, args.seconds, rate, mix, results))
+                            args=(port, args.connections, items, args.bodies, args.seconds, rate, mix,
+                                  not args.no_backoff, results))
                  for _ in range(args.senders)]
         started = time.monotonic()
         cpu_before = cpu_seconds(db.process.pid)
@@ -294,7 +307,8 @@ def main():
     print(f"senders={args.senders} connections={args.connections} mix={args.mix} records/request={args.records} "
           f"spans/request={args.spans} seconds={elapsed:.1f} flush_interval_ms={args.flush_interval_ms} "
           f"inline_rows={'default' if args.inline_rows is None else args.inline_rows} "
-          f"offered={f'{args.rate} MB/s (open loop)' if args.rate else 'closed loop'}")
+          f"offered={f'{args.rate} MB/s (open loop)' if args.rate else 'closed loop'}"
+          + (" no-backoff" if args.no_backoff else ""))
     print(f"accepted: {requests_ok} requests, {accepted_items} items, {sent_bytes / 1e6:.1f} MB protobuf; "
           f"refused (429/503): {refused}")
     print(f"throughput: {sent_bytes / 1e6 / elapsed:.1f} MB/s decoded OTLP, {accepted_items / elapsed:,.0f} items/s")

@@ -4,8 +4,10 @@
 //!
 //! A flush is due when the oldest pending record has waited `interval` since
 //! its handler pushed it (query visibility: a record that arrived while the
-//! previous flush was committing has already waited) or when `max_rows` are
-//! pending (memory, file size). A failed
+//! previous flush was committing has already waited), when `max_rows` are
+//! pending (memory, file size), or when the pending rows take `max_bytes`
+//! (half the queue's bound: waiting out the interval with a full queue would
+//! refuse requests while the writer idles). A failed
 //! commit keeps its batches and retries with backoff; before retrying it reads
 //! the checkpoint back, because a commit that reported failure may still have
 //! landed, and committing it twice would duplicate rows.
@@ -21,15 +23,23 @@ use std::time::{Duration, Instant};
 pub struct FlushPolicy {
     pub interval: Duration,
     pub max_rows: usize,
+    pub max_bytes: usize,
     pub compact_interval: Duration,
 }
 
+/// What waits for the next flush.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PendingSize {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
 impl FlushPolicy {
-    pub fn due(&self, pending_rows: usize, oldest: Option<Instant>, closing: bool, now: Instant) -> bool {
+    pub fn due(&self, pending: PendingSize, oldest: Option<Instant>, closing: bool, now: Instant) -> bool {
         match oldest {
             None => false,
             Some(_) if closing => true,
-            Some(_) if pending_rows >= self.max_rows => true,
+            Some(_) if pending.rows >= self.max_rows || pending.bytes >= self.max_bytes => true,
             Some(since) => now.duration_since(since) >= self.interval,
         }
     }
@@ -53,7 +63,7 @@ pub struct FlushReport {
 
 struct Pending {
     entries: Vec<Entry<Batches>>,
-    rows: usize,
+    size: PendingSize,
     since: Option<Instant>,
 }
 
@@ -64,7 +74,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> FlushReport {
     let mut report = FlushReport { last_seq: lake.checkpoint_seq(), ..FlushReport::default() };
-    let mut pending = Pending { entries: Vec::new(), rows: 0, since: None };
+    let mut pending = Pending { entries: Vec::new(), size: PendingSize::default(), since: None };
     let mut closed_at: Option<Instant> = None;
     // the first round looks at every table (rows left inlined by a crash): done before
     // the first flush, it never stalls commits under load (it takes 1-2 s)
@@ -79,21 +89,22 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
             pending.since = taken.entries.iter().map(|entry| entry.arrived).min();
         }
         for entry in taken.entries {
-            pending.rows += entry.item.iter().map(|b| b.batch.num_rows()).sum::<usize>();
+            pending.size.rows += entry.item.iter().map(|b| b.batch.num_rows()).sum::<usize>();
+            pending.size.bytes += entry.bytes;
             pending.entries.push(entry);
         }
         let closing = ingest.queue.is_closed();
         if closing && closed_at.is_none() {
             closed_at = Some(Instant::now());
         }
-        if policy.due(pending.rows, pending.since, closing, Instant::now()) {
+        if policy.due(pending.size, pending.since, closing, Instant::now()) {
             match commit(&ingest, &mut lake, &pending.entries) {
                 Ok(rows) => {
                     for (table, n) in rows {
                         *report.rows_by_table.entry(table).or_default() += n;
                     }
                     report.last_seq = lake.checkpoint_seq();
-                    pending = Pending { entries: Vec::new(), rows: 0, since: None };
+                    pending = Pending { entries: Vec::new(), size: PendingSize::default(), since: None };
                     if last_compaction.elapsed() >= policy.compact_interval || closing {
                         if let Err(error) = lake.maintain() {
                             ingest.stats.error(format!("compaction: {error}"));
@@ -148,37 +159,47 @@ fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Batches>]) ->
 mod tests {
     use super::*;
 
-    #[test]
-    fn nothing_pending_is_never_due() {
-        let policy = FlushPolicy {
+    fn policy() -> FlushPolicy {
+        FlushPolicy {
             interval: Duration::from_millis(100),
             max_rows: 10,
+            max_bytes: 1000,
             compact_interval: Duration::from_secs(60),
-        };
-        assert!(!policy.due(0, None, true, Instant::now()));
+        }
+    }
+
+    fn rows(rows: usize) -> PendingSize {
+        PendingSize { rows, bytes: rows * 10 }
+    }
+
+    #[test]
+    fn nothing_pending_is_never_due() {
+        let policy = policy();
+        assert!(!policy.due(rows(0), None, true, Instant::now()));
     }
 
     #[test]
     fn due_by_age_rows_or_closing() {
-        let policy = FlushPolicy {
-            interval: Duration::from_millis(100),
-            max_rows: 10,
-            compact_interval: Duration::from_secs(60),
-        };
+        let policy = policy();
         let start = Instant::now();
-        assert!(!policy.due(3, Some(start), false, start + Duration::from_millis(50)));
-        assert!(policy.due(3, Some(start), false, start + Duration::from_millis(100)));
-        assert!(policy.due(10, Some(start), false, start));
-        assert!(policy.due(1, Some(start), true, start));
+        assert!(!policy.due(rows(3), Some(start), false, start + Duration::from_millis(50)));
+        assert!(policy.due(rows(3), Some(start), false, start + Duration::from_millis(100)));
+        assert!(policy.due(rows(10), Some(start), false, start));
+        assert!(policy.due(rows(1), Some(start), true, start));
+    }
+
+    #[test]
+    fn due_early_when_the_pending_rows_fill_half_the_queue() {
+        let policy = policy();
+        let start = Instant::now();
+        let big = PendingSize { rows: 2, bytes: 999 };
+        assert!(!policy.due(big, Some(start), false, start));
+        assert!(policy.due(PendingSize { bytes: 1000, ..big }, Some(start), false, start));
     }
 
     #[test]
     fn waits_only_until_the_oldest_record_is_due() {
-        let policy = FlushPolicy {
-            interval: Duration::from_millis(100),
-            max_rows: 10,
-            compact_interval: Duration::from_secs(60),
-        };
+        let policy = policy();
         let start = Instant::now();
         assert_eq!(policy.wait(None, start), Duration::from_millis(100));
         assert_eq!(policy.wait(Some(start), start + Duration::from_millis(30)), Duration::from_millis(70));

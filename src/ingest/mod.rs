@@ -70,7 +70,7 @@ impl Ingest {
     }
 
     pub fn accept(&self, kind: RequestKind, body: &[u8]) -> Result<Accepted, IngestError> {
-        self.admit()?;
+        self.admit(body.len())?;
         let limits = DecodeLimits {
             max_items: self.limits.max_items_per_request,
             ..DecodeLimits::new(self.limits.max_decompressed_bytes)
@@ -86,8 +86,9 @@ impl Ingest {
         Ok(accepted)
     }
 
-    /// Refuse early (before decoding) when the pipeline is saturated or failing.
-    fn admit(&self) -> Result<(), IngestError> {
+    /// Refuse early (before reading or decoding a body of `body_bytes`) when
+    /// the pipeline is saturated or failing.
+    pub fn admit(&self, body_bytes: usize) -> Result<(), IngestError> {
         if self.writer_failing.load(Ordering::Relaxed) {
             return Err(IngestError::Unavailable("storage is failing; see otlp_status().last_error".into()));
         }
@@ -95,6 +96,13 @@ impl Ingest {
             return Err(IngestError::Busy(format!(
                 "write queue is full ({} bytes waiting for commit)",
                 self.queue.bytes()
+            )));
+        }
+        if !self.spool.has_room(body_bytes) {
+            let backlog = self.spool.backlog();
+            return Err(IngestError::Busy(format!(
+                "spool is full ({} records, {} bytes waiting for commit)",
+                backlog.records, backlog.bytes
             )));
         }
         Ok(())

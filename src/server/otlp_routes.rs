@@ -28,6 +28,18 @@ pub fn export(request: &mut Request<'_>, context: &Context, signal: Signal) -> R
             return status_reply(415, format, &error.to_string());
         }
     };
+    // a saturated or failing pipeline refuses before the upload is read (`accept` checks again);
+    // a body declared too large is left to `read_body`, whose 413 tells the client not to retry
+    let declared = request.body_length().unwrap_or(0);
+    let admitted = match usize::try_from(declared) {
+        Ok(bytes) if bytes <= context.config.max_body_bytes => context.ingest.admit(bytes),
+        _ => Ok(()),
+    };
+    if let Err(error) = admitted {
+        context.ingest.stats.rejected(name, error.reason(), 0);
+        request.refuse_body();
+        return error_reply(format, &error);
+    }
     let body = match read_body(request, context.config.max_body_bytes) {
         Ok(body) => body,
         Err(error) => {

@@ -165,6 +165,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let policy = FlushPolicy {
         interval: options.flush_interval,
         max_rows: options.flush_rows,
+        max_bytes: options.max_queue_bytes / 2,
         compact_interval: options.compact_interval,
     };
     let writer = spawn_writer(ingest.clone(), lake, policy).map_err(ServiceError::Thread)?;

@@ -2,6 +2,8 @@
 error bodies, partial success, and that refused requests store nothing."""
 import gzip
 import json
+import socket
+import time
 import zlib
 
 import pytest
@@ -152,16 +154,69 @@ def test_open_server_accepts_any_authorization_header(served):
     assert stopped_rows(db, "SELECT body FROM canardstack.otel.logs") == [("ok",)]
 
 
-def test_full_queue_answers_429_with_retry_after(duckdb_process):
+def read_raw_reply(sock) -> tuple[int, dict, bytes]:
+    """One HTTP/1.1 answer read off a raw socket: status, headers (lower-case names), body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers.get("content-length", 0)):
+        body += sock.recv(65536)
+    return int(lines[0].split()[1]), headers, body
+
+
+def announced_upload(port: int, length: int) -> bytes:
+    """The head of an OTLP export whose body is announced and never sent."""
+    return (f"POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-protobuf\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def test_full_spool_answers_429_before_the_body_is_sent(duckdb_process):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, max_queue_bytes := 1, flush_interval_ms := 600000)")
+    first = logs_request(["first"])
+    # room for one record only; the long flush interval keeps it unreleased
+    db.sql(f"CALL otlp_serve({port}, max_spool_bytes := {len(first) + 64}, flush_interval_ms := 600000)")
     url = f"http://127.0.0.1:{port}/v1/logs"
-    assert requests.post(url, data=logs_request(["first"]), headers=PROTOBUF).status_code == 200
+    assert requests.post(url, data=first, headers=PROTOBUF).status_code == 200
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        # a 5 MB upload announced, not one byte of it sent: the answer must not wait for it
+        sock.sendall(announced_upload(port, 5_000_000))
+        status, headers, body = read_raw_reply(sock)
+        assert (status, headers["retry-after"], headers["connection"]) == (429, "1", "close")
+        assert "spool is full (1 records" in Status.FromString(body).message
+        assert sock.recv(1) == b"", "the server closes the connection after refusing the unread body"
     reply = requests.post(url, data=logs_request(["second"]), headers=PROTOBUF)
-    assert_status(reply, 429, "queue")
+    assert_status(reply, 429, "spool is full")
     assert reply.headers["Retry-After"] == "1"
+    status = db.sql("SELECT requests_rejected, bytes_rejected FROM otlp_status()")[0]
+    assert status["requests_rejected"] == {"logs: busy": 2}
+    assert status["bytes_rejected"] == {"logs: busy": 0}, "refused bodies were never read"
     assert stopped_rows(db, "SELECT body FROM canardstack.otel.logs") == [("first",)]
+
+
+def test_storage_failure_answers_503_before_the_body_is_sent(duckdb_process):
+    db = duckdb_process()
+    port = free_port()
+    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 20)")
+    url = f"http://127.0.0.1:{port}/v1/logs"
+    # the writer's next commit fails for as long as its table is gone
+    db.sql("DROP TABLE canardstack.otel.logs")
+    assert requests.post(url, data=logs_request(["kept in the spool"]), headers=PROTOBUF).status_code == 200
+    deadline = time.monotonic() + 20
+    while db.sql("SELECT healthy FROM otlp_status()")[0]["healthy"]:
+        assert time.monotonic() < deadline, "the failing commit was never reported"
+        time.sleep(0.05)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(announced_upload(port, 5_000_000))
+        status, headers, body = read_raw_reply(sock)
+        assert (status, headers["retry-after"], headers["connection"]) == (503, "5", "close")
+        assert "storage is failing" in Status.FromString(body).message
+    assert db.sql("SELECT requests_rejected FROM otlp_status()")[0]["requests_rejected"] == {"logs: unavailable": 1}
 
 
 def test_serve_argument_errors(duckdb_process, tmp_path):

@@ -236,6 +236,12 @@ impl Spool {
         lock(&self.write).oldest_seq()
     }
 
+    /// Whether a record of `payload_len` bytes would fit under the backlog
+    /// bound now (for refusing a request before its body is read).
+    pub fn has_room(&self, payload_len: usize) -> bool {
+        lock(&self.write).check_room(payload_len, self.options.max_backlog_bytes).is_ok()
+    }
+
     /// Unreleased records. Right after `open` that is everything on disk, since
     /// the spool does not know the lake's checkpoint until `release_through`.
     pub fn backlog(&self) -> Backlog {

@@ -86,7 +86,8 @@ fn answer(head: Head, reader: &mut Reader, writer: &mut TcpStream, shared: &Shar
     let continue_to: Option<&mut dyn Write> = if head.expects_continue() { Some(&mut *writer) } else { None };
     let mut request = Request::new(head, Body::new(framing, reader, continue_to), &shared.capacity);
     let reply = (shared.handler)(&mut request);
-    if !request.into_body().discard_rest(DISCARD_LIMIT) || shared.is_stopping() {
+    let reads_on = !request.body_refused();
+    if !(reads_on && request.into_body().discard_rest(DISCARD_LIMIT)) || shared.is_stopping() {
         keep_alive = false;
     }
     write_reply(writer, &reply, with_body, keep_alive, shared) && keep_alive

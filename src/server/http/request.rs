@@ -258,11 +258,24 @@ pub struct Request<'a> {
     pub head: Head,
     body: Body<'a>,
     capacity: &'a Capacity,
+    body_refused: bool,
 }
 
 impl<'a> Request<'a> {
     pub(super) fn new(head: Head, body: Body<'a>, capacity: &'a Capacity) -> Self {
-        Request { head, body, capacity }
+        Request { head, body, capacity, body_refused: false }
+    }
+
+    /// The answer is given without reading the body, and the connection
+    /// closes after it instead of reading past the body: a refused request
+    /// then costs its head, not its upload (answering 429 under overload must
+    /// be far cheaper than accepting).
+    pub fn refuse_body(&mut self) {
+        self.body_refused = true;
+    }
+
+    pub(super) fn body_refused(&self) -> bool {
+        self.body_refused
     }
 
     /// One of the `workers` permits, for the work after the body is read (a
