@@ -134,3 +134,15 @@ def test_sqllogictest_statement_error_needs_a_message(tmp_path, extension, duckl
     assert (status, summary) == (1, "0 passed, 1 failed")
     right = "statement error\nSELECT no_such_column\n----\nReferenced column \"no_such_column\" was not found\n"
     assert sqllogictest(tmp_path, extension, ducklake_extension, right) == (0, [], "1 passed, 0 failed")
+
+
+def test_crash_check_reports_missing_and_doubled_items():
+    from crash_ingest import problems
+    acked = {"logs": {"a", "b"}, "traces": {"t"}, "metrics": {"m"}}
+    clean = {"logs": {"a": 1, "b": 1}, "traces": {"t": 1}, "metrics_gauge": {"m": 1}, "metrics_histogram": {"m": 1}}
+    assert problems(acked, clean) == {}
+    broken = {**clean, "logs": {"a": 2}, "metrics_histogram": {}}
+    assert problems(acked, broken) == {
+        "logs": {"missing": ["b"], "missing_count": 1, "duplicated": ["a"], "duplicated_count": 1},
+        "metrics_histogram": {"missing": ["m"], "missing_count": 1, "duplicated": [], "duplicated_count": 0},
+    }
