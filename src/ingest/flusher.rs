@@ -13,8 +13,9 @@
 //! landed, and committing it twice would duplicate rows.
 
 use super::queue::Entry;
-use super::{Batches, Ingest};
+use super::Ingest;
 use crate::lake::commit::LakeWriter;
+use crate::otlp::{DecodeError, MetricBatcher, Rows, TableBatch, ValidMetrics};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,7 +63,7 @@ pub struct FlushReport {
 }
 
 struct Pending {
-    entries: Vec<Entry<Batches>>,
+    entries: Vec<Entry<Rows>>,
     size: PendingSize,
     since: Option<Instant>,
 }
@@ -89,7 +90,7 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
             pending.since = taken.entries.iter().map(|entry| entry.arrived).min();
         }
         for entry in taken.entries {
-            pending.size.rows += entry.item.iter().map(|b| b.batch.num_rows()).sum::<usize>();
+            pending.size.rows += entry.item.len();
             pending.size.bytes += entry.bytes;
             pending.entries.push(entry);
         }
@@ -125,7 +126,7 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
 }
 
 /// Commits pending entries; on success returns rows per table and releases the spool.
-fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Batches>]) -> Result<BTreeMap<String, u64>, ()> {
+fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Rows>]) -> Result<BTreeMap<String, u64>, ()> {
     let Some(last) = entries.last() else { return Ok(BTreeMap::new()) };
     let through_seq = last.seq;
     let started = Instant::now();
@@ -134,8 +135,13 @@ fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Batches>]) ->
     let result = if retrying && lake.reload_checkpoint().map(|seq| seq >= through_seq).unwrap_or(false) {
         Ok(BTreeMap::new()) // an earlier attempt that reported failure did land
     } else {
-        let batches = entries.iter().flat_map(|e| e.item.iter());
-        lake.commit(batches, through_seq)
+        match table_batches(entries) {
+            Ok(batches) => lake.commit(batches.iter(), through_seq),
+            Err(error) => {
+                ingest.stats.error(format!("building the rows through spool seq {through_seq}: {error}"));
+                return Err(());
+            }
+        }
     };
     match result {
         Ok(rows) => {
@@ -153,6 +159,27 @@ fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Batches>]) ->
             Err(())
         }
     }
+}
+
+/// The flush's rows as table batches: Arrow batches as the handlers decoded
+/// them, and the rows of all its metrics requests built together.
+fn table_batches(entries: &[Entry<Rows>]) -> Result<Vec<TableBatch>, DecodeError> {
+    let mut batches = Vec::new();
+    let mut metrics: Vec<&ValidMetrics> = Vec::new();
+    for entry in entries {
+        match &entry.item {
+            Rows::Batches(decoded) => batches.extend(decoded.iter().cloned()),
+            Rows::Metrics(valid) => metrics.push(valid),
+        }
+    }
+    if !metrics.is_empty() {
+        let mut batcher = MetricBatcher::for_requests(metrics.iter().copied());
+        for valid in metrics {
+            batcher.append(valid);
+        }
+        batches.extend(batcher.finish()?);
+    }
+    Ok(batches)
 }
 
 #[cfg(test)]

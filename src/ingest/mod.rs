@@ -2,7 +2,7 @@
 //!
 //! The order is the durability contract: decode fully first (bad input is
 //! refused before anything is stored), then append the raw body to the spool
-//! and wait for its fsync, and only then hand the decoded batches to the
+//! and wait for its fsync, and only then hand the decoded rows to the
 //! writer and acknowledge. Decoding happens once; the writer never re-parses
 //! what a handler already decoded (only replay after a restart decodes again).
 
@@ -10,15 +10,12 @@ pub mod flusher;
 pub mod queue;
 pub mod stats;
 
-use crate::otlp::{self, DecodeError, DecodeLimits, RequestKind, TableBatch};
+use crate::otlp::{self, DecodeError, DecodeLimits, RequestKind, Rows};
 use crate::spool::{Spool, SpoolError};
 use queue::CommitQueue;
 use stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// The decoded rows of one spool record, as the writer receives them.
-pub type Batches = Vec<TableBatch>;
 
 #[derive(Clone, Debug)]
 pub struct IngestLimits {
@@ -58,14 +55,14 @@ pub struct Accepted {
 
 pub struct Ingest {
     pub spool: Spool,
-    pub queue: CommitQueue<Batches>,
+    pub queue: CommitQueue<Rows>,
     pub stats: Stats,
     limits: IngestLimits,
     writer_failing: AtomicBool,
 }
 
 impl Ingest {
-    pub fn new(spool: Spool, queue: CommitQueue<Batches>, limits: IngestLimits) -> Arc<Self> {
+    pub fn new(spool: Spool, queue: CommitQueue<Rows>, limits: IngestLimits) -> Arc<Self> {
         Arc::new(Ingest { spool, queue, stats: Stats::default(), limits, writer_failing: AtomicBool::new(false) })
     }
 
@@ -75,14 +72,14 @@ impl Ingest {
             max_items: self.limits.max_items_per_request,
             ..DecodeLimits::new(self.limits.max_decompressed_bytes)
         };
-        let decoded = otlp::decode_with_limits(kind, body, &limits).map_err(IngestError::BadRequest)?;
+        let decoded = otlp::decode_for_ingest(kind, body, &limits).map_err(IngestError::BadRequest)?;
         let accepted = Accepted { rejected_items: decoded.rejected, rejection_message: decoded.rejection_message };
-        if decoded.batches.is_empty() {
+        if decoded.rows.is_empty() {
             return Ok(accepted); // nothing to store: no spool record, no commit
         }
         let seq = self.spool.append(kind.to_byte(), body).map_err(spool_error)?;
-        let bytes = batches_bytes(&decoded.batches);
-        self.queue.push(seq, decoded.batches, bytes);
+        let bytes = decoded.rows.memory_size();
+        self.queue.push(seq, decoded.rows, bytes);
         Ok(accepted)
     }
 
@@ -122,8 +119,4 @@ fn spool_error(error: SpoolError) -> IngestError {
         SpoolError::Full { .. } => IngestError::Busy(error.to_string()),
         other => IngestError::Unavailable(format!("spool: {other}")),
     }
-}
-
-pub fn batches_bytes(batches: &[TableBatch]) -> usize {
-    batches.iter().map(|b| b.batch.get_array_memory_size()).sum()
 }

@@ -13,11 +13,11 @@ use crate::compat::metrics::StatsSnapshot;
 use crate::compat::CompatContext;
 use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
 use crate::ingest::queue::CommitQueue;
-use crate::ingest::{batches_bytes, Ingest, IngestLimits};
+use crate::ingest::{Ingest, IngestLimits};
 use crate::lake::catalog::{self, CatalogError};
 use crate::lake::commit::{CommitError, LakeWriter};
 use crate::lake::database::{ConnectError, Database};
-use crate::otlp::{self, RequestKind};
+use crate::otlp::{self, DecodeLimits, RequestKind, Rows};
 use crate::query::sql_text::LakeTarget;
 use crate::server::{Context, HttpServer, ServerConfig, ServerError};
 use crate::spool::{Spool, SpoolError, SpoolOptions};
@@ -251,22 +251,24 @@ fn replay(ingest: &Ingest, checkpoint: u64) -> Result<u64, SpoolError> {
     let mut replayed = 0;
     for record in ingest.spool.replay(checkpoint)? {
         let record = record?;
-        let batches = match RequestKind::from_byte(record.kind)
+        let rows = match RequestKind::from_byte(record.kind)
             .ok_or_else(|| format!("unknown record kind {}", record.kind))
-            .and_then(|kind| otlp::decode(kind, &record.payload, usize::MAX).map_err(|e| e.to_string()))
-        {
-            Ok(decoded) => decoded.batches,
+            .and_then(|kind| {
+                let accepted_before = DecodeLimits::unbounded(usize::MAX);
+                otlp::decode_for_ingest(kind, &record.payload, &accepted_before).map_err(|e| e.to_string())
+            }) {
+            Ok(decoded) => decoded.rows,
             Err(message) => {
                 // cannot happen for records we wrote; keep the sequence moving
                 ingest.stats.error(format!("replay: spool record {} skipped: {message}", record.seq));
-                Vec::new()
+                Rows::Batches(Vec::new())
             }
         };
         while ingest.queue.is_full() {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let bytes = batches_bytes(&batches);
-        ingest.queue.push(record.seq, batches, bytes);
+        let bytes = rows.memory_size();
+        ingest.queue.push(record.seq, rows, bytes);
         replayed += 1;
     }
     Ok(replayed)

@@ -32,6 +32,7 @@ mod wire;
 
 pub use compression::decompress;
 pub use limits::{DecodeLimits, Exceeded, MAX_VALUE_NESTING};
+pub use metrics::{MetricBatcher, ValidMetrics};
 pub use response::{error_status, export_response};
 pub use schema::Table;
 
@@ -204,6 +205,45 @@ impl Decoded {
     }
 }
 
+/// What the ingest path keeps of an accepted request until its flush:
+/// Arrow batches, or for metrics the parsed request, whose rows the writer
+/// builds together with the rest of the flush's ([`MetricBatcher`]).
+#[derive(Debug)]
+pub enum Rows {
+    Batches(Vec<TableBatch>),
+    Metrics(ValidMetrics),
+}
+
+impl Rows {
+    /// Rows this will store.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Batches(batches) => batches.iter().map(|b| b.batch.num_rows()).sum(),
+            Rows::Metrics(metrics) => metrics.rows(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// About the memory it holds while it waits for its flush.
+    pub fn memory_size(&self) -> usize {
+        match self {
+            Rows::Batches(batches) => batches.iter().map(|b| b.batch.get_array_memory_size()).sum(),
+            Rows::Metrics(metrics) => metrics.memory_estimate(),
+        }
+    }
+}
+
+/// An accepted request as the ingest path holds it, with what was dropped.
+#[derive(Debug)]
+pub struct Ingested {
+    pub rows: Rows,
+    pub rejected: u64,
+    pub rejection_message: String,
+}
+
 /// Why a request body could not be decoded at all.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -243,11 +283,7 @@ pub fn decode(kind: RequestKind, body: &[u8], max_decompressed_bytes: usize) -> 
 
 /// Decompresses, parses and converts one request body within `limits`.
 pub fn decode_with_limits(kind: RequestKind, body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
-    let raw = decompress(kind.compression, body, limits.max_decompressed_bytes)?;
-    let protobuf: Cow<[u8]> = match kind.format {
-        Format::Protobuf => raw,
-        Format::Json => Cow::Owned(json::to_protobuf(kind.signal, &raw)?),
-    };
+    let protobuf = protobuf_body(kind, body, limits)?;
     match kind.signal {
         Signal::Logs => logs::decode(&protobuf, limits),
         Signal::Traces => traces::decode(&protobuf, limits),
@@ -256,6 +292,30 @@ pub fn decode_with_limits(kind: RequestKind, body: &[u8], limits: &DecodeLimits)
             metrics::decode(&protobuf, limits)
         }
     }
+}
+
+/// Like [`decode_with_limits`], with the same answers and errors, for the
+/// ingest path: metrics requests are only parsed and validated here, their
+/// rows are built at flush time.
+pub fn decode_for_ingest(kind: RequestKind, body: &[u8], limits: &DecodeLimits) -> Result<Ingested, DecodeError> {
+    if kind.signal != Signal::Metrics {
+        let decoded = decode_with_limits(kind, body, limits)?;
+        let (rejected, rejection_message) = (decoded.rejected, decoded.rejection_message);
+        return Ok(Ingested { rows: Rows::Batches(decoded.batches), rejected, rejection_message });
+    }
+    let protobuf = protobuf_body(kind, body, limits)?;
+    limits::check(&messages::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
+    let (valid, rejections) = metrics::validate(&protobuf, limits)?;
+    Ok(Ingested { rows: Rows::Metrics(valid), rejected: rejections.count, rejection_message: rejections.message() })
+}
+
+/// The body decompressed, and transcoded from OTLP/JSON when it is JSON.
+fn protobuf_body<'a>(kind: RequestKind, body: &'a [u8], limits: &DecodeLimits) -> Result<Cow<'a, [u8]>, DecodeError> {
+    let raw = decompress(kind.compression, body, limits.max_decompressed_bytes)?;
+    Ok(match kind.format {
+        Format::Protobuf => raw,
+        Format::Json => Cow::Owned(json::to_protobuf(kind.signal, &raw)?),
+    })
 }
 
 /// Counts dropped items and keeps the message of the first.
@@ -273,8 +333,12 @@ impl Rejections {
         }
     }
 
+    fn message(self) -> String {
+        self.first.unwrap_or_default()
+    }
+
     fn into_decoded(self, batches: Vec<TableBatch>) -> Decoded {
-        Decoded { batches, rejected: self.count, rejection_message: self.first.unwrap_or_default() }
+        Decoded { batches, rejected: self.count, rejection_message: self.message() }
     }
 }
 

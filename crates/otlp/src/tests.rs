@@ -411,3 +411,34 @@ fn bench_decode_traces() {
     }
     println!("protobuf, best of 5: wire walker {fast:.1} MB/s, prost path {reference:.1} MB/s");
 }
+
+#[test]
+fn ingest_decoding_answers_as_decoding_does() {
+    let limits = DecodeLimits::new(MAX);
+    let metrics = realistic_metrics(2);
+    let json = serde_json::to_vec(&metrics).unwrap();
+    let cases = [
+        (kind(Signal::Metrics, Format::Protobuf, Compression::None), metrics.encode_to_vec()),
+        (kind(Signal::Metrics, Format::Json, Compression::None), json),
+        (
+            kind(Signal::Metrics, Format::Protobuf, Compression::Gzip),
+            compress(Compression::Gzip, &metrics.encode_to_vec()),
+        ),
+        (kind(Signal::Logs, Format::Protobuf, Compression::None), realistic_logs(3).encode_to_vec()),
+    ];
+    for (kind, body) in &cases {
+        let decoded = decode_with_limits(*kind, body, &limits).unwrap();
+        let ingested = decode_for_ingest(*kind, body, &limits).unwrap();
+        assert_eq!((ingested.rows.len(), ingested.rejected), (decoded.rows(), decoded.rejected));
+        let deferred = matches!(ingested.rows, Rows::Metrics(_));
+        assert_eq!(deferred, kind.signal == Signal::Metrics, "metrics rows wait for the flush, other signals' do not");
+    }
+    let garbage = [0xff, 0xff, 0xff];
+    let metrics_kind = kind(Signal::Metrics, Format::Protobuf, Compression::None);
+    let expected = decode_with_limits(metrics_kind, &garbage, &limits).unwrap_err().to_string();
+    assert_eq!(decode_for_ingest(metrics_kind, &garbage, &limits).unwrap_err().to_string(), expected);
+    let few_items = DecodeLimits { max_items: 3, ..DecodeLimits::new(MAX) };
+    let body = metrics.encode_to_vec();
+    let expected = decode_with_limits(metrics_kind, &body, &few_items).unwrap_err().to_string();
+    assert_eq!(decode_for_ingest(metrics_kind, &body, &few_items).unwrap_err().to_string(), expected);
+}
