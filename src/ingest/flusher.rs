@@ -139,6 +139,7 @@ fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Rows>]) -> Re
             Ok(batches) => lake.commit(batches.iter(), through_seq),
             Err(error) => {
                 ingest.stats.error(format!("building the rows through spool seq {through_seq}: {error}"));
+                ingest.set_writer_failing(true);
                 return Err(());
             }
         }

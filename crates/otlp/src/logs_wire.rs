@@ -385,16 +385,7 @@ mod tests {
         let reserved_tag = if unknowns { len_field(4, b"reserved") } else { Vec::new() };
         let record_bytes =
             [record(Some(s("b")), vec![]).encode_to_vec(), unknown(), len_field(6, &kv_bytes), reserved_tag].concat();
-        let scope =
-            [InstrumentationScope { name: "n".into(), ..Default::default() }.encode_to_vec(), unknown()].concat();
-        let scope_bytes = [unknown(), len_field(1, &scope), len_field(2, &record_bytes), unknown()].concat();
-        let resource = [
-            Resource { attributes: vec![kv("service.name", s("svc"))], ..Default::default() }.encode_to_vec(),
-            unknown(),
-        ]
-        .concat();
-        let resource_bytes = [len_field(1, &resource), len_field(2, &scope_bytes), unknown()].concat();
-        [unknown(), request_of(&[resource_bytes]), unknown()].concat()
+        request_with_unknowns(&record_bytes, unknown)
     }
 
     #[test]

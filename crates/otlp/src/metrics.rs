@@ -91,9 +91,9 @@ impl ValidMetrics {
         self.points.total()
     }
 
-    /// About what the parsed request takes in memory (prost's strings and
-    /// vectors hold some three times the protobuf's bytes; measured on SDK
-    /// requests).
+    /// What the parsed request is counted as holding in memory while it waits
+    /// for its flush: an estimate (not measured), three times its protobuf's
+    /// bytes, for prost's per-point structs, vectors and strings.
     pub fn memory_estimate(&self) -> usize {
         self.protobuf_bytes * 3
     }

@@ -604,16 +604,7 @@ mod tests {
             unknown(),
         ]
         .concat();
-        let scope =
-            [InstrumentationScope { name: "n".into(), ..Default::default() }.encode_to_vec(), unknown()].concat();
-        let scope_entry = [unknown(), len_field(1, &scope), len_field(2, &span_bytes), unknown()].concat();
-        let resource = [
-            Resource { attributes: vec![kv("service.name", s("svc"))], ..Default::default() }.encode_to_vec(),
-            unknown(),
-        ]
-        .concat();
-        let resource_entry = [len_field(1, &resource), len_field(2, &scope_entry), unknown()].concat();
-        [unknown(), request_of(&[resource_entry]), unknown()].concat()
+        request_with_unknowns(&span_bytes, unknown)
     }
 
     #[test]

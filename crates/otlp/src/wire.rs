@@ -594,6 +594,27 @@ pub(crate) mod tests {
         resource_entries.iter().flat_map(|r| len_field(1, r)).collect()
     }
 
+    /// A request of one resource and one scope holding `item` (field 2 of the
+    /// scope entry in both logs and traces), with `unknown()` bytes at every
+    /// level of the wrapping.
+    pub(crate) fn request_with_unknowns(item: &[u8], unknown: impl Fn() -> Vec<u8>) -> Vec<u8> {
+        use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use prost::Message;
+        let scope =
+            [InstrumentationScope { name: "n".into(), ..Default::default() }.encode_to_vec(), unknown()].concat();
+        let scope_entry = [unknown(), len_field(1, &scope), len_field(2, item), unknown()].concat();
+        let service = KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue { value: Some(V::StringValue("svc".into())) }),
+            ..Default::default()
+        };
+        let resource =
+            [Resource { attributes: vec![service], ..Default::default() }.encode_to_vec(), unknown()].concat();
+        let resource_entry = [len_field(1, &resource), len_field(2, &scope_entry), unknown()].concat();
+        [unknown(), request_of(&[resource_entry]), unknown()].concat()
+    }
+
     /// One value of every kind (and none), nested ones included.
     pub(crate) fn every_value() -> Vec<Option<V>> {
         let nested = V::KvlistValue(KeyValueList {
