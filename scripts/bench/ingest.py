@@ -142,6 +142,7 @@ def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, back
     for t in threads:
         t.join()
     totals["elapsed"] = time.monotonic() - started
+    totals["cpu"] = time.process_time()  # this sender process's CPU, all its threads
     results.put(totals)
 
 
@@ -314,7 +315,7 @@ def main():
     print(f"throughput: {sent_bytes / 1e6 / elapsed:.1f} MB/s decoded OTLP, {accepted_items / elapsed:,.0f} items/s")
     print(f"server CPU while sending: {server_cpu / elapsed:.2f} cores, "
           f"{server_cpu / max(sent_bytes / 1e8, 1e-9):.2f} core-seconds per 100 MB accepted (probe queries included); "
-          f"peak RSS {peak_rss:.0f} MB")
+          f"peak RSS {peak_rss:.0f} MB; senders' CPU {sum(t['cpu'] for t in totals) / elapsed:.2f} cores")
     warm_latencies = latencies(after=warm)
     print(f"ack latency after the warm-up{' (from when each request was due)' if args.rate else ''}: "
           f"p50 {ms(warm_latencies, 0.5)} ms, p90 {ms(warm_latencies, 0.9)} ms, p99 {ms(warm_latencies, 0.99)} ms, "
