@@ -238,6 +238,8 @@ def main():
                         help="send the next request right after a refusal (overload: clients that retry at once)")
     parser.add_argument("--max-queue-mb", type=int, default=None,
                         help="otlp_serve's max_queue_bytes in MB (decoded rows waiting for a commit)")
+    parser.add_argument("--memory-limit", default=None,
+                        help="DuckDB's memory_limit for the server process, e.g. 2GB (default: DuckDB's, 80%% of RAM)")
     parser.add_argument("--flush-interval-ms", type=int, default=500)
     parser.add_argument("--compact-interval-ms", type=int, default=60000)
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
@@ -254,6 +256,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as workdir:
         db = DuckDB(workdir, args.extension, args.ducklake)
+        if args.memory_limit:
+            db.sql(f"SET memory_limit = '{args.memory_limit}'")
         port = free_port()
         inline = f", inline_rows := {args.inline_rows}" if args.inline_rows is not None else ""
         if args.max_queue_mb is not None:
