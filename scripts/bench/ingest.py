@@ -284,8 +284,7 @@ def main():
         status = db.sql("SELECT rows_committed, commits, spool_backlog_records, last_error, "
                         "requests_rejected FROM otlp_status()")[0]
         committed_while_sending = sum((status["rows_committed"] or {}).values())
-        files_while_sending = db.sql("SELECT count(*) AS n, sum(data_file_size_bytes) AS bytes FROM "
-                                     "ducklake_list_files('canardstack', 'logs', schema => 'otel')")[0]
+        files_while_sending = {table: files for signal in mix for table, files in signals.data_files(db, signal).items()}
         stop_started = time.monotonic()
         stopped = db.sql("SELECT * FROM otlp_stop()")[0]
         drain = time.monotonic() - stop_started
@@ -334,8 +333,9 @@ def main():
     print(f"committed while sending: {committed_while_sending:,} rows in {status['commits']} commits "
           f"({committed_while_sending / elapsed:,.0f} rows/s, {committed_while_sending / max(accepted_items, 1):.0%} of "
           f"accepted); spool backlog then {status['spool_backlog_records']} requests")
-    print(f"files when sending ended: {files_while_sending['n']} Parquet files for logs, "
-          f"{(files_while_sending['bytes'] or 0) / 1e6:.1f} MB")
+    print(f"files when sending ended (Parquet files, MB, per table): {files_while_sending}; in all "
+          f"{sum(n for n, _ in files_while_sending.values())} files, "
+          f"{sum(mb for _, mb in files_while_sending.values()):.1f} MB")
     print(f"drain at stop: {drain:.1f} s; rows stored {stored}; parquet files for logs: {files}; "
           f"rows_committed {stopped['rows_committed']}")
     unanswered = sum(t["unanswered"] for t in totals)

@@ -154,9 +154,21 @@ def probe_query(signal: str, markers: str, oldest_ns: int) -> str:
             f"WHERE timestamp >= make_timestamp_ns({oldest_ns}) AND metric_name IN ({markers})")
 
 
+TABLES = {"logs": ["logs"], "traces": ["spans"], "metrics": METRIC_TABLES}
+
+
 def stored_rows(db, signal: str) -> int:
-    tables = {"logs": ["logs"], "traces": ["spans"], "metrics": METRIC_TABLES}[signal]
-    return sum(db.sql(f"SELECT count(*) AS n FROM canardstack.otel.{t}")[0]["n"] for t in tables)
+    return sum(db.sql(f"SELECT count(*) AS n FROM canardstack.otel.{t}")[0]["n"] for t in TABLES[signal])
+
+
+def data_files(db, signal: str) -> dict[str, tuple[int, float]]:
+    """Parquet files and their MB per table of a signal."""
+    found = {}
+    for table in TABLES[signal]:
+        row = db.sql("SELECT count(*) AS n, sum(data_file_size_bytes) AS bytes FROM "
+                     f"ducklake_list_files('canardstack', '{table}', schema => 'otel')")[0]
+        found[table] = (row["n"], round((row["bytes"] or 0) / 1e6, 1))
+    return found
 
 
 def parse_mix(text: str) -> dict[str, float]:
