@@ -41,6 +41,7 @@ pub(super) fn validate(body: &[u8], limits: &DecodeLimits) -> Result<(ValidMetri
     let request = ExportMetricsServiceRequest::decode(body)?;
     let mut copies = CopyBudget::new(limits.max_copied_bytes);
     let mut rejections = Rejections::default();
+    let mut storable = PointCounts::default();
     for resource_metrics in &request.resource_metrics {
         let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
         for scope_metrics in &resource_metrics.scope_metrics {
@@ -48,25 +49,33 @@ pub(super) fn validate(body: &[u8], limits: &DecodeLimits) -> Result<(ValidMetri
             for metric in &scope_metrics.metrics {
                 let metric_bytes = metric.name.len() + metric.description.len() + metric.unit.len();
                 copies.charge(points(metric), resource.row_bytes() + scope.row_bytes() + metric_bytes)?;
-                count_rejections(metric, &mut rejections);
+                count_points(metric, &mut storable, &mut rejections);
             }
         }
     }
-    let points = PointCounts::storable(&request);
-    Ok((ValidMetrics { request, points, protobuf_bytes: body.len() }, rejections))
+    Ok((ValidMetrics { request, points: storable, protobuf_bytes: body.len() }, rejections))
 }
 
-fn count_rejections(metric: &Metric, rejections: &mut Rejections) {
-    let exemplars: Vec<&[Exemplar]> = match &metric.data {
+/// Counts each point of `metric` as a row of its kind or, when it cannot be
+/// stored, as rejected (a metric without data counts as one rejected point).
+fn count_points(metric: &Metric, points: &mut PointCounts, rejections: &mut Rejections) {
+    let (slot, exemplars): (&mut usize, Vec<&[Exemplar]>) = match &metric.data {
         None => return rejections.reject(1, || format!("metric {:?} has no data", metric.name)),
-        Some(Data::Gauge(data)) => data.data_points.iter().map(|p| p.exemplars.as_slice()).collect(),
-        Some(Data::Sum(data)) => data.data_points.iter().map(|p| p.exemplars.as_slice()).collect(),
-        Some(Data::Histogram(data)) => data.data_points.iter().map(|p| p.exemplars.as_slice()).collect(),
-        Some(Data::ExponentialHistogram(data)) => data.data_points.iter().map(|p| p.exemplars.as_slice()).collect(),
-        Some(Data::Summary(_)) => return,
+        Some(Data::Gauge(data)) => (&mut points.gauge, data.data_points.iter().map(|p| &p.exemplars[..]).collect()),
+        Some(Data::Sum(data)) => (&mut points.sum, data.data_points.iter().map(|p| &p.exemplars[..]).collect()),
+        Some(Data::Histogram(data)) => {
+            (&mut points.histogram, data.data_points.iter().map(|p| &p.exemplars[..]).collect())
+        }
+        Some(Data::ExponentialHistogram(data)) => {
+            (&mut points.exponential, data.data_points.iter().map(|p| &p.exemplars[..]).collect())
+        }
+        Some(Data::Summary(data)) => return points.summary += data.data_points.len(),
     };
-    for problem in exemplars.into_iter().filter_map(exemplar_problem) {
-        rejections.reject(1, || format!("metric {:?}: {problem}", metric.name));
+    for exemplars in exemplars {
+        match exemplar_problem(exemplars) {
+            Some(problem) => rejections.reject(1, || format!("metric {:?}: {problem}", metric.name)),
+            None => *slot += 1,
+        }
     }
 }
 
@@ -215,32 +224,6 @@ struct PointCounts {
 }
 
 impl PointCounts {
-    /// The points of `request` that can be stored (see [`exemplar_problem`]).
-    fn storable(request: &ExportMetricsServiceRequest) -> Self {
-        let mut counts = PointCounts::default();
-        let metrics = request.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
-        let storable = |exemplars: &[Exemplar]| exemplar_problem(exemplars).is_none();
-        for metric in metrics {
-            match &metric.data {
-                None => {}
-                Some(Data::Gauge(data)) => {
-                    counts.gauge += data.data_points.iter().filter(|p| storable(&p.exemplars)).count()
-                }
-                Some(Data::Sum(data)) => {
-                    counts.sum += data.data_points.iter().filter(|p| storable(&p.exemplars)).count()
-                }
-                Some(Data::Histogram(data)) => {
-                    counts.histogram += data.data_points.iter().filter(|p| storable(&p.exemplars)).count()
-                }
-                Some(Data::ExponentialHistogram(data)) => {
-                    counts.exponential += data.data_points.iter().filter(|p| storable(&p.exemplars)).count()
-                }
-                Some(Data::Summary(data)) => counts.summary += data.data_points.len(),
-            }
-        }
-        counts
-    }
-
     fn add(&mut self, other: &PointCounts) {
         self.gauge += other.gauge;
         self.sum += other.sum;
@@ -694,8 +677,8 @@ pub(crate) mod tests {
     #[test]
     fn builders_are_sized_by_the_points_of_each_kind() {
         let request = crate::fixtures::realistic_metrics(3);
-        let counts = PointCounts::storable(&request);
-        assert_eq!(counts, PointCounts { gauge: 3, sum: 3, histogram: 3, exponential: 3, summary: 3 });
+        let (valid, _) = validate(&request.encode_to_vec(), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert_eq!(valid.points, PointCounts { gauge: 3, sum: 3, histogram: 3, exponential: 3, summary: 3 });
         let decoded = decode(&request.encode_to_vec()).unwrap();
         let rows: Vec<(Table, usize)> = decoded.batches.iter().map(|b| (b.table, b.batch.num_rows())).collect();
         assert_eq!(
