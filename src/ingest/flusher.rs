@@ -25,6 +25,7 @@ pub struct FlushPolicy {
     pub interval: Duration,
     pub max_rows: usize,
     pub max_bytes: usize,
+    /// how often superseded checkpoint rows are pruned (with the maintenance rounds)
     pub compact_interval: Duration,
 }
 
@@ -77,12 +78,7 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
     let mut report = FlushReport { last_seq: lake.checkpoint_seq(), ..FlushReport::default() };
     let mut pending = Pending { entries: Vec::new(), size: PendingSize::default(), since: None };
     let mut closed_at: Option<Instant> = None;
-    // the first round looks at every table (rows left inlined by a crash): done before
-    // the first flush, it never stalls commits under load (it takes 1-2 s)
-    if let Err(error) = lake.maintain() {
-        ingest.stats.error(format!("compaction: {error}"));
-    }
-    let mut last_compaction = Instant::now();
+    let mut last_prune = Instant::now();
     loop {
         let now = Instant::now();
         let taken = ingest.queue.take(policy.wait(pending.since, now).max(Duration::from_millis(1)));
@@ -106,11 +102,11 @@ pub fn run(ingest: Arc<Ingest>, mut lake: LakeWriter, policy: FlushPolicy) -> Fl
                     }
                     report.last_seq = lake.checkpoint_seq();
                     pending = Pending { entries: Vec::new(), size: PendingSize::default(), since: None };
-                    if last_compaction.elapsed() >= policy.compact_interval || closing {
-                        if let Err(error) = lake.maintain() {
-                            ingest.stats.error(format!("compaction: {error}"));
+                    if last_prune.elapsed() >= policy.compact_interval || closing {
+                        if let Err(error) = lake.prune_checkpoints() {
+                            ingest.stats.error(format!("writer: {error}"));
                         }
-                        last_compaction = Instant::now();
+                        last_prune = Instant::now();
                     }
                 }
                 Err(()) => std::thread::sleep(RETRY_BACKOFF),

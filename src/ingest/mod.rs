@@ -7,6 +7,7 @@
 //! what a handler already decoded (only replay after a restart decodes again).
 
 pub mod flusher;
+pub mod maintenance;
 pub mod queue;
 pub mod stats;
 

@@ -41,6 +41,13 @@ impl Stats {
         s.last_commit_duration = Some(duration);
     }
 
+    pub fn maintained(&self, duration: Duration, failed: bool) {
+        let mut s = self.lock();
+        s.maintenance_rounds += 1;
+        s.maintenance_failures += u64::from(failed);
+        s.maintenance_seconds += duration.as_secs_f64();
+    }
+
     pub fn error(&self, message: String) {
         let mut s = self.lock();
         s.last_error = Some(message);
@@ -80,5 +87,9 @@ mod tests {
         assert_eq!(s.rows_committed["spans"], 1);
         assert_eq!(s.commits, 2);
         assert_eq!(s.last_commit_duration, Some(Duration::from_millis(9)));
+        stats.maintained(Duration::from_millis(250), false);
+        stats.maintained(Duration::from_millis(500), true);
+        let s = stats.snapshot();
+        assert_eq!((s.maintenance_rounds, s.maintenance_failures, s.maintenance_seconds), (2, 1, 0.75));
     }
 }

@@ -16,6 +16,7 @@
 use super::catalog::{read_checkpoint, CatalogError, CHECKPOINT_TABLE};
 use super::coalesce::coalesce;
 use super::database::Pooled;
+use super::maintenance::{DueTables, Touched};
 use super::parquet_file::{write_parquet, WriteError};
 use crate::otlp::schema::Table;
 use crate::otlp::TableBatch;
@@ -26,8 +27,9 @@ use duckdb::arrow::compute::take_record_batch;
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 use parquet::errors::ParquetError;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -62,28 +64,9 @@ pub struct LakeWriter {
     parquet_dir: Option<PathBuf>,
     /// tables with at least this many rows in a flush go straight to Parquet
     direct_rows: u64,
-    /// what [`LakeWriter::maintain`] has to look at: tables given rows
-    /// inlined in the catalog, and tables given any rows, since its last round
-    since_maintenance: Touched,
+    /// the tables the next maintenance round has to look at (`maintenance`)
+    due: Arc<DueTables>,
 }
-
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Touched {
-    inlined: BTreeSet<Table>,
-    written: BTreeSet<Table>,
-}
-
-impl Touched {
-    /// A round after (re)start looks at every table: rows inlined before a
-    /// crash are flushed then too.
-    fn everything() -> Self {
-        Touched { inlined: Table::all().into_iter().collect(), written: Table::all().into_iter().collect() }
-    }
-}
-
-/// Files below this size are merged by [`LakeWriter::maintain`]: flushes of
-/// up to some 50,000 log rows, and the files that inlined rows are flushed into.
-const SMALL_FILE_BYTES: u64 = 2 << 20;
 
 /// How one table's rows of a flush reach the lake.
 enum Route {
@@ -139,8 +122,13 @@ impl LakeWriter {
         }
         let checkpoint = read_checkpoint(&con, &target, &writer_id)?;
         let parquet_dir = local_data_path(&con, &target)?.map(|data| data.join(&target.schema));
-        let since_maintenance = Touched::everything();
-        Ok(LakeWriter { con, target, writer_id, checkpoint, parquet_dir, direct_rows, since_maintenance })
+        let due = Arc::new(DueTables::starting_with(Touched::everything()));
+        Ok(LakeWriter { con, target, writer_id, checkpoint, parquet_dir, direct_rows, due })
+    }
+
+    /// What this writer has given rows to since the last maintenance round.
+    pub fn due_tables(&self) -> Arc<DueTables> {
+        self.due.clone()
     }
 
     pub fn checkpoint_seq(&self) -> u64 {
@@ -202,10 +190,7 @@ impl LakeWriter {
         cleanup?;
         self.checkpoint = through_seq;
         for (table, route) in &routes {
-            self.since_maintenance.written.insert(*table);
-            if let Route::Staged { .. } = route {
-                self.since_maintenance.inlined.insert(*table);
-            }
+            self.due.record(*table, matches!(route, Route::Staged { .. }));
         }
         Ok(routes.into_iter().map(|(table, route)| (table.name().to_string(), route.rows())).collect())
     }
@@ -262,7 +247,7 @@ impl LakeWriter {
         }
         // a new row per flush; the checkpoint is the highest seq (`read_checkpoint`). Deleting
         // the previous row here cost a DuckLake delete in every commit (a quarter of a
-        // commit's time); `maintain` prunes the old rows instead
+        // commit's time); `prune_checkpoints` drops the old rows now and then instead
         let checkpoints = self.target.qualified(CHECKPOINT_TABLE);
         let writer = quote_literal(&self.writer_id);
         sql.push_str(&format!("INSERT INTO {checkpoints} VALUES ({writer}, {through_seq}, now());\nCOMMIT;"));
@@ -272,22 +257,17 @@ impl LakeWriter {
         })
     }
 
-    /// Drops this writer's superseded checkpoint rows, then keeps the file
-    /// count down, only where rows arrived since the last round: writes rows
-    /// inlined in the catalog out to Parquet, then merges adjacent files under
-    /// [`SMALL_FILE_BYTES`]. Larger files (a busy writer's flushes) are left
-    /// alone: DuckDB rewrites MAP-heavy rows slower than the writer produces
-    /// them, so merging every file stalled commits for seconds under load.
-    /// Flushing the whole schema's inlined data each round took 0.5-0.9 s of
-    /// the writer's time under load even with nothing to flush but
-    /// checkpoint rows, which are pruned here instead.
-    pub fn maintain(&mut self) -> Result<(), CommitError> {
-        let sql = maintenance_sql(&self.target, &self.writer_id, self.checkpoint, &self.since_maintenance);
+    /// Drops this writer's superseded checkpoint rows.
+    pub fn prune_checkpoints(&mut self) -> Result<(), CommitError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE writer_id = {} AND seq < {}",
+            self.target.qualified(CHECKPOINT_TABLE),
+            quote_literal(&self.writer_id),
+            self.checkpoint
+        );
         self.con
             .execute_batch(&sql)
-            .map_err(|source| CommitError::Sql { context: "compacting the lake's files".into(), source })?;
-        self.since_maintenance = Touched::default();
-        Ok(())
+            .map_err(|source| CommitError::Sql { context: "pruning old checkpoint rows".into(), source })
     }
 
     fn clear_staging(&self, routes: &BTreeMap<Table, Route>) -> Result<(), CommitError> {
@@ -302,30 +282,6 @@ impl LakeWriter {
         }
         Ok(())
     }
-}
-
-fn maintenance_sql(target: &LakeTarget, writer_id: &str, checkpoint: u64, touched: &Touched) -> String {
-    let catalog = quote_literal(&target.catalog);
-    let schema = quote_literal(&target.schema);
-    let mut sql = format!(
-        "DELETE FROM {} WHERE writer_id = {} AND seq < {checkpoint};\n",
-        target.qualified(CHECKPOINT_TABLE),
-        quote_literal(writer_id)
-    );
-    for table in &touched.inlined {
-        let table = quote_literal(table.name());
-        sql.push_str(&format!(
-            "CALL ducklake_flush_inlined_data({catalog}, schema_name => {schema}, table_name => {table});\n"
-        ));
-    }
-    for table in &touched.written {
-        let table = quote_literal(table.name());
-        sql.push_str(&format!(
-            "CALL ducklake_merge_adjacent_files({catalog}, {table}, schema => {schema}, \
-             max_file_size => {SMALL_FILE_BYTES});\n"
-        ));
-    }
-    sql
 }
 
 /// The lake's data path when it is a local directory (object storage is
@@ -343,28 +299,5 @@ fn remove_files(routes: &BTreeMap<Table, Route>) {
         if let Route::File { path, .. } = route {
             let _ = std::fs::remove_file(path);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maintenance_looks_only_at_tables_given_rows_since_its_last_round() {
-        let target = LakeTarget { catalog: "lake".into(), schema: "otel".into() };
-        let touched = Touched { inlined: [Table::Spans].into(), written: [Table::Logs, Table::Spans].into() };
-        assert_eq!(
-            maintenance_sql(&target, "w1", 42, &touched),
-            "DELETE FROM \"lake\".\"otel\".\"canardstack_checkpoints\" WHERE writer_id = 'w1' AND seq < 42;\n\
-             CALL ducklake_flush_inlined_data('lake', schema_name => 'otel', table_name => 'spans');\n\
-             CALL ducklake_merge_adjacent_files('lake', 'logs', schema => 'otel', max_file_size => 2097152);\n\
-             CALL ducklake_merge_adjacent_files('lake', 'spans', schema => 'otel', max_file_size => 2097152);\n"
-        );
-        let idle = maintenance_sql(&target, "w1", 42, &Touched::default());
-        assert!(!idle.contains("CALL"), "an idle writer only prunes its checkpoint rows: {idle}");
-        let first = maintenance_sql(&target, "w1", 0, &Touched::everything());
-        assert_eq!(first.matches("ducklake_flush_inlined_data").count(), Table::all().len());
-        assert_eq!(first.matches("ducklake_merge_adjacent_files").count(), Table::all().len());
     }
 }

@@ -12,11 +12,13 @@ pub mod options;
 use crate::compat::metrics::StatsSnapshot;
 use crate::compat::CompatContext;
 use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
+use crate::ingest::maintenance::{self, Maintenance};
 use crate::ingest::queue::CommitQueue;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::lake::catalog::{self, CatalogError};
 use crate::lake::commit::{CommitError, LakeWriter};
 use crate::lake::database::{ConnectError, Database};
+use crate::lake::maintenance::Compactor;
 use crate::otlp::{self, DecodeLimits, RequestKind, Rows};
 use crate::query::sql_text::LakeTarget;
 use crate::server::{Context, HttpServer, ServerConfig, ServerError};
@@ -46,7 +48,7 @@ pub enum ServiceError {
     SpoolBehind { dir: String, writer_id: String, spool_seq: u64, checkpoint: u64 },
     #[error(transparent)]
     Connect(#[from] ConnectError),
-    #[error("cannot start the writer thread: {0}")]
+    #[error("cannot start a background thread (writer or maintenance): {0}")]
     Thread(std::io::Error),
 }
 
@@ -88,6 +90,7 @@ struct Service {
     ingest: Arc<Ingest>,
     http: HttpServer,
     writer: JoinHandle<FlushReport>,
+    maintenance: Maintenance,
     started: Instant,
     started_at: SystemTime,
 }
@@ -132,6 +135,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let (spool, recovery) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
     let writer_id = spool.writer_id().to_string();
     let lake = LakeWriter::open(con, target.clone(), writer_id.clone(), options.inline_rows)?;
+    let compactor = Compactor::new(db.connect()?, target.clone());
     let checkpoint = lake.checkpoint_seq();
     if spool.last_seq() < checkpoint {
         return Err(ServiceError::SpoolBehind {
@@ -168,13 +172,23 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         max_bytes: options.max_queue_bytes / 2,
         compact_interval: options.compact_interval,
     };
+    let due_tables = lake.due_tables();
     let writer = spawn_writer(ingest.clone(), lake, policy).map_err(ServiceError::Thread)?;
+    let maintenance = match maintenance::spawn(ingest.clone(), compactor, due_tables, options.compact_interval) {
+        Ok(maintenance) => maintenance,
+        Err(error) => {
+            ingest.queue.close();
+            let _ = writer.join();
+            return Err(ServiceError::Thread(error));
+        }
+    };
     let replayed_records = match replay(&ingest, checkpoint) {
         Ok(count) => count,
         Err(error) => {
             // commit what replayed so far, then give up without leaving a writer behind
             ingest.queue.close();
             let _ = writer.join();
+            maintenance.stop();
             return Err(spool_error(error));
         }
     };
@@ -190,6 +204,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         Err(error) => {
             ingest.queue.close();
             let _ = writer.join();
+            maintenance.stop();
             return Err(error.into());
         }
     };
@@ -203,8 +218,15 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         writer_id: ingest.spool.writer_id().to_string(),
         replayed_records,
     };
-    let service =
-        Service { info: info.clone(), ingest, http, writer, started: Instant::now(), started_at: SystemTime::now() };
+    let service = Service {
+        info: info.clone(),
+        ingest,
+        http,
+        writer,
+        maintenance,
+        started: Instant::now(),
+        started_at: SystemTime::now(),
+    };
     services().insert(port, service);
     Ok(info)
 }
@@ -288,6 +310,7 @@ fn stop_service(service: Service) -> StopReport {
     service.http.stop();
     service.ingest.queue.close();
     let flush = service.writer.join().unwrap_or_default();
+    service.maintenance.stop();
     StopReport { port: service.info.port, flush, spool_backlog_records: service.ingest.spool.backlog().records }
 }
 

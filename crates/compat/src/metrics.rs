@@ -28,6 +28,11 @@ pub struct StatsSnapshot {
     pub commit_seconds: f64,
     pub last_commit_at: Option<SystemTime>,
     pub last_commit_duration: Option<Duration>,
+    /// maintenance rounds finished, idle ones included (each flushes inlined rows and merges small files)
+    pub maintenance_rounds: u64,
+    /// rounds in which a step failed (its tables are retried in the next round)
+    pub maintenance_failures: u64,
+    pub maintenance_seconds: f64,
     pub last_error: Option<String>,
     pub last_error_at: Option<SystemTime>,
 }
@@ -96,6 +101,24 @@ pub fn render(input: &MetricsInput) -> String {
             at.as_secs_f64(),
         );
     }
+    out.single(
+        "canardstack_maintenance_rounds_total",
+        "counter",
+        "Maintenance rounds run beside the writer (inlined rows flushed, small files merged), idle ones included.",
+        s.maintenance_rounds as f64,
+    );
+    out.single(
+        "canardstack_maintenance_failures_total",
+        "counter",
+        "Maintenance rounds in which a step failed (retried in the next round).",
+        s.maintenance_failures as f64,
+    );
+    out.single(
+        "canardstack_maintenance_duration_seconds_total",
+        "counter",
+        "Time spent in maintenance rounds.",
+        s.maintenance_seconds,
+    );
     out.single(
         "canardstack_spool_backlog_records",
         "gauge",
@@ -198,6 +221,9 @@ mod tests {
         ingest.commits = 2;
         ingest.commit_seconds = 0.25;
         ingest.last_commit_duration = Some(Duration::from_millis(125));
+        ingest.maintenance_rounds = 3;
+        ingest.maintenance_failures = 1;
+        ingest.maintenance_seconds = 0.5;
         let queries = BTreeMap::from([((Api::Loki, true), QueryCounter { requests: 4, seconds: 1.5 })]);
         let input = MetricsInput {
             ingest: &ingest,
@@ -219,6 +245,9 @@ mod tests {
                 "canardstack_commits_total 2",
                 "canardstack_commit_duration_seconds_total 0.25",
                 "canardstack_last_commit_duration_seconds 0.125",
+                "canardstack_maintenance_rounds_total 3",
+                "canardstack_maintenance_failures_total 1",
+                "canardstack_maintenance_duration_seconds_total 0.5",
                 "canardstack_spool_backlog_records 7",
                 "canardstack_spool_backlog_bytes 4096",
                 "canardstack_write_queue_bytes 0",
