@@ -1,17 +1,18 @@
 //! The maintenance thread: a round at start (rows a crash left inlined), one
 //! every `compact_interval`, and a last one once the writer has committed
-//! its final flush at stop. Each round runs on its own connection beside the
+//! its final flush at stop (inlined rows only: merging stops at once then). Each round runs on its own connection beside the
 //! writer (`lake::maintenance`); failures are counted and reported in
 //! `otlp_status().last_error`, and their tables are retried next round.
 
 use super::Ingest;
-use crate::lake::maintenance::{Compactor, DueTables};
+use crate::lake::maintenance::{Cancel, Compactor, DueTables};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub struct Maintenance {
     stop: Arc<StopSignal>,
+    cancel: Arc<Cancel>,
     thread: JoinHandle<()>,
 }
 
@@ -44,6 +45,7 @@ pub fn spawn(
 ) -> std::io::Result<Maintenance> {
     let stop = Arc::new(StopSignal::default());
     let signal = stop.clone();
+    let cancel = compactor.cancel();
     let thread = std::thread::Builder::new().name("canardstack-maintenance".into()).spawn(move || {
         let report_to = ingest.clone();
         let rounds = std::panic::AssertUnwindSafe(|| run(&ingest, &compactor, &due, &signal, interval));
@@ -51,12 +53,14 @@ pub fn spawn(
             report_to.stats.error("maintenance: internal error (panic); no more rounds until restart".into());
         }
     })?;
-    Ok(Maintenance { stop, thread })
+    Ok(Maintenance { stop, cancel, thread })
 }
 
 impl Maintenance {
-    /// Runs the last round and waits for it; call after the writer has stopped.
+    /// Stops merging, runs the last round (inlined rows written out) and waits
+    /// for it; call after the writer has stopped.
     pub fn stop(self) {
+        self.cancel.stop_merging();
         self.stop.raise();
         let _ = self.thread.join();
     }

@@ -14,8 +14,10 @@ use super::commit::CommitError;
 use super::database::Pooled;
 use crate::otlp::schema::Table;
 use crate::query::sql_text::{quote_literal, LakeTarget};
+use duckdb::InterruptHandle;
 use std::collections::BTreeSet;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Files below this size are merged: flushes of up to some 50,000 log rows,
 /// and the files that inlined rows are flushed into. Larger files (a busy
@@ -91,11 +93,38 @@ pub struct RoundReport {
 pub struct Compactor {
     con: Pooled,
     target: LakeTarget,
+    cancel: Arc<Cancel>,
+}
+
+/// Stops merging for good (at `otlp_stop`): a merge under way is interrupted
+/// (its transaction rolls back, nothing is lost) and later ones are skipped,
+/// so stopping never waits for seconds of merging. Inlined rows are still
+/// written out; skipped merges are done by the first round after the next
+/// start, which looks at every table.
+pub struct Cancel {
+    merges_off: AtomicBool,
+    interrupt: Arc<InterruptHandle>,
+}
+
+impl Cancel {
+    pub fn stop_merging(&self) {
+        self.merges_off.store(true, Ordering::SeqCst);
+        self.interrupt.interrupt();
+    }
+
+    fn merges_off(&self) -> bool {
+        self.merges_off.load(Ordering::SeqCst)
+    }
 }
 
 impl Compactor {
     pub fn new(con: Pooled, target: LakeTarget) -> Self {
-        Compactor { con, target }
+        let cancel = Arc::new(Cancel { merges_off: AtomicBool::new(false), interrupt: con.interrupt_handle() });
+        Compactor { con, target, cancel }
+    }
+
+    pub fn cancel(&self) -> Arc<Cancel> {
+        self.cancel.clone()
     }
 
     /// Runs the steps `due` asks for, each table in its own statement, so one
@@ -108,13 +137,24 @@ impl Compactor {
         }
         let mut unfinished = Touched::default();
         for step in steps(&touched) {
-            let result = self.con.execute_batch(&step.sql(&self.target)).map_err(|source| CommitError::Sql {
-                context: format!("{} for {}", step.describe(), step.table.name()),
-                source,
-            });
-            report.steps += 1;
+            let merge = step.kind == StepKind::MergeSmallFiles;
+            let result = if merge && self.cancel.merges_off() {
+                Err(None)
+            } else {
+                report.steps += 1;
+                self.con.execute_batch(&step.sql(&self.target)).map_err(|source| {
+                    // an interrupted merge is not a failure: stopping asked for it
+                    let interrupted = merge && self.cancel.merges_off();
+                    (!interrupted).then(|| CommitError::Sql {
+                        context: format!("{} for {}", step.describe(), step.table.name()),
+                        source,
+                    })
+                })
+            };
             if let Err(error) = result {
-                report.error.get_or_insert_with(|| error.to_string());
+                if let Some(error) = error {
+                    report.error.get_or_insert_with(|| error.to_string());
+                }
                 match step.kind {
                     StepKind::FlushInlined => unfinished.inlined.insert(step.table),
                     StepKind::MergeSmallFiles => unfinished.written.insert(step.table),

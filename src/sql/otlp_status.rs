@@ -35,6 +35,9 @@ fn result_schema() -> SchemaRef {
         Field::new("queue_bytes", DataType::UInt64, false),
         Field::new("last_commit_at", timestamp_type(), true),
         Field::new("last_commit_ms", DataType::Float64, true),
+        Field::new("maintenance_rounds", DataType::UInt64, false),
+        Field::new("maintenance_failures", DataType::UInt64, false),
+        Field::new("maintenance_seconds", DataType::Float64, false),
         Field::new("last_error", DataType::Utf8, true),
     ]))
 }
@@ -64,6 +67,9 @@ fn result_batch(rows: &[StatusReport]) -> Result<RecordBatch, BoxError> {
             u64s(rows.iter().map(|r| r.queue_bytes)),
             timestamps(stats().map(|s| s.last_commit_at)),
             f64s(stats().map(|s| s.last_commit_duration.map(|d| d.as_secs_f64() * 1000.0))),
+            u64s(stats().map(|s| s.maintenance_rounds)),
+            u64s(stats().map(|s| s.maintenance_failures)),
+            f64s(stats().map(|s| Some(s.maintenance_seconds))),
             text(stats().map(|s| s.last_error.clone())),
         ],
     )?)

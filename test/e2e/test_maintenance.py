@@ -72,3 +72,15 @@ def test_small_flushes_are_merged_and_inlined_rows_written_out_while_ingest_goes
     assert [r["span_name"] for r in db.sql("SELECT span_name FROM canardstack.otel.spans ORDER BY 1")] == ["s0", "s1", "s2"]
     status = db.sql("SELECT last_error FROM otlp_status()")[0]
     assert status["last_error"] is None
+
+    # at stop merging ends at once, but rows still inlined are written out by the last round
+    more = [span(f"t{i}", trace_id, bytes([9, 2, 3, 4, 5, 6, 7, i + 1])) for i in range(2)]
+    assert requests.post(f"{url}/v1/traces", data=spans_request(more), headers=PROTOBUF).status_code == 200
+    wait_for(lambda: committed(db, "spans") == 5, "the second spans' commit")
+    db.sql("CALL otlp_stop()")
+    files = [r["data_file"] for r in db.sql(
+        "SELECT data_file FROM ducklake_list_files('canardstack', 'spans', schema => 'otel')")]
+    in_files = db.sql(f"SELECT list(span_name ORDER BY span_name) AS names FROM read_parquet({files!r})")
+    assert in_files[0]["names"] == ["s0", "s1", "s2", "t0", "t1"]
+    assert [r["span_name"] for r in db.sql("SELECT span_name FROM canardstack.otel.spans ORDER BY 1")] == [
+        "s0", "s1", "s2", "t0", "t1"]
