@@ -449,7 +449,7 @@ fn points(metric: &Metric) -> usize {
 /// at arrow's default capacity (1,024 rows) allocated and zeroed about a
 /// megabyte per request across the five tables, which was most of the cost of
 /// decoding a small metrics request.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct PointCounts {
     gauge: usize,
     sum: usize,
@@ -1268,5 +1268,65 @@ pub(crate) mod tests {
             let expected = arrow_select::concat::concat_batches(&schema, &expected).unwrap();
             assert_eq!(got[0], &expected, "{}", table.name());
         }
+    }
+
+    /// `sample_request` followed by a resource whose one metric has its
+    /// gauge field twice (prost merges them; the walker declines there, after
+    /// reading everything before it).
+    fn body_declined_at_its_end() -> Vec<u8> {
+        use crate::wire::tests::len_field;
+        let point = number(number_data_point::Value::AsInt(3), vec![kv("late", s("yes"))]).encode_to_vec();
+        let gauge = len_field(5, &len_field(1, &point));
+        let metric = [len_field(1, b"late"), gauge.clone(), gauge].concat();
+        let resource_entry = len_field(2, &len_field(2, &metric));
+        [sample_request().encode_to_vec(), len_field(1, &resource_entry)].concat()
+    }
+
+    #[test]
+    fn a_build_the_walker_declines_falls_back_to_prost_without_repeating_rows() {
+        let body = body_declined_at_its_end();
+        let reference = decode_with_prost(&body, &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert_eq!(reference.rows(), 9);
+        let (valid, rejections) = validate(Cow::Borrowed(&body), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert!(!valid.walked, "validation fell back to prost");
+        assert_eq!((valid.rows(), rejections.count), (9, 0));
+        // even told that the walker validated it, the build gives prost's rows once
+        let as_if_walked = ValidMetrics { protobuf: body.clone(), points: valid.points.clone(), walked: true };
+        for valid in [&valid, &as_if_walked] {
+            let mut batcher = MetricBatcher::for_requests([valid]);
+            batcher.append(valid);
+            let built = batcher.finish().unwrap();
+            assert_eq!(built.len(), reference.batches.len());
+            for (got, want) in built.iter().zip(&reference.batches) {
+                assert_eq!((got.table, &got.batch), (want.table, &want.batch));
+            }
+        }
+        let gauge = batch(&reference, Table::MetricsGauge);
+        assert_eq!(gauge.num_rows(), 4, "2 sample points and the 2 merged late ones");
+        assert_eq!(f64_at(gauge, "value", 3), Some(3.0));
+    }
+
+    #[test]
+    fn stored_bytes_that_no_longer_decode_are_an_internal_error() {
+        let broken = ValidMetrics { protobuf: vec![0xff, 0xff], points: PointCounts::default(), walked: true };
+        let mut batcher = MetricBatcher::for_requests([&broken]);
+        batcher.append(&broken);
+        let err = batcher.finish().unwrap_err();
+        assert!(matches!(err, DecodeError::Internal(_)), "{err}");
+    }
+
+    #[test]
+    fn memory_is_the_held_protobuf() {
+        let body = crate::fixtures::realistic_metrics(5).encode_to_vec();
+        let (valid, _) = validate(Cow::Borrowed(&body), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert!(valid.walked);
+        assert_eq!(valid.protobuf, body);
+        assert_eq!(valid.memory_estimate(), body.len() + std::mem::size_of::<ValidMetrics>());
+        assert!(valid.memory_estimate() < body.len() + 128);
+        // an owned body (decompressed, transcoded) is kept without a copy
+        let owned = body.clone();
+        let address = owned.as_ptr();
+        let (valid, _) = validate(Cow::Owned(owned), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert_eq!(valid.protobuf.as_ptr(), address);
     }
 }

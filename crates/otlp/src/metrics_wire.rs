@@ -623,3 +623,862 @@ fn varints(payload: &Payload, out: &mut Vec<u64>, budget: &mut ItemBudget) -> Wa
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::limits;
+    use super::super::metrics::tests::{check_sample, sample_request};
+    use super::super::wire::tests::*;
+    use super::super::wire::{value_depth, MAX_VALUE_DEPTH};
+    use super::super::{DecodeError, Table};
+    use super::*;
+    use crate::attributes::tests::{kv, map_entries, s};
+    use crate::fixtures::realistic_metrics;
+    use crate::metrics::{validate, MetricBatcher};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
+    use arrow_array::{Array, MapArray, RecordBatch};
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::Message;
+    use std::borrow::Cow;
+
+    const METRICS: Paths = Paths {
+        walker: super::decode,
+        prost: super::super::metrics::decode_with_prost,
+        decode: super::super::metrics::decode,
+    };
+
+    /// The walker handles `body` on all three of its paths (decode,
+    /// validation, flush-time build), each agreeing with prost; returns
+    /// prost's result.
+    fn handled(body: &[u8]) -> Decoded {
+        let reference = METRICS.handled(body);
+        let (points, rejections) = super::validate(body, &NO_LIMITS).expect("validation walks the body");
+        assert_eq!(points.total(), reference.rows());
+        assert_eq!((rejections.count, rejections.message()), (reference.rejected, reference.rejection_message.clone()));
+        assert_eq!(built(body), reference.batches.iter().map(|b| (b.table, b.batch.clone())).collect::<Vec<_>>());
+        reference
+    }
+
+    /// What the ingest path stores for `body`: validated, then built alone.
+    fn built(body: &[u8]) -> Vec<(Table, RecordBatch)> {
+        let (valid, _) = validate(Cow::Borrowed(body), &NO_LIMITS).unwrap();
+        let mut batcher = MetricBatcher::for_requests([&valid]);
+        batcher.append(&valid);
+        batcher.finish().unwrap().into_iter().map(|b| (b.table, b.batch)).collect()
+    }
+
+    /// The walker declines `body` everywhere; `decode` and the ingest path
+    /// give prost's answer.
+    fn declined(body: &[u8]) -> Result<Decoded, DecodeError> {
+        assert!(super::validate(body, &NO_LIMITS).is_none(), "validation should decline");
+        let mut nothing = MetricBatcher::with_capacity(&PointCounts::default());
+        assert!(super::append(body, &mut nothing).is_err(), "building should decline");
+        assert!(nothing.finish().unwrap().is_empty(), "a declined build appends nothing");
+        let reference = METRICS.declined(body);
+        if let Ok(reference) = &reference {
+            assert_eq!(built(body), reference.batches.iter().map(|b| (b.table, b.batch.clone())).collect::<Vec<_>>());
+        } else {
+            assert!(validate(Cow::Borrowed(body), &NO_LIMITS).is_err());
+        }
+        reference
+    }
+
+    fn batch(decoded: &Decoded, table: Table) -> &RecordBatch {
+        &decoded.batches.iter().find(|b| b.table == table).unwrap_or_else(|| panic!("no {}", table.name())).batch
+    }
+
+    fn f64s(decoded: &Decoded, table: Table, column: &str) -> Vec<Option<f64>> {
+        let column = batch(decoded, table).column_by_name(column).unwrap().as_primitive::<Float64Type>().clone();
+        column.iter().collect()
+    }
+
+    fn i32s(decoded: &Decoded, table: Table, column: &str) -> Vec<i32> {
+        batch(decoded, table).column_by_name(column).unwrap().as_primitive::<Int32Type>().values().to_vec()
+    }
+
+    fn u64_lists(decoded: &Decoded, table: Table, column: &str) -> Vec<Vec<u64>> {
+        let list = batch(decoded, table).column_by_name(column).unwrap().as_list::<i32>().clone();
+        list.iter().map(|row| row.unwrap().as_primitive::<UInt64Type>().values().to_vec()).collect()
+    }
+
+    fn texts(decoded: &Decoded, table: Table, column: &str) -> Vec<String> {
+        let column = batch(decoded, table).column_by_name(column).unwrap().as_string::<i32>().clone();
+        column.iter().map(|v| v.unwrap().to_string()).collect()
+    }
+
+    fn attributes(decoded: &Decoded, table: Table, column: &str, row: usize) -> Vec<(String, String)> {
+        let column = batch(decoded, table).column_by_name(column).unwrap();
+        map_entries(column.as_any().downcast_ref::<MapArray>().unwrap(), row)
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn metric(name: &str, data: Data) -> Metric {
+        Metric { name: name.into(), description: "d".into(), unit: "1".into(), data: Some(data), ..Default::default() }
+    }
+
+    fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource { attributes: vec![kv("service.name", s("svc"))], ..Default::default() }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope { name: "m".into(), version: "1".into(), ..Default::default() }),
+                    metrics,
+                    schema_url: "s".into(),
+                }],
+                schema_url: "r".into(),
+            }],
+        }
+    }
+
+    fn gauge(points: Vec<NumberDataPoint>) -> Metric {
+        metric("g", Data::Gauge(Gauge { data_points: points }))
+    }
+
+    fn number(value: number_data_point::Value) -> NumberDataPoint {
+        NumberDataPoint { time_unix_nano: 20, start_time_unix_nano: 10, value: Some(value), ..Default::default() }
+    }
+
+    /// A body of one resource entry holding one scope entry holding these
+    /// encoded metrics.
+    fn body_of_metrics(metrics: &[Vec<u8>]) -> Vec<u8> {
+        let scope_entry: Vec<u8> = metrics.iter().flat_map(|m| len_field(2, m)).collect();
+        request_of(&[len_field(2, &scope_entry)])
+    }
+
+    /// A metric named `m` whose data field `tag` holds these data points.
+    fn metric_of_points(tag: u32, points: &[Vec<u8>]) -> Vec<u8> {
+        let data: Vec<u8> = points.iter().flat_map(|p| len_field(1, p)).collect();
+        [len_field(1, b"m"), len_field(tag, &data)].concat()
+    }
+
+    // -- differential tests
+
+    #[test]
+    fn sample_and_realistic_requests() {
+        check_sample(&handled(&sample_request().encode_to_vec()));
+        for per_kind in [0, 1, 5, 40] {
+            let decoded = handled(&realistic_metrics(per_kind).encode_to_vec());
+            assert_eq!((decoded.rows(), decoded.rejected), (5 * per_kind, 0));
+        }
+        let decoded = handled(&realistic_metrics(5).encode_to_vec());
+        assert_eq!(u64_lists(&decoded, Table::MetricsHistogram, "bucket_counts")[4], (1..=10).collect::<Vec<_>>());
+        assert_eq!(f64s(&decoded, Table::MetricsSum, "value")[2], Some(49.0));
+        assert_eq!(
+            attributes(&decoded, Table::MetricsSummary, "attributes", 1)[2],
+            ("instance".into(), "pod-10".into())
+        );
+        assert!(handled(&[]).batches.is_empty());
+    }
+
+    #[test]
+    fn every_metric_kind() {
+        let exponential_point = |positive, negative, zero_threshold| ExponentialHistogramDataPoint {
+            count: 12,
+            sum: Some(-1.5),
+            scale: -3,
+            zero_count: 2,
+            zero_threshold,
+            positive,
+            negative,
+            min: Some(-4.0),
+            max: Some(8.0),
+            flags: 1,
+            ..Default::default()
+        };
+        let metrics = vec![
+            gauge(vec![
+                number(number_data_point::Value::AsInt(-42)),
+                number(number_data_point::Value::AsDouble(2.5)),
+                NumberDataPoint { value: None, flags: 7, ..Default::default() },
+            ]),
+            metric(
+                "delta",
+                Data::Sum(Sum {
+                    data_points: vec![number(number_data_point::Value::AsInt(i64::MAX))],
+                    aggregation_temporality: 1,
+                    is_monotonic: false,
+                }),
+            ),
+            metric(
+                "cumulative",
+                Data::Sum(Sum {
+                    data_points: vec![number(number_data_point::Value::AsDouble(f64::NAN))],
+                    aggregation_temporality: 2,
+                    is_monotonic: true,
+                }),
+            ),
+            metric(
+                "h",
+                Data::Histogram(Histogram {
+                    data_points: vec![
+                        HistogramDataPoint {
+                            count: 6,
+                            sum: Some(12.5),
+                            bucket_counts: vec![1, 2, 3],
+                            explicit_bounds: vec![1.0, 5.0],
+                            min: Some(0.5),
+                            max: Some(9.0),
+                            ..Default::default()
+                        },
+                        HistogramDataPoint { count: 3, bucket_counts: vec![3], ..Default::default() },
+                        HistogramDataPoint { sum: Some(0.0), min: Some(-0.0), ..Default::default() },
+                    ],
+                    aggregation_temporality: 1,
+                }),
+            ),
+            metric(
+                "e",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![
+                        exponential_point(
+                            Some(Buckets { offset: -5, bucket_counts: vec![1, 300, 70_000] }),
+                            Some(Buckets { offset: 7, bucket_counts: vec![u64::MAX, 0] }),
+                            0.25,
+                        ),
+                        exponential_point(None, Some(Buckets::default()), 0.0),
+                    ],
+                    aggregation_temporality: 2,
+                }),
+            ),
+            metric(
+                "q",
+                Data::Summary(Summary {
+                    data_points: vec![
+                        SummaryDataPoint {
+                            count: 100,
+                            sum: 250.0,
+                            quantile_values: vec![
+                                ValueAtQuantile { quantile: 0.0, value: 0.1 },
+                                ValueAtQuantile { quantile: 0.5, value: 2.0 },
+                                ValueAtQuantile { quantile: 1.0, value: 9.5 },
+                            ],
+                            flags: 1,
+                            ..Default::default()
+                        },
+                        SummaryDataPoint::default(),
+                    ],
+                }),
+            ),
+        ];
+        let decoded = handled(&request(metrics).encode_to_vec());
+        assert_eq!((decoded.rows(), decoded.rejected), (12, 0));
+
+        let gauge_values = f64s(&decoded, Table::MetricsGauge, "value");
+        assert_eq!(gauge_values, vec![Some(-42.0), Some(2.5), None]);
+        let flags = batch(&decoded, Table::MetricsGauge).column_by_name("flags").unwrap().as_primitive::<UInt32Type>();
+        assert_eq!(flags.values().to_vec(), vec![0, 0, 7]);
+        let times = batch(&decoded, Table::MetricsGauge).column_by_name("start_timestamp").unwrap();
+        assert_eq!(times.as_primitive::<TimestampNanosecondType>().value(0), 10);
+
+        let sum_values = f64s(&decoded, Table::MetricsSum, "value");
+        assert_eq!(sum_values[0], Some(i64::MAX as f64));
+        assert!(sum_values[1].unwrap().is_nan());
+        assert_eq!(i32s(&decoded, Table::MetricsSum, "aggregation_temporality"), vec![1, 2]);
+        let monotonic = batch(&decoded, Table::MetricsSum).column_by_name("is_monotonic").unwrap().as_boolean().clone();
+        assert_eq!(monotonic.iter().collect::<Vec<_>>(), vec![Some(false), Some(true)]);
+        assert_eq!(texts(&decoded, Table::MetricsSum, "metric_name"), vec!["delta", "cumulative"]);
+
+        let h = Table::MetricsHistogram;
+        assert_eq!(f64s(&decoded, h, "sum"), vec![Some(12.5), None, Some(0.0)]);
+        assert_eq!(f64s(&decoded, h, "min"), vec![Some(0.5), None, Some(-0.0)]);
+        assert_eq!(f64s(&decoded, h, "max"), vec![Some(9.0), None, None]);
+        assert_eq!(u64_lists(&decoded, h, "bucket_counts"), vec![vec![1, 2, 3], vec![3], vec![]]);
+        let bounds = batch(&decoded, h).column_by_name("explicit_bounds").unwrap().as_list::<i32>().value(0);
+        assert_eq!(bounds.as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 5.0]);
+
+        let e = Table::MetricsExponentialHistogram;
+        assert_eq!(i32s(&decoded, e, "scale"), vec![-3, -3]);
+        assert_eq!(i32s(&decoded, e, "positive_offset"), vec![-5, 0]);
+        assert_eq!(i32s(&decoded, e, "negative_offset"), vec![7, 0]);
+        assert_eq!(u64_lists(&decoded, e, "positive_bucket_counts"), vec![vec![1, 300, 70_000], vec![]]);
+        assert_eq!(u64_lists(&decoded, e, "negative_bucket_counts"), vec![vec![u64::MAX, 0], vec![]]);
+        assert_eq!(f64s(&decoded, e, "zero_threshold"), vec![Some(0.25), Some(0.0)]);
+        assert_eq!(f64s(&decoded, e, "sum"), vec![Some(-1.5), Some(-1.5)]);
+        assert_eq!(f64s(&decoded, e, "min"), vec![Some(-4.0), Some(-4.0)]);
+
+        let q = Table::MetricsSummary;
+        assert_eq!(f64s(&decoded, q, "sum"), vec![Some(250.0), Some(0.0)]);
+        let quantiles = batch(&decoded, q).column_by_name("quantile_values").unwrap().as_list::<i32>().clone();
+        assert_eq!((quantiles.value_length(0), quantiles.value_length(1)), (3, 0));
+        let first = quantiles.value(0);
+        assert_eq!(first.as_struct().column(1).as_primitive::<Float64Type>().values().to_vec(), vec![0.1, 2.0, 9.5]);
+    }
+
+    fn exemplar(value: Option<exemplar::Value>, trace_id: Vec<u8>, span_id: Vec<u8>) -> Exemplar {
+        Exemplar {
+            filtered_attributes: vec![kv("user", s("u1")), kv("n", any_value::Value::IntValue(3)), kv("user", s("u2"))],
+            time_unix_nano: 15,
+            value,
+            trace_id,
+            span_id,
+        }
+    }
+
+    #[test]
+    fn exemplars_and_their_ids() {
+        let good = exemplar(Some(exemplar::Value::AsInt(7)), vec![0x22; 16], vec![0x11; 8]);
+        let double = exemplar(Some(exemplar::Value::AsDouble(0.5)), Vec::new(), Vec::new());
+        let no_value = Exemplar::default();
+        let with =
+            |exemplars: Vec<Exemplar>| NumberDataPoint { exemplars, ..number(number_data_point::Value::AsInt(1)) };
+        let short_trace = exemplar(None, vec![1; 15], vec![1; 8]);
+        let long_span = exemplar(None, vec![1; 16], vec![1; 9]);
+        let histogram_point = |exemplars| HistogramDataPoint { exemplars, count: 1, ..Default::default() };
+        let exponential_point = |exemplars| ExponentialHistogramDataPoint { exemplars, ..Default::default() };
+        let metrics = vec![
+            gauge(vec![
+                with(vec![good.clone(), double.clone(), no_value]),
+                with(vec![double.clone(), short_trace.clone()]),
+                with(Vec::new()),
+            ]),
+            metric(
+                "s",
+                Data::Sum(Sum {
+                    data_points: vec![with(vec![long_span.clone()]), with(vec![good.clone()])],
+                    ..Default::default()
+                }),
+            ),
+            metric(
+                "h",
+                Data::Histogram(Histogram {
+                    data_points: vec![histogram_point(vec![good.clone()]), histogram_point(vec![short_trace])],
+                    ..Default::default()
+                }),
+            ),
+            metric(
+                "e",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![exponential_point(vec![long_span]), exponential_point(vec![double])],
+                    ..Default::default()
+                }),
+            ),
+        ];
+        let decoded = handled(&request(metrics).encode_to_vec());
+        assert_eq!((decoded.rows(), decoded.rejected), (5, 4));
+        assert_eq!(decoded.rejection_message, r#"metric "g": exemplar trace_id has 15 bytes, expected 16"#);
+        let g = batch(&decoded, Table::MetricsGauge);
+        assert_eq!(g.num_rows(), 2);
+        let exemplars = g.column_by_name("exemplars").unwrap().as_list::<i32>().clone();
+        assert_eq!((exemplars.value_length(0), exemplars.value_length(1)), (3, 0));
+        let first = exemplars.value(0);
+        let first = first.as_struct();
+        let filtered = first.column(0).as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map_entries(filtered, 0), pairs(&[("n", "3"), ("user", "u2")]));
+        assert_eq!(map_entries(filtered, 2), vec![]);
+        let values: Vec<Option<f64>> = first.column(2).as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(values, vec![Some(7.0), Some(0.5), None]);
+        assert_eq!(first.column(3).as_string::<i32>().value(0), "1111111111111111");
+        assert_eq!(first.column(4).as_string::<i32>().value(0), "22".repeat(16));
+        assert_eq!(first.column(4).as_string::<i32>().value(1), "");
+        assert_eq!(first.column(1).as_primitive::<TimestampNanosecondType>().value(0), 15);
+
+        // a point whose only exemplar has a bad span id, alone in its request
+        let bad_span = with(vec![exemplar(None, vec![], vec![1; 3])]);
+        let sum = metric("s", Data::Sum(Sum { data_points: vec![bad_span], ..Default::default() }));
+        let decoded = handled(&request(vec![sum]).encode_to_vec());
+        assert_eq!((decoded.rows(), decoded.rejected), (0, 1));
+        assert_eq!(decoded.rejection_message, r#"metric "s": exemplar span_id has 3 bytes, expected 8"#);
+        assert!(decoded.batches.is_empty());
+    }
+
+    #[test]
+    fn metrics_without_data_are_rejected() {
+        let no_data = Metric { name: "nothing \"here\"".into(), ..Default::default() };
+        let empty_gauge = metric("empty", Data::Gauge(Gauge::default()));
+        let empty_summary = metric("empty summary", Data::Summary(Summary::default()));
+        let metrics = vec![
+            no_data.clone(),
+            empty_gauge,
+            gauge(vec![number(number_data_point::Value::AsInt(1))]),
+            no_data,
+            empty_summary,
+        ];
+        let decoded = handled(&request(metrics).encode_to_vec());
+        assert_eq!((decoded.rows(), decoded.rejected), (1, 2));
+        assert_eq!(decoded.rejection_message, r#"metric "nothing \"here\"" has no data"#);
+        assert_eq!(decoded.batches.len(), 1);
+        // only metrics without data
+        let decoded = handled(&request(vec![Metric::default()]).encode_to_vec());
+        assert_eq!(
+            (decoded.rows(), decoded.rejected, decoded.rejection_message.as_str()),
+            (0, 1, r#"metric "" has no data"#)
+        );
+        assert!(decoded.batches.is_empty());
+    }
+
+    #[test]
+    fn several_resources_and_scopes_present_empty_or_missing() {
+        let point = || number(number_data_point::Value::AsInt(5));
+        let mut first = request(vec![gauge(vec![point()])]).resource_metrics.remove(0);
+        first.scope_metrics.push(ScopeMetrics::default());
+        first.scope_metrics.push(ScopeMetrics { metrics: vec![gauge(vec![point(), point()])], ..Default::default() });
+        first.scope_metrics.push(ScopeMetrics {
+            scope: Some(InstrumentationScope {
+                name: "s2".into(),
+                version: "v2".into(),
+                attributes: vec![kv("scope.k", any_value::Value::BoolValue(true))],
+                ..Default::default()
+            }),
+            metrics: vec![gauge(vec![point()])],
+            schema_url: "u2".into(),
+        });
+        let second = ResourceMetrics {
+            resource: None,
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope::default()),
+                metrics: vec![gauge(vec![point()])],
+                ..Default::default()
+            }],
+            schema_url: String::new(),
+        };
+        let third = ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("host", s("h")), kv("service.name", any_value::Value::IntValue(9))],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics { metrics: vec![gauge(vec![point()])], ..Default::default() }],
+            schema_url: "third".into(),
+        };
+        let request =
+            ExportMetricsServiceRequest { resource_metrics: vec![first, second, ResourceMetrics::default(), third] };
+        let decoded = handled(&request.encode_to_vec());
+        assert_eq!(decoded.rows(), 6);
+        let g = Table::MetricsGauge;
+        assert_eq!(texts(&decoded, g, "service_name"), vec!["svc", "svc", "svc", "svc", "", "9"]);
+        assert_eq!(texts(&decoded, g, "scope_name"), vec!["m", "", "", "s2", "", ""]);
+        assert_eq!(texts(&decoded, g, "scope_schema_url"), vec!["s", "", "", "u2", "", ""]);
+        assert_eq!(texts(&decoded, g, "resource_schema_url"), vec!["r", "r", "r", "r", "", "third"]);
+        assert_eq!(attributes(&decoded, g, "scope_attributes", 3), pairs(&[("scope.k", "true")]));
+        assert_eq!(attributes(&decoded, g, "resource_attributes", 4), vec![]);
+        assert_eq!(attributes(&decoded, g, "resource_attributes", 5), pairs(&[("host", "h"), ("service.name", "9")]));
+    }
+
+    #[test]
+    fn every_value_kind_in_every_attribute_list() {
+        let every: Vec<KeyValue> = every_value()
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| KeyValue { key: format!("k{i}"), value: Some(AnyValue { value }), ..Default::default() })
+            .collect();
+        let mut point = number(number_data_point::Value::AsInt(1));
+        point.attributes = every.clone();
+        point.exemplars = vec![Exemplar { filtered_attributes: every.clone(), ..Default::default() }];
+        let mut with_metadata = gauge(vec![point]);
+        with_metadata.metadata = every.clone();
+        let mut request = request(vec![with_metadata]);
+        request.resource_metrics[0].resource.as_mut().unwrap().attributes.extend(every.clone());
+        request.resource_metrics[0].scope_metrics[0].scope.as_mut().unwrap().attributes = every.clone();
+        let decoded = handled(&request.encode_to_vec());
+        let g = Table::MetricsGauge;
+        let rendered = attributes(&decoded, g, "attributes", 0);
+        assert_eq!(rendered.len(), every.len());
+        assert_eq!(rendered[1], ("k1".into(), "plain".into()));
+        assert_eq!(rendered[3], ("k3".into(), "true".into()));
+        assert_eq!(rendered[9], ("k9".into(), "AAH+/w==".into()));
+        assert_eq!(rendered[13].1, r#"{"a":["q\"x",null],"z":"NaN"}"#);
+        assert_eq!(attributes(&decoded, g, "scope_attributes", 0), rendered);
+        assert_eq!(attributes(&decoded, g, "resource_attributes", 0)[1..], rendered[..]);
+        let exemplars = batch(&decoded, g).column_by_name("exemplars").unwrap().as_list::<i32>().value(0);
+        let filtered = exemplars.as_struct().column(0).as_any().downcast_ref::<MapArray>().unwrap().clone();
+        assert_eq!(map_entries(&filtered, 0), rendered);
+    }
+
+    #[test]
+    fn repeated_scalars_packed_or_not_and_last_wins() {
+        // a histogram point's bucket counts and bounds unpacked and in
+        // several packed runs, interleaved; an exponential point's counts as
+        // single varints and packed runs; value oneofs set twice
+        let histogram_point = [
+            fixed64_field(6, 1),
+            len_field(6, &[2u64.to_le_bytes(), 3u64.to_le_bytes()].concat()),
+            fixed64_field(7, 1.5f64.to_bits()),
+            fixed64_field(6, 4),
+            len_field(7, &2.5f64.to_le_bytes()),
+            fixed64_field(4, 9),
+            fixed64_field(4, 10),
+            fixed64_field(5, 1.0f64.to_bits()),
+            fixed64_field(5, 2.0f64.to_bits()),
+        ]
+        .concat();
+        let buckets =
+            [varint_field(2, 300), len_field(2, &[1, 0x80, 0x01, 5]), varint_field(1, 3), varint_field(2, 7)].concat();
+        let exponential_point = [len_field(8, &buckets), varint_field(6, 5), varint_field(6, 4)].concat();
+        let number_point =
+            [fixed64_field(4, 1.5f64.to_bits()), fixed64_field(6, (-3i64) as u64), varint_field(8, 1 << 33 | 5)]
+                .concat();
+        let exemplar =
+            [fixed64_field(6, 4), fixed64_field(3, 0.25f64.to_bits()), len_field(5, &[1; 3]), len_field(5, &[2; 16])]
+                .concat();
+        let number_with_exemplar = [len_field(5, &exemplar), fixed64_field(4, 8.0f64.to_bits())].concat();
+        let quantile = [
+            fixed64_field(1, 0.5f64.to_bits()),
+            fixed64_field(2, 1.0f64.to_bits()),
+            fixed64_field(1, 0.9f64.to_bits()),
+        ]
+        .concat();
+        let summary_point = [len_field(6, &quantile), len_field(6, &[])].concat();
+        let sum = [len_field(1, &number_point), varint_field(2, 1 << 32 | 1), varint_field(3, 2), varint_field(3, 0)]
+            .concat();
+        let body = body_of_metrics(&[
+            metric_of_points(9, &[histogram_point]),
+            metric_of_points(10, &[exponential_point]),
+            metric_of_points(5, &[number_point.clone(), number_with_exemplar]),
+            [len_field(1, b"sum"), len_field(7, &sum)].concat(),
+            metric_of_points(11, &[summary_point]),
+        ]);
+        let decoded = handled(&body);
+        assert_eq!((decoded.rows(), decoded.rejected), (6, 0));
+        let h = Table::MetricsHistogram;
+        assert_eq!(u64_lists(&decoded, h, "bucket_counts"), vec![vec![1, 2, 3, 4]]);
+        let bounds = batch(&decoded, h).column_by_name("explicit_bounds").unwrap().as_list::<i32>().value(0);
+        assert_eq!(bounds.as_primitive::<Float64Type>().values().to_vec(), vec![1.5, 2.5]);
+        assert_eq!(batch(&decoded, h).column_by_name("count").unwrap().as_primitive::<UInt64Type>().value(0), 10);
+        assert_eq!(f64s(&decoded, h, "sum"), vec![Some(2.0)]);
+        let e = Table::MetricsExponentialHistogram;
+        assert_eq!(u64_lists(&decoded, e, "positive_bucket_counts"), vec![vec![300, 1, 128, 5, 7]]);
+        assert_eq!((i32s(&decoded, e, "positive_offset"), i32s(&decoded, e, "scale")), (vec![-2], vec![2]));
+        let g = Table::MetricsGauge;
+        assert_eq!(f64s(&decoded, g, "value"), vec![Some(-3.0), Some(8.0)]);
+        let flags = batch(&decoded, g).column_by_name("flags").unwrap().as_primitive::<UInt32Type>().value(0);
+        assert_eq!(flags, 5, "a uint32 varint past 32 bits is truncated as prost does");
+        let exemplars = batch(&decoded, g).column_by_name("exemplars").unwrap().as_list::<i32>().value(1);
+        assert_eq!(exemplars.as_struct().column(2).as_primitive::<Float64Type>().value(0), 0.25);
+        assert_eq!(exemplars.as_struct().column(4).as_string::<i32>().value(0), "02".repeat(16));
+        let s = Table::MetricsSum;
+        assert_eq!(i32s(&decoded, s, "aggregation_temporality"), vec![1]);
+        assert!(!batch(&decoded, s).column_by_name("is_monotonic").unwrap().as_boolean().value(0));
+        let quantiles =
+            batch(&decoded, Table::MetricsSummary).column_by_name("quantile_values").unwrap().as_list::<i32>().value(0);
+        let quantiles = quantiles.as_struct();
+        assert_eq!(quantiles.column(0).as_primitive::<Float64Type>().values().to_vec(), vec![0.9, 0.0]);
+        assert_eq!(quantiles.column(1).as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 0.0]);
+    }
+
+    /// One metric of each kind with a point carrying attributes and an
+    /// exemplar, with unknown fields at every level or without.
+    fn body_with_unknowns(unknowns: bool) -> Vec<u8> {
+        let unknown = || if unknowns { unknown_fields() } else { Vec::new() };
+        let any = [unknown(), AnyValue { value: Some(s("x")) }.encode_to_vec()].concat();
+        let kv_bytes = [len_field(1, b"k"), unknown(), len_field(2, &any)].concat();
+        let exemplar = [fixed64_field(2, 12), unknown(), len_field(7, &kv_bytes), fixed64_field(6, 3)].concat();
+        let number =
+            [unknown(), len_field(7, &kv_bytes), len_field(5, &exemplar), fixed64_field(4, 2), unknown()].concat();
+        let histogram =
+            [len_field(9, &kv_bytes), unknown(), len_field(8, &exemplar), len_field(6, &7u64.to_le_bytes())].concat();
+        let buckets = [unknown(), varint_field(1, 4), len_field(2, &[1, 2])].concat();
+        let exponential =
+            [len_field(1, &kv_bytes), len_field(8, &buckets), unknown(), len_field(11, &exemplar)].concat();
+        let quantile = [unknown(), fixed64_field(1, 0.5f64.to_bits())].concat();
+        let summary = [len_field(7, &kv_bytes), len_field(6, &quantile), unknown()].concat();
+        let data = |point: &[u8], extra: Vec<u8>| [unknown(), len_field(1, point), extra, unknown()].concat();
+        let metric = |name: &[u8], tag: u32, data: Vec<u8>| {
+            [len_field(1, name), unknown(), len_field(tag, &data), len_field(12, &kv_bytes), unknown()].concat()
+        };
+        let metrics = [
+            metric(b"g", 5, data(&number, Vec::new())),
+            metric(b"s", 7, data(&number, [varint_field(2, 2), varint_field(3, 1)].concat())),
+            metric(b"h", 9, data(&histogram, varint_field(2, 1))),
+            metric(b"e", 10, data(&exponential, varint_field(2, 2))),
+            metric(b"q", 11, data(&summary, Vec::new())),
+        ];
+        // `request_with_unknowns` wraps one item; the others follow in the
+        // same scope entry
+        let body = request_with_unknowns(&metrics[0], unknown);
+        let resource_entry = split_fields(&body).into_iter().find(|f| f[0] == 1 << 3 | 2).unwrap();
+        let resource_fields = split_fields(&field_payload(&resource_entry));
+        let rebuilt: Vec<Vec<u8>> = resource_fields
+            .into_iter()
+            .map(|f| {
+                if f[0] == 2 << 3 | 2 {
+                    let scope_entry =
+                        [field_payload(&f), metrics[1..].iter().flat_map(|m| len_field(2, m)).collect()].concat();
+                    len_field(2, &scope_entry)
+                } else {
+                    f
+                }
+            })
+            .collect();
+        [unknown(), request_of(&[rebuilt.concat()]), unknown()].concat()
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_like_prost() {
+        let with = handled(&body_with_unknowns(true));
+        let without = handled(&body_with_unknowns(false));
+        assert_eq!((with.rows(), with.rejected), (5, 0));
+        assert_eq!(with.batches.len(), 5);
+        assert_eq!(texts(&with, Table::MetricsGauge, "service_name"), vec!["svc"]);
+        assert_eq!(attributes(&with, Table::MetricsSummary, "attributes", 0), pairs(&[("k", "x")]));
+        assert_eq!(u64_lists(&with, Table::MetricsExponentialHistogram, "positive_bucket_counts"), vec![vec![1, 2]]);
+        assert!(same(&with, &without), "unknown fields change nothing");
+    }
+
+    /// `message` (of type `msg`) with its fields, and those of every message
+    /// inside, in descending tag order; a repeated field keeps the order of
+    /// its elements. So names follow data points, values follow exemplars,
+    /// resources follow their scopes, and so on.
+    fn tags_descending(msg: &'static crate::messages::Msg, message: &[u8]) -> Vec<u8> {
+        let mut fields = split_fields(message);
+        fields.sort_by_key(|field| std::cmp::Reverse(Fields::of(field).next_field().unwrap().unwrap().0));
+        fields
+            .into_iter()
+            .map(|field| {
+                let (tag, _) = Fields::of(&field).next_field().unwrap().unwrap();
+                match msg.fields.iter().find(|f| f.tag == tag).map(|f| f.kind) {
+                    Some(crate::messages::Kind::Nested(inner)) => {
+                        len_field(tag, &tags_descending(inner, &field_payload(&field)))
+                    }
+                    _ => field,
+                }
+            })
+            .collect::<Vec<_>>()
+            .concat()
+    }
+
+    #[test]
+    fn fields_out_of_canonical_order() {
+        let canonical = sample_request().encode_to_vec();
+        let body = tags_descending(&crate::messages::EXPORT_METRICS, &canonical);
+        assert_ne!(body, canonical);
+        assert_eq!(body.len(), canonical.len());
+        check_sample(&handled(&body));
+        let realistic = realistic_metrics(3).encode_to_vec();
+        let decoded = handled(&tags_descending(&crate::messages::EXPORT_METRICS, &realistic));
+        assert!(same(&decoded, &handled(&realistic)));
+    }
+
+    #[test]
+    fn enums_and_signed_varints_as_prost_reads_them() {
+        // temporality past i32 truncated; scale and offset zigzag of a
+        // truncated varint
+        let exponential = [varint_field(6, (1 << 32) | 7), len_field(8, &varint_field(1, u64::MAX))].concat();
+        let data = [len_field(1, &exponential), varint_field(2, (1 << 32) | 2)].concat();
+        let body = body_of_metrics(&[[len_field(1, b"e"), len_field(10, &data)].concat()]);
+        let decoded = handled(&body);
+        let e = Table::MetricsExponentialHistogram;
+        assert_eq!(i32s(&decoded, e, "aggregation_temporality"), vec![2]);
+        assert_eq!(i32s(&decoded, e, "scale"), vec![-4]);
+        assert_eq!(i32s(&decoded, e, "positive_offset"), vec![i32::MIN]);
+    }
+
+    // -- declined cases
+
+    #[test]
+    fn merged_messages_and_groups_fall_back_to_prost() {
+        let point = NumberDataPoint { time_unix_nano: 5, ..number(number_data_point::Value::AsInt(1)) }.encode_to_vec();
+        let gauge_data = len_field(1, &point);
+        // the same data field twice: prost merges the points
+        let twice = [len_field(1, b"g"), len_field(5, &gauge_data), len_field(5, &gauge_data)].concat();
+        assert_eq!(declined(&body_of_metrics(&[twice])).unwrap().rows(), 2);
+        // two different data fields: the last replaces
+        let replaced = [len_field(1, b"g"), len_field(5, &gauge_data), len_field(11, &len_field(1, &[]))].concat();
+        let decoded = declined(&body_of_metrics(&[replaced])).unwrap();
+        assert_eq!(decoded.batches.iter().map(|b| b.table).collect::<Vec<_>>(), vec![Table::MetricsSummary]);
+        // positive buckets twice: merged
+        let buckets = len_field(8, &len_field(2, &[1]));
+        let exponential =
+            [len_field(1, b"e"), len_field(10, &len_field(1, &[buckets.clone(), buckets].concat()))].concat();
+        let decoded = declined(&body_of_metrics(&[exponential])).unwrap();
+        assert_eq!(u64_lists(&decoded, Table::MetricsExponentialHistogram, "positive_bucket_counts"), vec![vec![1, 1]]);
+
+        let scope = message_field(1, &InstrumentationScope { name: "n".into(), ..Default::default() });
+        let scope_twice =
+            [scope.clone(), len_field(2, &metric_of_points(5, std::slice::from_ref(&point))), scope].concat();
+        assert_eq!(declined(&request_of(&[len_field(2, &scope_twice)])).unwrap().rows(), 1);
+        let resource = message_field(1, &Resource { attributes: vec![kv("a", s("b"))], ..Default::default() });
+        declined(&request_of(&[[resource.clone(), resource].concat()])).unwrap();
+        let value = len_field(2, &AnyValue { value: Some(s("a")) }.encode_to_vec());
+        let kv_twice = len_field(7, &[len_field(1, b"k"), value.clone(), value].concat());
+        let point_with = [point.clone(), kv_twice].concat();
+        declined(&body_of_metrics(&[metric_of_points(5, &[point_with])])).unwrap();
+
+        for (what, body) in [
+            (
+                "request",
+                [body_of_metrics(&[metric_of_points(5, std::slice::from_ref(&point))]), group_field(50)].concat(),
+            ),
+            (
+                "metric",
+                body_of_metrics(&[[metric_of_points(5, std::slice::from_ref(&point)), group_field(50)].concat()]),
+            ),
+            (
+                "data",
+                body_of_metrics(&[
+                    [len_field(1, b"m"), len_field(5, &[gauge_data.clone(), group_field(50)].concat())].concat()
+                ]),
+            ),
+            ("point", body_of_metrics(&[metric_of_points(5, &[[point.clone(), group_field(50)].concat()])])),
+            (
+                "exemplar",
+                body_of_metrics(&[metric_of_points(5, &[[point.clone(), len_field(5, &group_field(50))].concat()])]),
+            ),
+            ("quantile", body_of_metrics(&[metric_of_points(11, &[len_field(6, &group_field(50))])])),
+            ("buckets", body_of_metrics(&[metric_of_points(10, &[len_field(8, &group_field(50))])])),
+        ] {
+            assert_eq!(declined(&body).unwrap().rows(), 1, "group in {what}");
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_give_prosts_error() {
+        let mut request = sample_request();
+        request.resource_metrics[0].scope_metrics[0].metrics[0].name = "é-name".into();
+        let body = request.encode_to_vec();
+        let mut bad = body.clone();
+        let at = bad.windows(2).position(|w| w == "é".as_bytes()).unwrap();
+        bad[at + 1] = 0xff;
+        assert!(declined(&bad).is_err());
+
+        let point = number(number_data_point::Value::AsInt(1)).encode_to_vec();
+        let wrong_wire_types = [
+            (5, [point.clone(), varint_field(7, 1)].concat()),
+            (5, [point.clone(), fixed32_field(2, 1)].concat()),
+            (5, [point.clone(), len_field(4, b"x")].concat()),
+            (5, [point.clone(), fixed64_field(8, 1)].concat()),
+            (5, [point.clone(), len_field(5, &varint_field(2, 1))].concat()),
+            (5, [point.clone(), len_field(5, &fixed64_field(4, 1))].concat()),
+            (9, len_field(6, &[0; 12])),
+            (9, len_field(7, &[0; 7])),
+            (9, varint_field(6, 1)),
+            (9, fixed32_field(7, 1)),
+            (10, varint_field(8, 1)),
+            (10, len_field(8, &fixed64_field(2, 1))),
+            (10, len_field(8, &len_field(2, &[0x80]))),
+            (10, fixed64_field(6, 1)),
+            (11, len_field(6, &varint_field(1, 1))),
+            (11, varint_field(5, 1)),
+        ];
+        for (tag, point) in wrong_wire_types {
+            let body = body_of_metrics(&[metric_of_points(tag, std::slice::from_ref(&point))]);
+            assert!(declined(&body).is_err(), "{tag} {point:?}");
+        }
+        let wrong_in_data =
+            [(7, varint_field(1, 1)), (7, len_field(2, b"x")), (7, fixed64_field(3, 1)), (9, len_field(2, b"x"))];
+        for (tag, data) in wrong_in_data {
+            let body = body_of_metrics(&[[len_field(1, b"m"), len_field(tag, &data)].concat()]);
+            assert!(declined(&body).is_err(), "{tag} {data:?}");
+        }
+        for metric in [varint_field(1, 1), varint_field(5, 1), len_field(12, &varint_field(1, 1)), fixed32_field(2, 0)]
+        {
+            assert!(declined(&body_of_metrics(std::slice::from_ref(&metric))).is_err(), "{metric:?}");
+        }
+        // but fields unknown to a kind are skipped whatever their wire type
+        let gauge_extras = [len_field(1, &point), len_field(2, b"x"), fixed32_field(3, 1)].concat();
+        let summary_extras = [len_field(1, &[]), fixed64_field(2, 1), len_field(3, b"y")].concat();
+        let body = body_of_metrics(&[
+            [len_field(1, b"g"), len_field(5, &gauge_extras)].concat(),
+            [len_field(1, b"q"), len_field(11, &summary_extras)].concat(),
+        ]);
+        assert_eq!(handled(&body).rows(), 2);
+    }
+
+    #[test]
+    fn every_nesting_depth_declines_or_agrees() {
+        let mut prost_limit = None;
+        for depth in 0..60 {
+            let value = nested_value(s("leaf"), depth);
+            let mut point = number(number_data_point::Value::AsInt(1));
+            point.attributes = vec![kv("a", value.clone())];
+            point.exemplars =
+                vec![Exemplar { filtered_attributes: vec![kv("e", value.clone())], ..Default::default() }];
+            let mut deep = gauge(vec![point]);
+            deep.metadata = vec![kv("m", value.clone())];
+            let body = request(vec![deep]).encode_to_vec();
+            let answered = METRICS.consistent(&body);
+            let within = value_depth(Some(&value)) <= MAX_VALUE_DEPTH && depth <= limits::MAX_VALUE_NESTING;
+            assert_eq!(answered, within, "depth {depth}");
+            assert_eq!(super::validate(&body, &NO_LIMITS).is_some(), within, "depth {depth}");
+            let reference = if within {
+                handled(&body);
+                (METRICS.prost)(&body, &NO_LIMITS)
+            } else {
+                declined(&body)
+            };
+            prost_limit = prost_limit.or(reference.is_err().then_some(depth));
+        }
+        assert_eq!(prost_limit, Some(limits::MAX_VALUE_NESTING + 1), "the nesting bound comes before prost's limit");
+    }
+
+    #[test]
+    fn item_and_copy_bounds_decline() {
+        let body = realistic_metrics(4).encode_to_vec();
+        // 1 resource entry + 2 attributes, 1 scope entry, 5 metrics, 20
+        // points with 3 attributes each, the exponential points' 6 bucket
+        // counts, the summary points' 3 quantiles
+        let items = 1 + 2 + 1 + 5 + 20 * 4 + 4 * 6 + 4 * 3;
+        let bounded = |max_items| DecodeLimits { max_items, ..NO_LIMITS };
+        assert_eq!(super::decode(&body, &bounded(items)).unwrap().rows(), 20);
+        assert_eq!(super::validate(&body, &bounded(items)).unwrap().0.total(), 20);
+        assert!(super::decode(&body, &bounded(items - 1)).is_none());
+        assert!(super::validate(&body, &bounded(items - 1)).is_none());
+        let message = format!("request has more than {} items (max_items_per_request)", items - 1);
+        assert_eq!(super::super::metrics::decode(&body, &bounded(items - 1)).unwrap_err().to_string(), message);
+        let err = validate(Cow::Borrowed(&body), &bounded(items - 1)).map(|_| ()).unwrap_err();
+        assert_eq!(err.to_string(), message);
+
+        // per point: the resource (2 attributes and the service name), the
+        // scope name and each metric's name and unit
+        let resource = realistic_metrics(0).resource_metrics.remove(0);
+        let context = super::super::attributes::ResourceContext::new(resource.resource.as_ref(), "");
+        let shared = context.row_bytes() + "bench".len();
+        let metrics = [
+            ("process.memory.usage", "By"),
+            ("http.server.requests", ""),
+            ("http.server.duration", "ms"),
+            ("rpc.server.duration", "ms"),
+            ("gc.pause", "ms"),
+        ];
+        let copied: usize = metrics.iter().map(|(name, unit)| 4 * (shared + name.len() + unit.len())).sum();
+        let copies = |max_copied_bytes| DecodeLimits { max_copied_bytes, ..NO_LIMITS };
+        assert!(super::decode(&body, &copies(copied)).is_some());
+        assert!(super::validate(&body, &copies(copied)).is_some());
+        assert!(super::decode(&body, &copies(copied - 1)).is_none());
+        assert!(super::validate(&body, &copies(copied - 1)).is_none());
+        assert!(super::super::metrics::decode(&body, &copies(copied - 1)).is_err());
+        assert!(validate(Cow::Borrowed(&body), &copies(copied - 1)).is_err());
+    }
+
+    // -- robustness
+
+    fn small_body() -> Vec<u8> {
+        let mut request = realistic_metrics(1);
+        let metrics = &mut request.resource_metrics[0].scope_metrics[0].metrics;
+        if let Some(Data::Gauge(g)) = &mut metrics[0].data {
+            g.data_points[0].exemplars = vec![exemplar(Some(exemplar::Value::AsDouble(1.0)), vec![1; 16], vec![2; 8])];
+        }
+        metrics.push(Metric { name: "none".into(), ..Default::default() });
+        request.encode_to_vec()
+    }
+
+    #[test]
+    fn every_truncation_declines_or_agrees() {
+        let answered = METRICS.truncations(&small_body());
+        assert!(answered >= 2, "the empty body and the whole body decode");
+        let realistic = realistic_metrics(5).encode_to_vec();
+        assert!(METRICS.truncations(&realistic) >= 2);
+        for len in (0..=realistic.len()).step_by(7) {
+            let prefix = &realistic[..len];
+            let walked = super::validate(prefix, &NO_LIMITS);
+            assert_eq!(walked.is_some(), super::decode(prefix, &NO_LIMITS).is_some(), "prefix {len}");
+        }
+    }
+
+    #[test]
+    fn random_byte_flips_decline_or_agree() {
+        let bodies = [small_body(), sample_request().encode_to_vec(), body_with_unknowns(true)];
+        let answered = METRICS.random_byte_flips(&bodies, 6000);
+        assert!(answered > 200, "only {answered} mutated bodies were handled");
+    }
+}
