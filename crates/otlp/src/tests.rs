@@ -443,6 +443,31 @@ fn bench_decode_metrics() {
     );
 }
 
+/// The flush-time build alone, for a profiler:
+/// `cargo test --release -p canardstack-otlp --lib tests::bench_build_metrics -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_build_metrics() {
+    let protobuf = realistic_metrics(5).encode_to_vec();
+    let pb_kind = kind(Signal::Metrics, Format::Protobuf, Compression::None);
+    let limits = DecodeLimits::new(MAX);
+    let valid: Vec<ValidMetrics> = (0..200)
+        .map(|_| match decode_for_ingest(pb_kind, &protobuf, &limits).unwrap().rows {
+            Rows::Metrics(valid) => valid,
+            Rows::Batches(_) => unreachable!("metrics are deferred"),
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    for _ in 0..500 {
+        let mut batcher = MetricBatcher::for_requests(&valid);
+        for request in &valid {
+            batcher.append(request);
+        }
+        std::hint::black_box(batcher.finish().unwrap());
+    }
+    println!("build: {:.1} MB/s", (protobuf.len() * 200 * 500) as f64 / start.elapsed().as_secs_f64() / 1e6);
+}
+
 /// A realistic 200-span request (6 attributes and one event per span, a link
 /// on every fourth, an error status on every twentieth) through the wire
 /// walker and the prost path it replaces, interleaved, best of 5 rounds.
