@@ -77,6 +77,18 @@ pub(crate) fn append_attributes(map: &mut AttrMapBuilder, attrs: &[KeyValue], sc
     close_map(map);
 }
 
+/// An attribute list, however it was decoded, as one map row: the column
+/// builders shared by the prost path and the wire walkers take either.
+pub(crate) trait AttributeList {
+    fn append_row(&self, map: &mut AttrMapBuilder, scratch: &mut String);
+}
+
+impl AttributeList for [KeyValue] {
+    fn append_row(&self, map: &mut AttrMapBuilder, scratch: &mut String) {
+        append_attributes(map, self, scratch);
+    }
+}
+
 /// `AnyValue.AsString()`: the text stored for an attribute value or log body.
 pub(crate) fn render_any(value: Option<&AnyValue>, out: &mut String) {
     render_value(value.and_then(|v| v.value.as_ref()), out);

@@ -1,5 +1,6 @@
 //! Hostile request bodies: nesting, expansion, odd bytes, and property tests
-//! of the transcoder, the logs and traces wire walkers and decompression.
+//! of the transcoder, the logs, traces and metrics wire walkers and
+//! decompression.
 
 use super::limits::{self, ItemBudget};
 use super::*;
@@ -184,6 +185,39 @@ fn traces_walker_declines_deep_values_in_every_attribute_list_on_a_small_stack()
                 decode_pb(Signal::Traces, &body, &limits()).unwrap_err().to_string()
             });
             assert_eq!(message, "attribute value nesting deeper than 24", "tag {tag} kvlist {kvlist}");
+        }
+    }
+}
+
+#[test]
+fn metrics_walker_declines_deep_values_in_every_attribute_list_on_a_small_stack() {
+    for kvlist in [false, true] {
+        // point attributes (7 of a gauge point); an exemplar's (7 of 5);
+        // metric metadata (12); resource (1 of 1) and scope (3 of 1) attributes
+        for place in ["point", "exemplar", "metadata", "resource", "scope"] {
+            let message = on_small_stack(move || {
+                let kv = attribute(&deep_value(100_000, kvlist));
+                let point = match place {
+                    "point" => len_field(7, &kv),
+                    "exemplar" => len_field(5, &len_field(7, &kv)),
+                    _ => Vec::new(),
+                };
+                let mut metric = [len_field(1, b"m"), len_field(5, &len_field(1, &point))].concat();
+                if place == "metadata" {
+                    metric.extend(len_field(12, &kv));
+                }
+                let scope = if place == "scope" { len_field(1, &len_field(3, &kv)) } else { Vec::new() };
+                let resource = if place == "resource" { len_field(1, &len_field(1, &kv)) } else { Vec::new() };
+                let scope_entry = [scope, len_field(2, &metric)].concat();
+                let body = len_field(1, &[resource, len_field(2, &scope_entry)].concat());
+                assert!(metrics_wire::decode(&body, &limits()).is_none(), "{place} kvlist {kvlist}");
+                assert!(metrics_wire::validate(&body, &limits()).is_none(), "{place} kvlist {kvlist}");
+                let ingest = decode_for_ingest(kind(Signal::Metrics, Format::Protobuf), &body, &limits());
+                let ingest = ingest.unwrap_err().to_string();
+                assert_eq!(decode_pb(Signal::Metrics, &body, &limits()).unwrap_err().to_string(), ingest);
+                ingest
+            });
+            assert_eq!(message, "attribute value nesting deeper than 24", "{place} kvlist {kvlist}");
         }
     }
 }
@@ -421,6 +455,12 @@ fn items_are_counted_for_traces_and_metrics() {
     .encode_to_vec();
     assert_eq!(items_of(&messages::EXPORT_METRICS, &metrics), 18);
     assert_eq!(decode_pb(Signal::Metrics, &metrics, &with_items(18)).unwrap().rows(), 3);
+    assert_eq!(metrics_wire::decode(&metrics, &with_items(18)).map(|d| d.rows()), Some(3));
+    assert!(metrics_wire::decode(&metrics, &with_items(17)).is_none());
+    assert!(metrics_wire::validate(&metrics, &with_items(18)).is_some());
+    assert!(metrics_wire::validate(&metrics, &with_items(17)).is_none());
+    let ingest = decode_for_ingest(kind(Signal::Metrics, Format::Protobuf), &metrics, &with_items(17)).unwrap_err();
+    assert_eq!(ingest.to_string(), "request has more than 17 items (max_items_per_request)");
     assert_eq!(
         decode_pb(Signal::Metrics, &metrics, &with_items(17)).unwrap_err().to_string(),
         "request has more than 17 items (max_items_per_request)"
@@ -484,7 +524,10 @@ fn expansion_bodies_are_refused_by_item_count() {
         let walker = match signal {
             Signal::Logs => logs_wire::decode(&body, &limits()),
             Signal::Traces => traces_wire::decode(&body, &limits()),
-            Signal::Metrics => None,
+            Signal::Metrics => {
+                assert!(metrics_wire::validate(&body, &limits()).is_none(), "{name}: validation declines");
+                metrics_wire::decode(&body, &limits())
+            }
         };
         assert!(walker.is_none(), "{name}: the walker declines");
     }
@@ -605,6 +648,12 @@ fn copied_resource_and_scope_bytes_are_bounded() {
     };
     assert_eq!(decode_pb(Signal::Metrics, &metric(8), &copies).unwrap().rows(), 8);
     assert_eq!(decode_pb(Signal::Metrics, &metric(9), &copies).unwrap_err().to_string(), expected);
+    assert_eq!(metrics_wire::decode(&metric(8), &copies).unwrap().rows(), 8);
+    assert!(metrics_wire::decode(&metric(9), &copies).is_none());
+    assert!(metrics_wire::validate(&metric(9), &copies).is_none());
+    assert_eq!(metrics::decode_with_prost(&metric(9), &copies).unwrap_err().to_string(), expected);
+    let ingest = decode_for_ingest(kind(Signal::Metrics, Format::Protobuf), &metric(9), &copies).unwrap_err();
+    assert_eq!(ingest.to_string(), expected);
 
     // and the default bound stops a large resource over many empty records
     let huge = ExportLogsServiceRequest {
@@ -845,6 +894,44 @@ const TRACES_WIRE: WirePaths = WirePaths {
     decode: traces::decode,
 };
 
+const METRICS_WIRE: WirePaths = WirePaths {
+    census: &messages::EXPORT_METRICS,
+    walker: metrics_wire::decode,
+    prost: metrics::decode_with_prost,
+    decode: metrics::decode,
+};
+
+fn real_metrics_bodies() -> Vec<Vec<u8>> {
+    vec![crate::fixtures::realistic_metrics(2).encode_to_vec(), super::metrics::tests::sample_request().encode_to_vec()]
+}
+
+/// The ingest path on `body`: validation as `decode` answers (same rows,
+/// rejections and errors), and the flush-time build of what it accepted
+/// equal to `decode`'s batches.
+fn ingest_agrees(body: &[u8]) {
+    let unbounded = DecodeLimits::unbounded(usize::MAX);
+    let pb = kind(Signal::Metrics, Format::Protobuf);
+    match (decode_with_limits(pb, body, &unbounded), decode_for_ingest(pb, body, &unbounded)) {
+        (Ok(decoded), Ok(ingested)) => {
+            assert_eq!(
+                (ingested.rejected, &ingested.rejection_message),
+                (decoded.rejected, &decoded.rejection_message)
+            );
+            let Rows::Metrics(valid) = &ingested.rows else { panic!("metrics are deferred") };
+            assert_eq!(valid.rows(), decoded.rows());
+            let mut batcher = MetricBatcher::for_requests([valid]);
+            batcher.append(valid);
+            let built = batcher.finish().unwrap();
+            assert_eq!(built.len(), decoded.batches.len());
+            for (a, b) in built.iter().zip(&decoded.batches) {
+                assert_eq!((a.table, &a.batch), (b.table, &b.batch));
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("decode {a:?} but ingest {b:?}"),
+    }
+}
+
 /// The walker and the prost path agree on `body`, and both agree on the
 /// item count: at the census' count both accept, one below both refuse.
 fn walker_agrees(paths: &WirePaths, body: &[u8]) {
@@ -907,7 +994,33 @@ proptest! {
     fn walker_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         walker_agrees(&LOGS_WIRE, &bytes);
         walker_agrees(&TRACES_WIRE, &bytes);
-        let _ = decode_pb(Signal::Metrics, &bytes, &limits());
+        walker_agrees(&METRICS_WIRE, &bytes);
+        ingest_agrees(&bytes);
+    }
+
+    #[test]
+    fn metrics_walker_and_prost_agree_on_mutated_bodies(
+        which in 0usize..2,
+        mutations in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let mut body = real_metrics_bodies().swap_remove(which);
+        mutate(&mut body, &mutations);
+        walker_agrees(&METRICS_WIRE, &body);
+        ingest_agrees(&body);
+    }
+
+    #[test]
+    fn metrics_transcoder_output_agrees_on_both_paths(
+        which in 0usize..2,
+        mutations in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let request = [crate::fixtures::realistic_metrics(2), super::metrics::tests::sample_request()];
+        let mut body = serde_json::to_vec(&request[which]).unwrap();
+        mutate(&mut body, &mutations);
+        if let Ok(protobuf) = json::to_protobuf(Signal::Metrics, &body) {
+            walker_agrees(&METRICS_WIRE, &protobuf);
+            ingest_agrees(&protobuf);
+        }
     }
 
     #[test]

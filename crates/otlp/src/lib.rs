@@ -2,10 +2,10 @@
 //!
 //! Decoding is a pure function of the request bytes: decompress (bounded, so a
 //! small body cannot expand without limit), parse, and build the columns of
-//! every table the request touches, in one pass. Protobuf is decoded once with
-//! prost into the generated OTLP types (logs and traces first try a zero-copy
-//! walk of the wire format, see `logs_wire` and `traces_wire`, and use prost
-//! for what it declines); OTLP/JSON is first transcoded, in a
+//! every table the request touches, in one pass. Protobuf is read by a
+//! zero-copy walk of the wire format per signal (`logs_wire`, `traces_wire`,
+//! `metrics_wire`), or decoded with prost into the generated OTLP types
+//! where the walk declines; OTLP/JSON is first transcoded, in a
 //! single streaming pass, into the equivalent protobuf bytes (see `json`), so
 //! both encodings share one column builder per signal and cannot disagree.
 //! A body that cannot be parsed at all is an error (the server answers 400 and
@@ -22,6 +22,7 @@ mod logs;
 mod logs_wire;
 mod messages;
 mod metrics;
+mod metrics_wire;
 mod response;
 pub mod schema;
 mod span_columns;
@@ -206,8 +207,8 @@ impl Decoded {
 }
 
 /// What the ingest path keeps of an accepted request until its flush:
-/// Arrow batches, or for metrics the parsed request, whose rows the writer
-/// builds together with the rest of the flush's ([`MetricBatcher`]).
+/// Arrow batches, or for metrics the validated request's protobuf, whose rows
+/// the writer builds together with the rest of the flush's ([`MetricBatcher`]).
 #[derive(Debug)]
 pub enum Rows {
     Batches(Vec<TableBatch>),
@@ -287,10 +288,7 @@ pub fn decode_with_limits(kind: RequestKind, body: &[u8], limits: &DecodeLimits)
     match kind.signal {
         Signal::Logs => logs::decode(&protobuf, limits),
         Signal::Traces => traces::decode(&protobuf, limits),
-        Signal::Metrics => {
-            limits::check(&messages::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
-            metrics::decode(&protobuf, limits)
-        }
+        Signal::Metrics => metrics::decode(&protobuf, limits),
     }
 }
 
@@ -304,8 +302,7 @@ pub fn decode_for_ingest(kind: RequestKind, body: &[u8], limits: &DecodeLimits) 
         return Ok(Ingested { rows: Rows::Batches(decoded.batches), rejected, rejection_message });
     }
     let protobuf = protobuf_body(kind, body, limits)?;
-    limits::check(&messages::EXPORT_METRICS, &protobuf, &mut limits::ItemBudget::new(limits.max_items))?;
-    let (valid, rejections) = metrics::validate(&protobuf, limits)?;
+    let (valid, rejections) = metrics::validate(protobuf, limits)?;
     Ok(Ingested { rows: Rows::Metrics(valid), rejected: rejections.count, rejection_message: rejections.message() })
 }
 

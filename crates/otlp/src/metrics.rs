@@ -7,10 +7,18 @@
 //! all five tables. Integer gauge/sum points and exemplars are stored as
 //! DOUBLE. A metric with no data counts as one rejected data point; a point
 //! whose exemplar carries a malformed id is rejected on its own.
+//!
+//! The builders take borrowed views of a point ([`Point`], [`Values`]), so
+//! the prost path below and the zero-copy wire walker (`metrics_wire`) feed
+//! the same code; whatever the walker declines is decoded here with prost,
+//! which stays the reference behaviour. The ingest path keeps a request as
+//! its protobuf bytes between validation and the flush, and walks them twice
+//! (counting, then building): cheaper than holding prost's tree of a request,
+//! which took about three times the body in memory.
 
-use super::attributes::{append_attributes, attr_map_builder, AttrMapBuilder, ResourceContext, ScopeContext};
+use super::attributes::{attr_map_builder, AttrMapBuilder, AttributeList, ResourceContext, ScopeContext};
 use super::columns::{append_hex, column_type, nanos, table_batch, ListOffsets};
-use super::limits::{CopyBudget, DecodeLimits};
+use super::limits::{self, CopyBudget, DecodeLimits, ItemBudget};
 use super::{id_problem, DecodeError, Decoded, Rejections, Table, TableBatch};
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
@@ -20,24 +28,48 @@ use arrow_array::ArrayRef;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
-use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
-    NumberDataPoint, SummaryDataPoint,
-};
+use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
+use opentelemetry_proto::tonic::metrics::v1::{exemplar, metric::Data, number_data_point, Exemplar, Metric};
 use prost::Message;
+use std::borrow::Cow;
 use std::sync::Arc;
 
-/// Decodes a request whose items `limits::check` has counted.
+/// Decodes a request: the wire walker, or prost where it declines.
 pub(super) fn decode(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
-    let (request, rejections) = validate(body, limits)?;
-    let mut batcher = MetricBatcher::with_capacity(&request.points);
-    batcher.append(&request);
+    match super::metrics_wire::decode(body, limits) {
+        Some(decoded) => Ok(decoded),
+        None => decode_with_prost(body, limits),
+    }
+}
+
+/// The reference decoder: items counted, prost messages, then columns.
+pub(super) fn decode_with_prost(body: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    let (request, points, rejections) = validate_with_prost(body, limits)?;
+    let mut batcher = MetricBatcher::with_capacity(&points);
+    batcher.append_request(&request);
     Ok(rejections.into_decoded(batcher.finish()?))
 }
 
-/// Parses a request whose items `limits::check` has counted and counts what
-/// cannot be stored, without building any column yet.
-pub(super) fn validate(body: &[u8], limits: &DecodeLimits) -> Result<(ValidMetrics, Rejections), DecodeError> {
+/// Counts what a request will store and what cannot be stored, within
+/// `limits`, without building any column yet; keeps the protobuf for the
+/// flush (owned already when it was decompressed or transcoded).
+pub(super) fn validate(body: Cow<'_, [u8]>, limits: &DecodeLimits) -> Result<(ValidMetrics, Rejections), DecodeError> {
+    let (points, rejections, walked) = match super::metrics_wire::validate(&body, limits) {
+        Some((points, rejections)) => (points, rejections, true),
+        None => {
+            let (_, points, rejections) = validate_with_prost(&body, limits)?;
+            (points, rejections, false)
+        }
+    };
+    Ok((ValidMetrics { protobuf: body.into_owned(), points, walked }, rejections))
+}
+
+/// The prost path of [`validate`]: the parsed request with its counts.
+fn validate_with_prost(
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<(ExportMetricsServiceRequest, PointCounts, Rejections), DecodeError> {
+    limits::check(&super::messages::EXPORT_METRICS, body, &mut ItemBudget::new(limits.max_items))?;
     let request = ExportMetricsServiceRequest::decode(body)?;
     let mut copies = CopyBudget::new(limits.max_copied_bytes);
     let mut rejections = Rejections::default();
@@ -47,51 +79,60 @@ pub(super) fn validate(body: &[u8], limits: &DecodeLimits) -> Result<(ValidMetri
         for scope_metrics in &resource_metrics.scope_metrics {
             let scope = ScopeContext::new(scope_metrics.scope.as_ref(), &scope_metrics.schema_url);
             for metric in &scope_metrics.metrics {
-                let metric_bytes = metric.name.len() + metric.description.len() + metric.unit.len();
-                copies.charge(points(metric), resource.row_bytes() + scope.row_bytes() + metric_bytes)?;
-                count_points(metric, &mut storable, &mut rejections);
+                let ctx = MetricContext::of(&resource, &scope, metric);
+                copies.charge(points(metric), ctx.row_bytes())?;
+                let problems = prost_points(metric).map(|p| exemplar_problem(prost_exemplar_ids(p.exemplars)));
+                count_metric(&metric.name, data_kind(metric), problems, &mut storable, &mut rejections);
             }
         }
     }
-    Ok((ValidMetrics { request, points: storable, protobuf_bytes: body.len() }, rejections))
+    Ok((request, storable, rejections))
 }
 
-/// Counts each point of `metric` as a row of its kind or, when it cannot be
-/// stored, as rejected (a metric without data counts as one rejected point).
-fn count_points(metric: &Metric, points: &mut PointCounts, rejections: &mut Rejections) {
-    let (slot, exemplars): (&mut usize, Vec<&[Exemplar]>) = match &metric.data {
-        None => return rejections.reject(1, || format!("metric {:?} has no data", metric.name)),
-        Some(Data::Gauge(data)) => (&mut points.gauge, data.data_points.iter().map(|p| &p.exemplars[..]).collect()),
-        Some(Data::Sum(data)) => (&mut points.sum, data.data_points.iter().map(|p| &p.exemplars[..]).collect()),
-        Some(Data::Histogram(data)) => {
-            (&mut points.histogram, data.data_points.iter().map(|p| &p.exemplars[..]).collect())
-        }
-        Some(Data::ExponentialHistogram(data)) => {
-            (&mut points.exponential, data.data_points.iter().map(|p| &p.exemplars[..]).collect())
-        }
-        Some(Data::Summary(data)) => return points.summary += data.data_points.len(),
+/// Counts each point of a metric as a row of its kind or, when it cannot be
+/// stored (`problems` holds each point's exemplar problem), as rejected; a
+/// metric without data (`kind` None) counts as one rejected point.
+pub(super) fn count_metric(
+    name: &str,
+    kind: Option<PointKind>,
+    problems: impl Iterator<Item = Option<String>>,
+    counts: &mut PointCounts,
+    rejections: &mut Rejections,
+) {
+    let Some(kind) = kind else {
+        return rejections.reject(1, || format!("metric {name:?} has no data"));
     };
-    for exemplars in exemplars {
-        match exemplar_problem(exemplars) {
-            Some(problem) => rejections.reject(1, || format!("metric {:?}: {problem}", metric.name)),
-            None => *slot += 1,
+    for problem in problems {
+        match problem {
+            Some(problem) => rejections.reject(1, || format!("metric {name:?}: {problem}")),
+            None => *counts.slot(kind) += 1,
         }
     }
 }
 
-/// A parsed metrics request whose storable points are counted: the unit the
-/// ingest path hands to its writer.
+/// A validated metrics request waiting for its flush: its protobuf bytes and
+/// its storable points, counted. The writer builds the rows of a whole flush
+/// of requests at once ([`MetricBatcher`]).
 ///
 /// Why rows are not built per request: an SDK's request holds a few points of
 /// each kind, and building five tables' Arrow columns for it (some 150 arrays)
 /// and merging them again at flush time cost more than everything else a
-/// metrics request costs. The writer builds the rows of a whole flush of
-/// requests at once instead ([`MetricBatcher`]).
-#[derive(Debug)]
+/// metrics request costs.
 pub struct ValidMetrics {
-    request: ExportMetricsServiceRequest,
+    protobuf: Vec<u8>,
     points: PointCounts,
-    protobuf_bytes: usize,
+    /// The wire walker validated it (and so will build it); false when prost had to.
+    walked: bool,
+}
+
+impl std::fmt::Debug for ValidMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidMetrics")
+            .field("protobuf_bytes", &self.protobuf.len())
+            .field("points", &self.points)
+            .field("walked", &self.walked)
+            .finish()
+    }
 }
 
 impl ValidMetrics {
@@ -100,11 +141,11 @@ impl ValidMetrics {
         self.points.total()
     }
 
-    /// What the parsed request is counted as holding in memory while it waits
-    /// for its flush: an estimate (not measured), three times its protobuf's
-    /// bytes, for prost's per-point structs, vectors and strings.
+    /// What the request holds in memory while it waits for its flush: the
+    /// bytes allocated for its protobuf plus this struct (measured, not
+    /// estimated; no parsed tree is kept).
     pub fn memory_estimate(&self) -> usize {
-        self.protobuf_bytes * 3
+        self.protobuf.capacity() + std::mem::size_of::<Self>()
     }
 }
 
@@ -116,6 +157,9 @@ pub struct MetricBatcher {
     histogram: HistogramColumns,
     exponential: ExponentialHistogramColumns,
     summary: SummaryColumns,
+    /// Stored bytes that prost could not decode although they were validated:
+    /// a bug, reported by [`MetricBatcher::finish`].
+    failed: Option<DecodeError>,
 }
 
 impl MetricBatcher {
@@ -128,65 +172,78 @@ impl MetricBatcher {
         Self::with_capacity(&points)
     }
 
-    fn with_capacity(rows: &PointCounts) -> Self {
+    pub(super) fn with_capacity(rows: &PointCounts) -> Self {
         MetricBatcher {
             gauge: GaugeColumns::new(Table::MetricsGauge, rows.gauge),
             sum: GaugeColumns::new(Table::MetricsSum, rows.sum),
             histogram: HistogramColumns::new(rows.histogram),
             exponential: ExponentialHistogramColumns::new(rows.exponential),
             summary: SummaryColumns::new(rows.summary),
+            failed: None,
         }
     }
 
     /// Appends the storable points of `valid` (what [`validate`] counted as
-    /// rejected is left out).
+    /// rejected is left out). The wire walker appends nothing unless it reads
+    /// the whole request, so falling back to prost cannot repeat rows.
     pub fn append(&mut self, valid: &ValidMetrics) {
-        for resource_metrics in &valid.request.resource_metrics {
+        if valid.walked && super::metrics_wire::append(&valid.protobuf, self).is_ok() {
+            return;
+        }
+        match ExportMetricsServiceRequest::decode(&valid.protobuf[..]) {
+            Ok(request) => self.append_request(&request),
+            Err(err) => {
+                let err = DecodeError::Internal(format!("validated metrics request no longer decodes: {err}"));
+                self.failed.get_or_insert(err);
+            }
+        }
+    }
+
+    fn append_request(&mut self, request: &ExportMetricsServiceRequest) {
+        for resource_metrics in &request.resource_metrics {
             let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
             for scope_metrics in &resource_metrics.scope_metrics {
                 let scope = ScopeContext::new(scope_metrics.scope.as_ref(), &scope_metrics.schema_url);
                 for metric in &scope_metrics.metrics {
-                    self.append_metric(&MetricContext { resource: &resource, scope: &scope, metric });
+                    self.append_metric(&MetricContext::of(&resource, &scope, metric), metric);
                 }
             }
         }
     }
 
-    fn append_metric(&mut self, ctx: &MetricContext) {
-        let storable = |exemplars: &[Exemplar]| exemplar_problem(exemplars).is_none();
-        match &ctx.metric.data {
-            None => {}
-            Some(Data::Gauge(data)) => {
-                for point in data.data_points.iter().filter(|p| storable(&p.exemplars)) {
-                    self.gauge.append(ctx, point, None);
-                }
+    fn append_metric(&mut self, ctx: &MetricContext, metric: &Metric) {
+        for point in prost_points(metric) {
+            if exemplar_problem(prost_exemplar_ids(point.exemplars)).is_some() {
+                continue;
             }
-            Some(Data::Sum(data)) => {
-                let sum = Some((data.aggregation_temporality, data.is_monotonic));
-                for point in data.data_points.iter().filter(|p| storable(&p.exemplars)) {
-                    self.sum.append(ctx, point, sum);
-                }
+            let exemplars = point.exemplars.iter().map(|e| (ExemplarScalars::of(e), &e.filtered_attributes[..]));
+            let header = Point { times: point.times, attributes: point.attributes, exemplars };
+            self.append_point(ctx, header, point.values);
+        }
+    }
+
+    /// Appends one storable point to the table of its kind.
+    pub(super) fn append_point<'p, A, E>(&mut self, ctx: &MetricContext, point: Point<'p, A, E>, values: Values<'p>)
+    where
+        A: AttributeList + ?Sized + 'p,
+        E: Iterator<Item = (ExemplarScalars<'p>, &'p A)>,
+    {
+        match values {
+            Values::Gauge(value) => self.gauge.append(ctx, point, value, None),
+            Values::Sum { value, temporality, monotonic } => {
+                self.sum.append(ctx, point, value, Some((temporality, monotonic)))
             }
-            Some(Data::Histogram(data)) => {
-                for point in data.data_points.iter().filter(|p| storable(&p.exemplars)) {
-                    self.histogram.append(ctx, point, data.aggregation_temporality);
-                }
-            }
-            Some(Data::ExponentialHistogram(data)) => {
-                for point in data.data_points.iter().filter(|p| storable(&p.exemplars)) {
-                    self.exponential.append(ctx, point, data.aggregation_temporality);
-                }
-            }
-            Some(Data::Summary(data)) => {
-                for point in &data.data_points {
-                    self.summary.append(ctx, point);
-                }
-            }
+            Values::Histogram(values) => self.histogram.append(ctx, point, &values),
+            Values::Exponential(values) => self.exponential.append(ctx, point, &values),
+            Values::Summary(values) => self.summary.append(ctx, point, &values),
         }
     }
 
     /// One batch per metrics table given rows.
     pub fn finish(self) -> Result<Vec<TableBatch>, DecodeError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
         let mut batches: Vec<TableBatch> = Vec::new();
         batches.extend(table_batch(Table::MetricsGauge, self.gauge.finish()?)?);
         batches.extend(table_batch(Table::MetricsSum, self.sum.finish()?)?);
@@ -195,6 +252,184 @@ impl MetricBatcher {
         batches.extend(table_batch(Table::MetricsSummary, self.summary.finish()?)?);
         Ok(batches)
     }
+}
+
+// ---------------------------------------------------------------------------
+// Points as the builders take them, whichever decoder read them
+
+/// The five kinds of data point, one table each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PointKind {
+    Gauge,
+    Sum,
+    Histogram,
+    Exponential,
+    Summary,
+}
+
+fn data_kind(metric: &Metric) -> Option<PointKind> {
+    Some(match metric.data.as_ref()? {
+        Data::Gauge(_) => PointKind::Gauge,
+        Data::Sum(_) => PointKind::Sum,
+        Data::Histogram(_) => PointKind::Histogram,
+        Data::ExponentialHistogram(_) => PointKind::Exponential,
+        Data::Summary(_) => PointKind::Summary,
+    })
+}
+
+/// The times and flags every data point kind has.
+#[derive(Clone, Copy, Default)]
+pub(super) struct PointTimes {
+    pub start: u64,
+    pub time: u64,
+    pub flags: u32,
+}
+
+/// One point's shared columns: times, attributes (`A`: prost's `KeyValue`s
+/// or the walker's borrowed pairs) and exemplars, each with its filtered
+/// attributes.
+pub(super) struct Point<'p, A: ?Sized, E> {
+    pub times: PointTimes,
+    pub attributes: &'p A,
+    pub exemplars: E,
+}
+
+/// The scalar fields of one exemplar.
+#[derive(Clone, Copy, Default)]
+pub(super) struct ExemplarScalars<'a> {
+    pub time: u64,
+    pub value: Option<exemplar::Value>,
+    pub span_id: &'a [u8],
+    pub trace_id: &'a [u8],
+}
+
+impl<'a> ExemplarScalars<'a> {
+    fn of(exemplar: &'a Exemplar) -> Self {
+        ExemplarScalars {
+            time: exemplar.time_unix_nano,
+            value: exemplar.value,
+            span_id: &exemplar.span_id,
+            trace_id: &exemplar.trace_id,
+        }
+    }
+}
+
+/// The columns of one point beyond the shared ones, per kind (with the
+/// fields of its metric that go into every row).
+pub(super) enum Values<'p> {
+    Gauge(Option<number_data_point::Value>),
+    Sum { value: Option<number_data_point::Value>, temporality: i32, monotonic: bool },
+    Histogram(HistogramValues<'p>),
+    Exponential(ExponentialValues<'p>),
+    Summary(SummaryValues<'p>),
+}
+
+pub(super) struct HistogramValues<'p> {
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub bucket_counts: &'p [u64],
+    pub explicit_bounds: &'p [f64],
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub temporality: i32,
+}
+
+pub(super) struct ExponentialValues<'p> {
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub scale: i32,
+    pub zero_count: u64,
+    pub zero_threshold: f64,
+    /// (offset, bucket counts); an absent `Buckets` is offset 0, no counts
+    pub positive: (i32, &'p [u64]),
+    pub negative: (i32, &'p [u64]),
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub temporality: i32,
+}
+
+pub(super) struct SummaryValues<'p> {
+    pub count: u64,
+    pub sum: f64,
+    pub quantiles: &'p [ValueAtQuantile],
+}
+
+/// A prost data point of any kind, as views.
+struct ProstPoint<'p> {
+    times: PointTimes,
+    attributes: &'p [KeyValue],
+    exemplars: &'p [Exemplar],
+    values: Values<'p>,
+}
+
+/// The points of a prost metric in order (none without data).
+fn prost_points(metric: &Metric) -> Box<dyn Iterator<Item = ProstPoint<'_>> + '_> {
+    let times = |start, time, flags| PointTimes { start, time, flags };
+    match &metric.data {
+        None => Box::new(std::iter::empty()),
+        Some(Data::Gauge(data)) => Box::new(data.data_points.iter().map(move |p| ProstPoint {
+            times: times(p.start_time_unix_nano, p.time_unix_nano, p.flags),
+            attributes: &p.attributes,
+            exemplars: &p.exemplars,
+            values: Values::Gauge(p.value),
+        })),
+        Some(Data::Sum(data)) => Box::new(data.data_points.iter().map(move |p| ProstPoint {
+            times: times(p.start_time_unix_nano, p.time_unix_nano, p.flags),
+            attributes: &p.attributes,
+            exemplars: &p.exemplars,
+            values: Values::Sum {
+                value: p.value,
+                temporality: data.aggregation_temporality,
+                monotonic: data.is_monotonic,
+            },
+        })),
+        Some(Data::Histogram(data)) => Box::new(data.data_points.iter().map(move |p| ProstPoint {
+            times: times(p.start_time_unix_nano, p.time_unix_nano, p.flags),
+            attributes: &p.attributes,
+            exemplars: &p.exemplars,
+            values: Values::Histogram(HistogramValues {
+                count: p.count,
+                sum: p.sum,
+                bucket_counts: &p.bucket_counts,
+                explicit_bounds: &p.explicit_bounds,
+                min: p.min,
+                max: p.max,
+                temporality: data.aggregation_temporality,
+            }),
+        })),
+        Some(Data::ExponentialHistogram(data)) => Box::new(data.data_points.iter().map(move |p| ProstPoint {
+            times: times(p.start_time_unix_nano, p.time_unix_nano, p.flags),
+            attributes: &p.attributes,
+            exemplars: &p.exemplars,
+            values: Values::Exponential(ExponentialValues {
+                count: p.count,
+                sum: p.sum,
+                scale: p.scale,
+                zero_count: p.zero_count,
+                zero_threshold: p.zero_threshold,
+                positive: buckets(p.positive.as_ref()),
+                negative: buckets(p.negative.as_ref()),
+                min: p.min,
+                max: p.max,
+                temporality: data.aggregation_temporality,
+            }),
+        })),
+        Some(Data::Summary(data)) => Box::new(data.data_points.iter().map(move |p| ProstPoint {
+            times: times(p.start_time_unix_nano, p.time_unix_nano, p.flags),
+            attributes: &p.attributes,
+            exemplars: &[],
+            values: Values::Summary(SummaryValues { count: p.count, sum: p.sum, quantiles: &p.quantile_values }),
+        })),
+    }
+}
+
+fn prost_exemplar_ids(exemplars: &[Exemplar]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    exemplars.iter().map(|e| (&e.trace_id[..], &e.span_id[..]))
+}
+
+/// An exponential histogram's buckets; absent ones are offset 0, no counts.
+fn buckets(buckets: Option<&Buckets>) -> (i32, &[u64]) {
+    buckets.map_or((0, &[][..]), |b| (b.offset, &b.bucket_counts[..]))
 }
 
 /// The data points (rows) of a metric.
@@ -214,8 +449,8 @@ fn points(metric: &Metric) -> usize {
 /// at arrow's default capacity (1,024 rows) allocated and zeroed about a
 /// megabyte per request across the five tables, which was most of the cost of
 /// decoding a small metrics request.
-#[derive(Debug, Default, PartialEq)]
-struct PointCounts {
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct PointCounts {
     gauge: usize,
     sum: usize,
     histogram: usize,
@@ -232,7 +467,17 @@ impl PointCounts {
         self.summary += other.summary;
     }
 
-    fn total(&self) -> usize {
+    fn slot(&mut self, kind: PointKind) -> &mut usize {
+        match kind {
+            PointKind::Gauge => &mut self.gauge,
+            PointKind::Sum => &mut self.sum,
+            PointKind::Histogram => &mut self.histogram,
+            PointKind::Exponential => &mut self.exponential,
+            PointKind::Summary => &mut self.summary,
+        }
+    }
+
+    pub(super) fn total(&self) -> usize {
         self.gauge + self.sum + self.histogram + self.exponential + self.summary
     }
 }
@@ -249,28 +494,34 @@ fn attributes_builder(rows: usize) -> AttrMapBuilder {
     attr_map_builder(rows, rows * ATTRIBUTES_PER_ROW_GUESS)
 }
 
-/// Why a data point cannot be stored: an exemplar with a malformed id.
-fn exemplar_problem(exemplars: &[Exemplar]) -> Option<String> {
-    exemplars.iter().find_map(|e| {
-        id_problem("exemplar trace_id", &e.trace_id, 16, false)
-            .or_else(|| id_problem("exemplar span_id", &e.span_id, 8, false))
+/// Why a data point cannot be stored: an exemplar with a malformed id;
+/// `exemplars` are their (trace id, span id) pairs in order.
+pub(super) fn exemplar_problem<'a>(mut exemplars: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Option<String> {
+    exemplars.find_map(|(trace_id, span_id)| {
+        id_problem("exemplar trace_id", trace_id, 16, false)
+            .or_else(|| id_problem("exemplar span_id", span_id, 8, false))
     })
 }
 
 /// What the rows of one metric share.
-struct MetricContext<'a> {
-    resource: &'a ResourceContext<'a>,
-    scope: &'a ScopeContext<'a>,
-    metric: &'a Metric,
+pub(super) struct MetricContext<'a> {
+    pub resource: &'a ResourceContext<'a>,
+    pub scope: &'a ScopeContext<'a>,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub unit: &'a str,
 }
 
-/// The times, flags and attributes every data point kind has.
-struct PointHeader<'a> {
-    attributes: &'a [KeyValue],
-    start: u64,
-    time: u64,
-    flags: u32,
-    exemplars: &'a [Exemplar],
+impl<'a> MetricContext<'a> {
+    fn of(resource: &'a ResourceContext<'a>, scope: &'a ScopeContext<'a>, metric: &'a Metric) -> Self {
+        MetricContext { resource, scope, name: &metric.name, description: &metric.description, unit: &metric.unit }
+    }
+
+    /// Bytes every row of this metric copies from its resource, scope and
+    /// metric fields.
+    pub(super) fn row_bytes(&self) -> usize {
+        self.resource.row_bytes() + self.scope.row_bytes() + self.name.len() + self.description.len() + self.unit.len()
+    }
 }
 
 /// The exemplars column: `STRUCT(filtered_attributes, timestamp, value,
@@ -305,6 +556,21 @@ struct CommonColumns {
     scratch: String,
 }
 
+/// Integer points and exemplars are stored as DOUBLE.
+fn number_value(value: number_data_point::Value) -> f64 {
+    match value {
+        number_data_point::Value::AsDouble(d) => d,
+        number_data_point::Value::AsInt(i) => i as f64,
+    }
+}
+
+fn exemplar_value(value: exemplar::Value) -> f64 {
+    match value {
+        exemplar::Value::AsDouble(d) => d,
+        exemplar::Value::AsInt(i) => i as f64,
+    }
+}
+
 impl CommonColumns {
     fn new(table: Table, rows: usize) -> Self {
         // exemplars are rare: their builders start empty and grow if needed
@@ -337,7 +603,11 @@ impl CommonColumns {
         }
     }
 
-    fn append(&mut self, ctx: &MetricContext, point: PointHeader) {
+    fn append<'p, A, E>(&mut self, ctx: &MetricContext, point: Point<'p, A, E>)
+    where
+        A: AttributeList + ?Sized + 'p,
+        E: Iterator<Item = (ExemplarScalars<'p>, &'p A)>,
+    {
         ctx.resource.attributes.append_to(&mut self.resource_attributes);
         self.resource_schema_url.append_value(ctx.resource.schema_url);
         self.scope_name.append_value(ctx.scope.name);
@@ -345,23 +615,20 @@ impl CommonColumns {
         ctx.scope.attributes.append_to(&mut self.scope_attributes);
         self.scope_schema_url.append_value(ctx.scope.schema_url);
         self.service_name.append_value(&ctx.resource.service_name);
-        self.metric_name.append_value(&ctx.metric.name);
-        self.metric_description.append_value(&ctx.metric.description);
-        self.metric_unit.append_value(&ctx.metric.unit);
-        append_attributes(&mut self.attributes, point.attributes, &mut self.scratch);
-        self.start_timestamp.append_option(nanos(point.start));
-        self.timestamp.append_option(nanos(point.time));
-        self.flags.append_value(point.flags);
+        self.metric_name.append_value(ctx.name);
+        self.metric_description.append_value(ctx.description);
+        self.metric_unit.append_value(ctx.unit);
+        point.attributes.append_row(&mut self.attributes, &mut self.scratch);
+        self.start_timestamp.append_option(nanos(point.times.start));
+        self.timestamp.append_option(nanos(point.times.time));
+        self.flags.append_value(point.times.flags);
         if let Some(ex) = &mut self.exemplars {
-            for exemplar in point.exemplars {
-                append_attributes(&mut ex.filtered_attributes, &exemplar.filtered_attributes, &mut self.scratch);
-                ex.timestamp.append_option(nanos(exemplar.time_unix_nano));
-                ex.value.append_option(exemplar.value.map(|v| match v {
-                    exemplar::Value::AsDouble(d) => d,
-                    exemplar::Value::AsInt(i) => i as f64,
-                }));
-                append_hex(&mut ex.span_id, &exemplar.span_id);
-                append_hex(&mut ex.trace_id, &exemplar.trace_id);
+            for (exemplar, filtered_attributes) in point.exemplars {
+                filtered_attributes.append_row(&mut ex.filtered_attributes, &mut self.scratch);
+                ex.timestamp.append_option(nanos(exemplar.time));
+                ex.value.append_option(exemplar.value.map(exemplar_value));
+                append_hex(&mut ex.span_id, exemplar.span_id);
+                append_hex(&mut ex.trace_id, exemplar.trace_id);
             }
             ex.offsets.close_row(ex.value.len());
         }
@@ -400,16 +667,6 @@ impl CommonColumns {
     }
 }
 
-fn header(point: &NumberDataPoint) -> PointHeader<'_> {
-    PointHeader {
-        attributes: &point.attributes,
-        start: point.start_time_unix_nano,
-        time: point.time_unix_nano,
-        flags: point.flags,
-        exemplars: &point.exemplars,
-    }
-}
-
 /// `metrics_gauge`, and `metrics_sum` (which adds temporality and monotonicity).
 struct GaugeColumns {
     common: CommonColumns,
@@ -429,12 +686,18 @@ impl GaugeColumns {
         }
     }
 
-    fn append(&mut self, ctx: &MetricContext, point: &NumberDataPoint, sum: Option<(i32, bool)>) {
-        self.common.append(ctx, header(point));
-        self.value.append_option(point.value.map(|v| match v {
-            number_data_point::Value::AsDouble(d) => d,
-            number_data_point::Value::AsInt(i) => i as f64,
-        }));
+    fn append<'p, A, E>(
+        &mut self,
+        ctx: &MetricContext,
+        point: Point<'p, A, E>,
+        value: Option<number_data_point::Value>,
+        sum: Option<(i32, bool)>,
+    ) where
+        A: AttributeList + ?Sized + 'p,
+        E: Iterator<Item = (ExemplarScalars<'p>, &'p A)>,
+    {
+        self.common.append(ctx, point);
+        self.value.append_option(value.map(number_value));
         if let Some((temporality, monotonic)) = sum {
             self.aggregation_temporality.append_value(temporality);
             self.is_monotonic.append_value(monotonic);
@@ -483,26 +746,21 @@ impl HistogramColumns {
         }
     }
 
-    fn append(&mut self, ctx: &MetricContext, point: &HistogramDataPoint, temporality: i32) {
-        self.common.append(
-            ctx,
-            PointHeader {
-                attributes: &point.attributes,
-                start: point.start_time_unix_nano,
-                time: point.time_unix_nano,
-                flags: point.flags,
-                exemplars: &point.exemplars,
-            },
-        );
-        self.count.append_value(point.count);
-        self.sum.append_option(point.sum);
-        self.bucket_counts.values().append_slice(&point.bucket_counts);
+    fn append<'p, A, E>(&mut self, ctx: &MetricContext, point: Point<'p, A, E>, values: &HistogramValues)
+    where
+        A: AttributeList + ?Sized + 'p,
+        E: Iterator<Item = (ExemplarScalars<'p>, &'p A)>,
+    {
+        self.common.append(ctx, point);
+        self.count.append_value(values.count);
+        self.sum.append_option(values.sum);
+        self.bucket_counts.values().append_slice(values.bucket_counts);
         self.bucket_counts.append(true);
-        self.explicit_bounds.values().append_slice(&point.explicit_bounds);
+        self.explicit_bounds.values().append_slice(values.explicit_bounds);
         self.explicit_bounds.append(true);
-        self.min.append_option(point.min);
-        self.max.append_option(point.max);
-        self.aggregation_temporality.append_value(temporality);
+        self.min.append_option(values.min);
+        self.max.append_option(values.max);
+        self.aggregation_temporality.append_value(values.temporality);
     }
 
     fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
@@ -554,34 +812,28 @@ impl ExponentialHistogramColumns {
         }
     }
 
-    fn append(&mut self, ctx: &MetricContext, point: &ExponentialHistogramDataPoint, temporality: i32) {
-        self.common.append(
-            ctx,
-            PointHeader {
-                attributes: &point.attributes,
-                start: point.start_time_unix_nano,
-                time: point.time_unix_nano,
-                flags: point.flags,
-                exemplars: &point.exemplars,
-            },
-        );
-        self.count.append_value(point.count);
-        self.sum.append_option(point.sum);
-        self.scale.append_value(point.scale);
-        self.zero_count.append_value(point.zero_count);
-        self.zero_threshold.append_value(point.zero_threshold);
-        let empty = Buckets::default();
-        let positive = point.positive.as_ref().unwrap_or(&empty);
-        self.positive_offset.append_value(positive.offset);
-        self.positive_bucket_counts.values().append_slice(&positive.bucket_counts);
+    fn append<'p, A, E>(&mut self, ctx: &MetricContext, point: Point<'p, A, E>, values: &ExponentialValues)
+    where
+        A: AttributeList + ?Sized + 'p,
+        E: Iterator<Item = (ExemplarScalars<'p>, &'p A)>,
+    {
+        self.common.append(ctx, point);
+        self.count.append_value(values.count);
+        self.sum.append_option(values.sum);
+        self.scale.append_value(values.scale);
+        self.zero_count.append_value(values.zero_count);
+        self.zero_threshold.append_value(values.zero_threshold);
+        let (positive_offset, positive_counts) = values.positive;
+        self.positive_offset.append_value(positive_offset);
+        self.positive_bucket_counts.values().append_slice(positive_counts);
         self.positive_bucket_counts.append(true);
-        let negative = point.negative.as_ref().unwrap_or(&empty);
-        self.negative_offset.append_value(negative.offset);
-        self.negative_bucket_counts.values().append_slice(&negative.bucket_counts);
+        let (negative_offset, negative_counts) = values.negative;
+        self.negative_offset.append_value(negative_offset);
+        self.negative_bucket_counts.values().append_slice(negative_counts);
         self.negative_bucket_counts.append(true);
-        self.min.append_option(point.min);
-        self.max.append_option(point.max);
-        self.aggregation_temporality.append_value(temporality);
+        self.min.append_option(values.min);
+        self.max.append_option(values.max);
+        self.aggregation_temporality.append_value(values.temporality);
     }
 
     fn finish(mut self) -> Result<Vec<ArrayRef>, DecodeError> {
@@ -624,20 +876,16 @@ impl SummaryColumns {
         }
     }
 
-    fn append(&mut self, ctx: &MetricContext, point: &SummaryDataPoint) {
-        self.common.append(
-            ctx,
-            PointHeader {
-                attributes: &point.attributes,
-                start: point.start_time_unix_nano,
-                time: point.time_unix_nano,
-                flags: point.flags,
-                exemplars: &[],
-            },
-        );
-        self.count.append_value(point.count);
-        self.sum.append_value(point.sum);
-        for q in &point.quantile_values {
+    /// Summary points have no exemplars (the table has no such column).
+    fn append<'p, A, E>(&mut self, ctx: &MetricContext, point: Point<'p, A, E>, values: &SummaryValues)
+    where
+        A: AttributeList + ?Sized + 'p,
+        E: Iterator<Item = (ExemplarScalars<'p>, &'p A)>,
+    {
+        self.common.append(ctx, point);
+        self.count.append_value(values.count);
+        self.sum.append_value(values.sum);
+        for q in values.quantiles {
             self.quantile.append_value(q.quantile);
             self.value.append_value(q.value);
         }
@@ -668,16 +916,16 @@ pub(crate) mod tests {
     use arrow_array::types::{Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type};
     use arrow_array::{Array, MapArray, RecordBatch};
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, InstrumentationScope};
-    use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
     use opentelemetry_proto::tonic::metrics::v1::{
-        ExponentialHistogram, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum, Summary,
+        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, NumberDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
 
     #[test]
     fn builders_are_sized_by_the_points_of_each_kind() {
         let request = crate::fixtures::realistic_metrics(3);
-        let (valid, _) = validate(&request.encode_to_vec(), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        let (valid, _) = validate(Cow::Owned(request.encode_to_vec()), &DecodeLimits::unbounded(usize::MAX)).unwrap();
         assert_eq!(valid.points, PointCounts { gauge: 3, sum: 3, histogram: 3, exponential: 3, summary: 3 });
         let decoded = decode(&request.encode_to_vec()).unwrap();
         let rows: Vec<(Table, usize)> = decoded.batches.iter().map(|b| (b.table, b.batch.num_rows())).collect();
@@ -998,7 +1246,7 @@ pub(crate) mod tests {
         let valid: Vec<ValidMetrics> = bodies
             .iter()
             .map(|body| {
-                let (valid, rejections) = validate(body, &limits).unwrap();
+                let (valid, rejections) = validate(Cow::Borrowed(body), &limits).unwrap();
                 let alone = decode(body).unwrap();
                 assert_eq!((rejections.count, valid.rows()), (alone.rejected, alone.rows()));
                 assert_eq!(rejections.message(), alone.rejection_message);
@@ -1020,5 +1268,65 @@ pub(crate) mod tests {
             let expected = arrow_select::concat::concat_batches(&schema, &expected).unwrap();
             assert_eq!(got[0], &expected, "{}", table.name());
         }
+    }
+
+    /// `sample_request` followed by a resource whose one metric has its
+    /// gauge field twice (prost merges them; the walker declines there, after
+    /// reading everything before it).
+    fn body_declined_at_its_end() -> Vec<u8> {
+        use crate::wire::tests::len_field;
+        let point = number(number_data_point::Value::AsInt(3), vec![kv("late", s("yes"))]).encode_to_vec();
+        let gauge = len_field(5, &len_field(1, &point));
+        let metric = [len_field(1, b"late"), gauge.clone(), gauge].concat();
+        let resource_entry = len_field(2, &len_field(2, &metric));
+        [sample_request().encode_to_vec(), len_field(1, &resource_entry)].concat()
+    }
+
+    #[test]
+    fn a_build_the_walker_declines_falls_back_to_prost_without_repeating_rows() {
+        let body = body_declined_at_its_end();
+        let reference = decode_with_prost(&body, &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert_eq!(reference.rows(), 9);
+        let (valid, rejections) = validate(Cow::Borrowed(&body), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert!(!valid.walked, "validation fell back to prost");
+        assert_eq!((valid.rows(), rejections.count), (9, 0));
+        // even told that the walker validated it, the build gives prost's rows once
+        let as_if_walked = ValidMetrics { protobuf: body.clone(), points: valid.points.clone(), walked: true };
+        for valid in [&valid, &as_if_walked] {
+            let mut batcher = MetricBatcher::for_requests([valid]);
+            batcher.append(valid);
+            let built = batcher.finish().unwrap();
+            assert_eq!(built.len(), reference.batches.len());
+            for (got, want) in built.iter().zip(&reference.batches) {
+                assert_eq!((got.table, &got.batch), (want.table, &want.batch));
+            }
+        }
+        let gauge = batch(&reference, Table::MetricsGauge);
+        assert_eq!(gauge.num_rows(), 4, "2 sample points and the 2 merged late ones");
+        assert_eq!(f64_at(gauge, "value", 3), Some(3.0));
+    }
+
+    #[test]
+    fn stored_bytes_that_no_longer_decode_are_an_internal_error() {
+        let broken = ValidMetrics { protobuf: vec![0xff, 0xff], points: PointCounts::default(), walked: true };
+        let mut batcher = MetricBatcher::for_requests([&broken]);
+        batcher.append(&broken);
+        let err = batcher.finish().unwrap_err();
+        assert!(matches!(err, DecodeError::Internal(_)), "{err}");
+    }
+
+    #[test]
+    fn memory_is_the_held_protobuf() {
+        let body = crate::fixtures::realistic_metrics(5).encode_to_vec();
+        let (valid, _) = validate(Cow::Borrowed(&body), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert!(valid.walked);
+        assert_eq!(valid.protobuf, body);
+        assert_eq!(valid.memory_estimate(), body.len() + std::mem::size_of::<ValidMetrics>());
+        assert!(valid.memory_estimate() < body.len() + 128);
+        // an owned body (decompressed, transcoded) is kept without a copy
+        let owned = body.clone();
+        let address = owned.as_ptr();
+        let (valid, _) = validate(Cow::Owned(owned), &DecodeLimits::unbounded(usize::MAX)).unwrap();
+        assert_eq!(valid.protobuf.as_ptr(), address);
     }
 }

@@ -379,16 +379,93 @@ fn bench_decode_logs() {
 }
 
 /// `cargo test --release -p canardstack-otlp --lib tests::bench_decode_metrics -- --ignored --nocapture`
+///
+/// The 25-point request three ways, each best of 3 rounds: validate alone
+/// (what the HTTP handler does, `decode_for_ingest`), build alone (the
+/// writer's `MetricBatcher` over a flush of 200 validated requests), and
+/// both (`decode_with_limits`, one request validated and built). MB/s of
+/// protobuf.
 #[test]
 #[ignore]
 fn bench_decode_metrics() {
     let protobuf = realistic_metrics(5).encode_to_vec();
     let pb_kind = kind(Signal::Metrics, Format::Protobuf, Compression::None);
+    let limits = DecodeLimits::new(MAX);
     throughput("metrics protobuf (warm-up)", pb_kind, &protobuf, 2_000);
     let start = std::time::Instant::now();
     let requests = 20_000;
     let mbps = throughput("metrics protobuf, 25 points", pb_kind, &protobuf, requests);
     println!("{:.1} us per request ({mbps:.1} MB/s)", start.elapsed().as_secs_f64() * 1e6 / requests as f64);
+
+    let validate = || {
+        let start = std::time::Instant::now();
+        for _ in 0..requests {
+            std::hint::black_box(decode_for_ingest(pb_kind, &protobuf, &limits).unwrap());
+        }
+        (protobuf.len() * requests) as f64 / start.elapsed().as_secs_f64() / 1e6
+    };
+    let flush = 200;
+    let flushes = requests / flush;
+    let build = || {
+        let valid: Vec<ValidMetrics> = (0..flush)
+            .map(|_| match decode_for_ingest(pb_kind, &protobuf, &limits).unwrap().rows {
+                Rows::Metrics(valid) => valid,
+                Rows::Batches(_) => unreachable!("metrics are deferred"),
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        for _ in 0..flushes {
+            let mut batcher = MetricBatcher::for_requests(&valid);
+            for request in &valid {
+                batcher.append(request);
+            }
+            std::hint::black_box(batcher.finish().unwrap());
+        }
+        (protobuf.len() * flush * flushes) as f64 / start.elapsed().as_secs_f64() / 1e6
+    };
+    let both = || {
+        let start = std::time::Instant::now();
+        for _ in 0..requests {
+            std::hint::black_box(decode_with_limits(pb_kind, &protobuf, &limits).unwrap());
+        }
+        (protobuf.len() * requests) as f64 / start.elapsed().as_secs_f64() / 1e6
+    };
+    let (mut v, mut b, mut vb) = (0f64, 0f64, 0f64);
+    for _ in 0..3 {
+        v = v.max(validate());
+        b = b.max(build());
+        vb = vb.max(both());
+    }
+    println!(
+        "{} bytes/request, best of 3: validate {v:.1} MB/s, build (flushes of {flush}) {b:.1} MB/s, \
+         validate+build (decode_with_limits) {vb:.1} MB/s",
+        protobuf.len()
+    );
+}
+
+/// The flush-time build alone, for a profiler:
+/// `cargo test --release -p canardstack-otlp --lib tests::bench_build_metrics -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_build_metrics() {
+    let protobuf = realistic_metrics(5).encode_to_vec();
+    let pb_kind = kind(Signal::Metrics, Format::Protobuf, Compression::None);
+    let limits = DecodeLimits::new(MAX);
+    let valid: Vec<ValidMetrics> = (0..200)
+        .map(|_| match decode_for_ingest(pb_kind, &protobuf, &limits).unwrap().rows {
+            Rows::Metrics(valid) => valid,
+            Rows::Batches(_) => unreachable!("metrics are deferred"),
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    for _ in 0..500 {
+        let mut batcher = MetricBatcher::for_requests(&valid);
+        for request in &valid {
+            batcher.append(request);
+        }
+        std::hint::black_box(batcher.finish().unwrap());
+    }
+    println!("build: {:.1} MB/s", (protobuf.len() * 200 * 500) as f64 / start.elapsed().as_secs_f64() / 1e6);
 }
 
 /// A realistic 200-span request (6 attributes and one event per span, a link

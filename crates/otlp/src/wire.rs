@@ -1,5 +1,5 @@
 //! The protobuf wire format as the zero-copy walkers read it (`logs_wire`,
-//! `traces_wire`): fields borrowed from the body, the layout of resources and
+//! `traces_wire`, `metrics_wire`): fields borrowed from the body, the layout of resources and
 //! scopes every OTLP export request shares, attribute values, and the
 //! attribute map rows they become.
 //!
@@ -7,7 +7,7 @@
 //! ([`Decline`]); a walker that meets a decline gives up on the whole request
 //! and its caller decodes it with prost, which stays the reference.
 
-use super::attributes::{close_map, for_each_unique_by, render_any, AttrMapBuilder, ResourceContext};
+use super::attributes::{close_map, for_each_unique_by, render_any, AttrMapBuilder, AttributeList, ResourceContext};
 use super::limits::{self, ItemBudget};
 use super::messages::{RESOURCE, SCOPE};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -23,7 +23,8 @@ pub(super) type Walk<T> = Result<T, Decline>;
 
 /// Nesting of messages below which a standalone prost decode of a value
 /// behaves exactly as inside the whole request (prost stops at 100 levels; a
-/// value sits at most 6 levels deep in a logs or traces request).
+/// value sits at most 6 levels deep in a logs or traces request, 9 in a
+/// metrics request: an exemplar's filtered attribute).
 pub(super) const MAX_VALUE_DEPTH: usize = 64;
 
 // ---------------------------------------------------------------------------
@@ -164,23 +165,23 @@ pub(super) fn set_once<'a>(slot: &mut Option<&'a [u8]>, payload: &Payload<'a>) -
 // ---------------------------------------------------------------------------
 // First pass: where resources, scopes and items are
 
-/// One `ResourceLogs` or `ResourceSpans`.
+/// One `ResourceLogs`, `ResourceSpans` or `ResourceMetrics`.
 pub(super) struct ResourceEntry<'a> {
     resource: Option<&'a [u8]>,
     schema_url: &'a str,
 }
 
-/// One `ScopeLogs` or `ScopeSpans`.
+/// One `ScopeLogs`, `ScopeSpans` or `ScopeMetrics`.
 pub(super) struct ScopeEntry<'a> {
     /// index into [`Layout::resources`]
     pub(super) resource: usize,
     scope: Option<&'a [u8]>,
     pub(super) schema_url: &'a str,
-    /// items (log records or spans) in this scope
+    /// items (log records, spans or metrics) in this scope
     pub(super) items: usize,
 }
 
-/// One log record or span, still encoded.
+/// One log record, span or metric, still encoded.
 pub(super) struct ItemEntry<'a> {
     /// index into [`Layout::scopes`]
     pub(super) scope: usize,
@@ -191,8 +192,8 @@ pub(super) struct ItemEntry<'a> {
 ///
 /// OTLP's export requests share one shape: the request's field 1 repeats a
 /// resource entry (1 resource, 2 scope entries, 3 schema_url), which repeats
-/// a scope entry (1 scope, 2 items, 3 schema_url). Logs and traces differ
-/// only in what an item is.
+/// a scope entry (1 scope, 2 items, 3 schema_url). The signals differ only
+/// in what an item is.
 pub(super) struct Layout<'a> {
     pub(super) resources: Vec<ResourceEntry<'a>>,
     pub(super) scopes: Vec<ScopeEntry<'a>>,
@@ -404,6 +405,12 @@ pub(super) fn append_attribute_row(map: &mut AttrMapBuilder, attributes: &[(&str
         },
     );
     close_map(map);
+}
+
+impl AttributeList for [(&str, Value<'_>)] {
+    fn append_row(&self, map: &mut AttrMapBuilder, scratch: &mut String) {
+        append_attribute_row(map, self, scratch);
+    }
 }
 
 /// The text stored for a value: borrowed from the body when it is a string,
