@@ -281,8 +281,7 @@ def main():
             p.join()
         elapsed = max(t["elapsed"] for t in totals)
         # what the writer had committed when sending ended: did it keep up?
-        status = db.sql("SELECT rows_committed, commits, spool_backlog_records, last_error, requests_rejected, "
-                        "maintenance_rounds, maintenance_failures, maintenance_seconds FROM otlp_status()")[0]
+        status = db.sql("SELECT * FROM otlp_status()")[0]
         committed_while_sending = sum((status["rows_committed"] or {}).values())
         files_while_sending = {table: files for signal in mix for table, files in signals.data_files(db, signal).items()}
         stop_started = time.monotonic()
@@ -333,8 +332,9 @@ def main():
     print(f"committed while sending: {committed_while_sending:,} rows in {status['commits']} commits "
           f"({committed_while_sending / elapsed:,.0f} rows/s, {committed_while_sending / max(accepted_items, 1):.0%} of "
           f"accepted); spool backlog then {status['spool_backlog_records']} requests")
-    print(f"maintenance while sending: {status['maintenance_rounds']} rounds, {status['maintenance_failures']} "
-          f"failed, {status['maintenance_seconds']:.1f} s in all")
+    if "maintenance_rounds" in status:  # builds before the maintenance thread had no such columns
+        print(f"maintenance while sending: {status['maintenance_rounds']} rounds, "
+              f"{status['maintenance_failures']} failed, {status['maintenance_seconds']:.1f} s in all")
     print(f"files when sending ended (Parquet files, MB, per table): {files_while_sending}; in all "
           f"{sum(n for n, _ in files_while_sending.values())} files, "
           f"{sum(mb for _, mb in files_while_sending.values()):.1f} MB")
