@@ -1,7 +1,8 @@
 //! The maintenance thread: a round at start (rows a crash left inlined), one
 //! every `compact_interval`, and a last one once the writer has committed
-//! its final flush at stop (inlined rows only: merging stops at once then). Each round runs on its own connection beside the
-//! writer (`lake::maintenance`); failures are counted and reported in
+//! its final flush at stop (inlined rows only: merging stops at once then).
+//! Each round runs on its own connection beside the writer
+//! (`lake::maintenance`); failures are counted and reported in
 //! `otlp_status().last_error`, and their tables are retried next round.
 
 use super::Ingest;
@@ -68,7 +69,7 @@ impl Maintenance {
 
 fn run(ingest: &Ingest, compactor: &Compactor, due: &DueTables, stop: &StopSignal, interval: Duration) {
     // the round after stop was asked for is the last: the writer has committed
-    // its final flush by then, so those rows are flushed and merged too
+    // its final flush by then, so rows it left inlined are written out too
     let mut stopping = false;
     loop {
         round(ingest, compactor, due);
