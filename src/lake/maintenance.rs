@@ -50,6 +50,14 @@ impl Touched {
     fn is_empty(&self) -> bool {
         self.inlined.is_empty() && self.written.is_empty()
     }
+
+    /// Marks the table of `step` as due for that step again.
+    fn add(&mut self, step: Step) {
+        match step.kind {
+            StepKind::FlushInlined => self.inlined.insert(step.table),
+            StepKind::MergeSmallFiles => self.written.insert(step.table),
+        };
+    }
 }
 
 impl DueTables {
@@ -138,27 +146,18 @@ impl Compactor {
         let mut unfinished = Touched::default();
         for step in steps(&touched) {
             let merge = step.kind == StepKind::MergeSmallFiles;
-            let result = if merge && self.cancel.merges_off() {
-                Err(None)
-            } else {
-                report.steps += 1;
-                self.con.execute_batch(&step.sql(&self.target)).map_err(|source| {
-                    // an interrupted merge is not a failure: stopping asked for it
-                    let interrupted = merge && self.cancel.merges_off();
-                    (!interrupted).then(|| CommitError::Sql {
-                        context: format!("{} for {}", step.describe(), step.table.name()),
-                        source,
-                    })
-                })
-            };
-            if let Err(error) = result {
-                if let Some(error) = error {
-                    report.error.get_or_insert_with(|| error.to_string());
+            if merge && self.cancel.merges_off() {
+                unfinished.add(step);
+                continue;
+            }
+            report.steps += 1;
+            if let Err(source) = self.con.execute_batch(&step.sql(&self.target)) {
+                unfinished.add(step);
+                // an interrupted merge is not a failure: stopping asked for it
+                if !(merge && self.cancel.merges_off()) {
+                    let context = format!("{} for {}", step.describe(), step.table.name());
+                    report.error.get_or_insert_with(|| CommitError::Sql { context, source }.to_string());
                 }
-                match step.kind {
-                    StepKind::FlushInlined => unfinished.inlined.insert(step.table),
-                    StepKind::MergeSmallFiles => unfinished.written.insert(step.table),
-                };
             }
         }
         due.restore(unfinished);

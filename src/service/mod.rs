@@ -186,9 +186,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         Ok(count) => count,
         Err(error) => {
             // commit what replayed so far, then give up without leaving a writer behind
-            ingest.queue.close();
-            let _ = writer.join();
-            maintenance.stop();
+            shut_down(&ingest, writer, maintenance);
             return Err(spool_error(error));
         }
     };
@@ -202,9 +200,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let http = match HttpServer::serve(listener, context) {
         Ok(http) => http,
         Err(error) => {
-            ingest.queue.close();
-            let _ = writer.join();
-            maintenance.stop();
+            shut_down(&ingest, writer, maintenance);
             return Err(error.into());
         }
     };
@@ -248,6 +244,15 @@ fn endpoint_host(host: &str) -> String {
     } else {
         host.to_string()
     }
+}
+
+/// Drains the queue into the lake, then stops maintenance (after the writer:
+/// its last round writes out the rows the last flush left inlined).
+fn shut_down(ingest: &Ingest, writer: JoinHandle<FlushReport>, maintenance: Maintenance) -> FlushReport {
+    ingest.queue.close();
+    let flush = writer.join().unwrap_or_default();
+    maintenance.stop();
+    flush
 }
 
 fn spawn_writer(
@@ -308,9 +313,7 @@ pub fn stop(port: Option<u16>) -> Vec<StopReport> {
 
 fn stop_service(service: Service) -> StopReport {
     service.http.stop();
-    service.ingest.queue.close();
-    let flush = service.writer.join().unwrap_or_default();
-    service.maintenance.stop();
+    let flush = shut_down(&service.ingest, service.writer, service.maintenance);
     StopReport { port: service.info.port, flush, spool_backlog_records: service.ingest.spool.backlog().records }
 }
 
