@@ -143,7 +143,7 @@ fn commit(ingest: &Ingest, lake: &mut LakeWriter, entries: &[Entry<Rows>]) -> Re
     match result {
         Ok(rows) => {
             ingest.stats.committed(&rows, started.elapsed());
-            ingest.queue.release(entries.iter().map(|e| e.bytes).sum());
+            ingest.queue.release(through_seq, entries.iter().map(|e| e.bytes).sum());
             if let Err(error) = ingest.spool.release_through(through_seq) {
                 ingest.stats.error(format!("spool cleanup: {error}"));
             }

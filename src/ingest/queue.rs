@@ -31,6 +31,8 @@ struct State<T> {
     ready: Vec<Entry<T>>,
     early: BTreeMap<u64, Entry<T>>,
     bytes: usize,
+    /// when each acknowledged record not yet committed arrived, by sequence number
+    arrivals: BTreeMap<u64, Instant>,
     closed: bool,
 }
 
@@ -43,7 +45,14 @@ pub struct CommitQueue<T> {
 impl<T> CommitQueue<T> {
     /// `next_seq` is the first sequence number the writer expects.
     pub fn new(next_seq: u64, max_bytes: usize) -> Self {
-        let state = State { next_seq, ready: Vec::new(), early: BTreeMap::new(), bytes: 0, closed: false };
+        let state = State {
+            next_seq,
+            ready: Vec::new(),
+            early: BTreeMap::new(),
+            bytes: 0,
+            arrivals: BTreeMap::new(),
+            closed: false,
+        };
         CommitQueue { state: Mutex::new(state), changed: Condvar::new(), max_bytes }
     }
 
@@ -65,7 +74,9 @@ impl<T> CommitQueue<T> {
     pub fn push(&self, seq: u64, item: T, bytes: usize) {
         let mut state = self.lock();
         state.bytes += bytes;
-        state.early.insert(seq, Entry { seq, item, bytes, arrived: Instant::now() });
+        let arrived = Instant::now();
+        state.arrivals.insert(seq, arrived);
+        state.early.insert(seq, Entry { seq, item, bytes, arrived });
         while let Some(entry) = {
             let next = state.next_seq;
             state.early.remove(&next)
@@ -91,10 +102,19 @@ impl<T> CommitQueue<T> {
         Taken { entries, drained: state.closed && state.early.is_empty() }
     }
 
-    /// The writer committed entries worth `bytes`: make room for new requests.
-    pub fn release(&self, bytes: usize) {
+    /// The writer committed the entries through `through_seq`, worth `bytes`:
+    /// make room for new requests.
+    pub fn release(&self, through_seq: u64, bytes: usize) {
         let mut state = self.lock();
         state.bytes = state.bytes.saturating_sub(bytes);
+        state.arrivals = state.arrivals.split_off(&(through_seq + 1));
+    }
+
+    /// How long the oldest acknowledged record not yet committed has waited:
+    /// the ingest-to-query lag (zero when everything acknowledged is queryable).
+    pub fn oldest_wait(&self) -> Duration {
+        let state = self.lock();
+        state.arrivals.values().next().map(|arrived| arrived.elapsed()).unwrap_or_default()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -153,9 +173,11 @@ mod tests {
         assert!(queue.is_full());
         let taken = queue.take(Duration::ZERO);
         assert!(queue.is_full(), "taking is not committing");
-        queue.release(taken.entries.iter().map(|e| e.bytes).sum());
+        assert!(queue.oldest_wait() > Duration::ZERO, "acknowledged but not yet queryable");
+        queue.release(2, taken.entries.iter().map(|e| e.bytes).sum());
         assert_eq!(queue.bytes(), 0);
         assert!(!queue.is_full());
+        assert_eq!(queue.oldest_wait(), Duration::ZERO);
     }
 
     #[test]

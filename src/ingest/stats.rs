@@ -4,6 +4,7 @@
 //! noise next to decoding and the fsync, and it keeps the snapshot consistent.
 
 use crate::compat::metrics::StatsSnapshot;
+use crate::lake::maintenance::RoundReport;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -41,11 +42,27 @@ impl Stats {
         s.last_commit_duration = Some(duration);
     }
 
-    pub fn maintained(&self, duration: Duration, failed: bool) {
+    /// A round ended; a dry run's figures are what would have been deleted, so only its time counts.
+    pub fn maintained(&self, duration: Duration, report: &RoundReport) {
         let mut s = self.lock();
         s.maintenance_rounds += 1;
-        s.maintenance_failures += u64::from(failed);
+        s.maintenance_failures += u64::from(report.error.is_some());
         s.maintenance_seconds += duration.as_secs_f64();
+        s.last_maintenance_at = Some(SystemTime::now());
+        if report.dry_run {
+            return;
+        }
+        for (table, done) in &report.tables {
+            if done.rows_deleted > 0 {
+                *s.retention_rows_deleted.entry(table.name().to_string()).or_default() += done.rows_deleted;
+            }
+        }
+        s.files_removed += report.files_removed();
+        s.snapshots_expired += report.snapshots_expired;
+        for (table, footprint) in &report.footprint {
+            s.lake_files.insert(table.name().to_string(), footprint.files);
+            s.lake_bytes.insert(table.name().to_string(), footprint.bytes);
+        }
     }
 
     pub fn error(&self, message: String) {
@@ -67,6 +84,8 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::maintenance::Footprint;
+    use crate::otlp::schema::Table;
 
     #[test]
     fn counts_by_signal_reason_and_table() {
@@ -87,9 +106,20 @@ mod tests {
         assert_eq!(s.rows_committed["spans"], 1);
         assert_eq!(s.commits, 2);
         assert_eq!(s.last_commit_duration, Some(Duration::from_millis(9)));
-        stats.maintained(Duration::from_millis(250), false);
-        stats.maintained(Duration::from_millis(500), true);
+        let mut round = RoundReport::default();
+        round.tables.entry(Table::Spans).or_default().rows_deleted = 40;
+        round.tables.entry(Table::Spans).or_default().files_removed = 2;
+        round.other_files_removed = 1;
+        round.snapshots_expired = 5;
+        round.footprint.insert(Table::Logs, Footprint { files: 3, bytes: 4096 });
+        stats.maintained(Duration::from_millis(250), &round);
+        let failed = RoundReport { error: Some("merge failed".into()), ..round.clone() };
+        stats.maintained(Duration::from_millis(500), &failed);
+        stats.maintained(Duration::from_millis(0), &RoundReport { dry_run: true, ..round });
         let s = stats.snapshot();
-        assert_eq!((s.maintenance_rounds, s.maintenance_failures, s.maintenance_seconds), (2, 1, 0.75));
+        assert_eq!((s.maintenance_rounds, s.maintenance_failures, s.maintenance_seconds), (3, 1, 0.75));
+        assert_eq!(s.retention_rows_deleted["spans"], 80, "a dry run deletes nothing");
+        assert_eq!((s.files_removed, s.snapshots_expired), (6, 10));
+        assert_eq!((s.lake_files["logs"], s.lake_bytes["logs"]), (3, 4096));
     }
 }

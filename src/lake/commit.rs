@@ -16,6 +16,7 @@
 use super::catalog::{read_checkpoint, CatalogError, CHECKPOINT_TABLE};
 use super::coalesce::coalesce;
 use super::database::Pooled;
+use super::gate::CommitGate;
 use super::maintenance::{DueTables, Touched};
 use super::parquet_file::{write_parquet, WriteError};
 use crate::otlp::schema::Table;
@@ -66,6 +67,8 @@ pub struct LakeWriter {
     direct_rows: u64,
     /// the tables the next maintenance round has to look at (`maintenance`)
     due: Arc<DueTables>,
+    /// taken for each commit, so maintenance can delete between them
+    gate: Arc<CommitGate>,
 }
 
 /// How one table's rows of a flush reach the lake.
@@ -123,7 +126,13 @@ impl LakeWriter {
         let checkpoint = read_checkpoint(&con, &target, &writer_id)?;
         let parquet_dir = local_data_path(&con, &target)?.map(|data| data.join(&target.schema));
         let due = Arc::new(DueTables::starting_with(Touched::everything()));
-        Ok(LakeWriter { con, target, writer_id, checkpoint, parquet_dir, direct_rows, due })
+        let gate = Arc::new(CommitGate::default());
+        Ok(LakeWriter { con, target, writer_id, checkpoint, parquet_dir, direct_rows, due, gate })
+    }
+
+    /// The turn this writer's commits take; maintenance deletes in it.
+    pub fn commit_gate(&self) -> Arc<CommitGate> {
+        self.gate.clone()
     }
 
     /// What this writer has given rows to since the last maintenance round.
@@ -147,6 +156,9 @@ impl LakeWriter {
         batches: impl Iterator<Item = &'a TableBatch>,
         through_seq: u64,
     ) -> Result<BTreeMap<String, u64>, CommitError> {
+        // from the first file written to the commit: a file not yet committed is not an orphan
+        let gate = self.gate.clone();
+        let _turn = gate.enter();
         let mut by_table: BTreeMap<Table, Vec<&RecordBatch>> = BTreeMap::new();
         for batch in batches {
             by_table.entry(batch.table).or_default().push(&batch.batch);
@@ -265,6 +277,7 @@ impl LakeWriter {
             quote_literal(&self.writer_id),
             self.checkpoint
         );
+        let _turn = self.gate.enter();
         self.con
             .execute_batch(&sql)
             .map_err(|source| CommitError::Sql { context: "pruning old checkpoint rows".into(), source })

@@ -1,10 +1,12 @@
 //! DuckLake side: the catalog and its tables, the connection pool the queries run on, and the writer's
-//! one-transaction-per-flush commit, and the maintenance beside it.
+//! one-transaction-per-flush commit, and the maintenance beside it (retention, merging, expiry).
 
 pub mod catalog;
 mod coalesce;
 pub mod commit;
 pub mod database;
+pub mod gate;
 pub mod maintenance;
 mod parquet_file;
+pub mod retention;
 pub mod store;

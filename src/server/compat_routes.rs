@@ -63,6 +63,7 @@ pub fn metrics(request: &Request<'_>, context: &Context) -> Reply {
         spool_backlog_records: backlog.records,
         spool_backlog_bytes: backlog.bytes,
         queue_bytes: context.ingest.queue.bytes() as u64,
+        ingest_lag_seconds: context.ingest.queue.oldest_wait().as_secs_f64(),
         writer_healthy: context.ingest.is_healthy(),
         uptime_seconds: context.started.elapsed().as_secs_f64(),
         queries: &queries,

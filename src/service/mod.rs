@@ -12,13 +12,13 @@ pub mod options;
 use crate::compat::metrics::StatsSnapshot;
 use crate::compat::CompatContext;
 use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
-use crate::ingest::maintenance::{self, Maintenance};
+use crate::ingest::maintenance::{self, Maintenance, MaintenanceHandle, NotRunning};
 use crate::ingest::queue::CommitQueue;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::lake::catalog::{self, CatalogError};
 use crate::lake::commit::{CommitError, LakeWriter};
 use crate::lake::database::{ConnectError, Database};
-use crate::lake::maintenance::Compactor;
+use crate::lake::maintenance::{Maintainer, MaintenancePolicy, RoundReport};
 use crate::otlp::{self, DecodeLimits, RequestKind, Rows};
 use crate::query::sql_text::LakeTarget;
 use crate::server::{Context, HttpServer, ServerConfig, ServerError};
@@ -50,6 +50,10 @@ pub enum ServiceError {
     Connect(#[from] ConnectError),
     #[error("cannot start a background thread (writer or maintenance): {0}")]
     Thread(std::io::Error),
+    #[error("no otlp_serve is running{}", .0.map(|port| format!(" on port {port}")).unwrap_or_default())]
+    NotServing(Option<u16>),
+    #[error("port {port}: {source}")]
+    Maintenance { port: u16, source: NotRunning },
 }
 
 /// What `otlp_serve` returns.
@@ -82,6 +86,8 @@ pub struct StatusReport {
     pub spool_backlog_records: u64,
     pub spool_backlog_bytes: u64,
     pub queue_bytes: u64,
+    /// how long the oldest acknowledged record not yet committed has waited
+    pub ingest_lag: Duration,
     pub healthy: bool,
 }
 
@@ -135,7 +141,8 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let (spool, recovery) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
     let writer_id = spool.writer_id().to_string();
     let lake = LakeWriter::open(con, target.clone(), writer_id.clone(), options.inline_rows)?;
-    let compactor = Compactor::new(db.connect()?, target.clone());
+    let policy = MaintenancePolicy { retention: options.retention, snapshot_retention: options.snapshot_retention };
+    let maintainer = Maintainer::new(db.connect()?, target.clone(), policy, lake.commit_gate());
     let checkpoint = lake.checkpoint_seq();
     if spool.last_seq() < checkpoint {
         return Err(ServiceError::SpoolBehind {
@@ -174,7 +181,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     };
     let due_tables = lake.due_tables();
     let writer = spawn_writer(ingest.clone(), lake, policy).map_err(ServiceError::Thread)?;
-    let maintenance = match maintenance::spawn(ingest.clone(), compactor, due_tables, options.compact_interval) {
+    let maintenance = match maintenance::spawn(ingest.clone(), maintainer, due_tables, options.compact_interval) {
         Ok(maintenance) => maintenance,
         Err(error) => {
             ingest.queue.close();
@@ -330,8 +337,32 @@ pub fn status() -> Vec<StatusReport> {
                 spool_backlog_records: backlog.records,
                 spool_backlog_bytes: backlog.bytes,
                 queue_bytes: service.ingest.queue.bytes() as u64,
+                ingest_lag: service.ingest.queue.oldest_wait(),
                 healthy: service.ingest.is_healthy(),
             }
+        })
+        .collect()
+}
+
+/// Runs a maintenance round now on one server (by port) or each, and returns
+/// what each did. The rounds run on the servers' maintenance threads, after
+/// any round already under way there.
+pub fn maintain(port: Option<u16>, dry_run: bool) -> Result<Vec<(u16, RoundReport)>, ServiceError> {
+    let handles: Vec<(u16, MaintenanceHandle)> = services()
+        .iter()
+        .filter(|(p, _)| port.is_none_or(|wanted| wanted == **p))
+        .map(|(p, service)| (*p, service.maintenance.handle()))
+        .collect();
+    if handles.is_empty() {
+        return Err(ServiceError::NotServing(port));
+    }
+    handles
+        .into_iter()
+        .map(|(port, handle)| {
+            handle
+                .run_now(dry_run)
+                .map(|report| (port, report))
+                .map_err(|source| ServiceError::Maintenance { port, source })
         })
         .collect()
 }

@@ -1,7 +1,11 @@
 //! `otlp_serve` options: defaults and validation, independent of SQL.
 
+use crate::lake::retention::Retention;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// As long as the original canardstack kept data by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 86_400);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeOptions {
@@ -19,8 +23,14 @@ pub struct ServeOptions {
     /// attribute maps being most of it) where a file costs per flush (10-20 ms):
     /// it pays below some 50 rows, which is the default
     pub inline_rows: u64,
-    /// how often the writer flushes inlined rows and merges small files
+    /// how often a maintenance round runs (inlined rows written out, retention,
+    /// small files merged, old snapshots expired, unreferenced files deleted)
     pub compact_interval: Duration,
+    /// how long each signal is kept
+    pub retention: Retention,
+    /// how long old snapshots (and the files only they reference) are kept,
+    /// so queries that started before a change can still read their files
+    pub snapshot_retention: Duration,
     pub max_body_bytes: usize,
     pub max_decompressed_bytes: usize,
     /// decoded items (records, spans, points, attributes, ...) per request
@@ -47,6 +57,12 @@ impl Default for ServeOptions {
             flush_rows: 200_000,
             inline_rows: 50,
             compact_interval: Duration::from_secs(60),
+            retention: Retention {
+                logs: Some(DEFAULT_RETENTION),
+                traces: Some(DEFAULT_RETENTION),
+                metrics: Some(DEFAULT_RETENTION),
+            },
+            snapshot_retention: Duration::from_secs(30 * 60),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             max_items_per_request: crate::otlp::DecodeLimits::DEFAULT_MAX_ITEMS,
@@ -113,6 +129,11 @@ pub fn is_loopback(host: &str) -> bool {
     bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A retention of zero keeps data forever (as Loki's `retention_period: 0`).
+pub fn kept_for(retention: Duration) -> Option<Duration> {
+    (!retention.is_zero()).then_some(retention)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +167,15 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().to_string(), "flush_rows must be at least 1, got 0");
         let bad = ServeOptions { workers: 0, ..ServeOptions::default() };
         assert_eq!(bad.validate().unwrap_err().to_string(), "workers must be between 1 and 64, got 0");
+    }
+
+    #[test]
+    fn retention_defaults_to_fourteen_days_and_zero_keeps_forever() {
+        let defaults = ServeOptions::default();
+        assert_eq!(defaults.retention.logs, Some(Duration::from_secs(1_209_600)));
+        assert_eq!(defaults.retention.metrics, defaults.retention.traces);
+        assert_eq!(kept_for(Duration::ZERO), None);
+        assert_eq!(kept_for(Duration::from_secs(60)), Some(Duration::from_secs(60)));
     }
 
     #[test]

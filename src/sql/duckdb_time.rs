@@ -20,6 +20,15 @@ pub fn named_interval_ns(bind: &BindInfo, name: &str) -> Result<Option<i64>, Tim
     named(bind, name).map(|value| parse_interval_text(name, &value.to_string())).transpose()
 }
 
+/// A named INTERVAL parameter that must not be negative, if given and not NULL.
+pub fn named_duration(bind: &BindInfo, name: &str) -> Result<Option<std::time::Duration>, TimeArgError> {
+    match named_interval_ns(bind, name)? {
+        Some(ns) if ns < 0 => Err(TimeArgError::Negative { name: name.to_string() }),
+        Some(ns) => Ok(Some(std::time::Duration::from_nanos(ns as u64))),
+        None => Ok(None),
+    }
+}
+
 /// Milliseconds (PromQL's resolution) from nanoseconds, rounding toward the past.
 pub fn ns_to_ms(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
@@ -33,6 +42,8 @@ pub enum TimeArgError {
     Interval { name: String, text: String },
     #[error("{name}: months and years have no fixed length; give the interval in days, hours, minutes or seconds")]
     CalendarInterval { name: String },
+    #[error("{name} must not be negative")]
+    Negative { name: String },
 }
 
 /// Nanoseconds since the epoch of DuckDB's text form of a TIMESTAMPTZ (or TIMESTAMP, read as UTC).

@@ -11,6 +11,7 @@ pub mod edge;
 mod lake_choice;
 mod logql_sql;
 mod loki_query;
+mod otlp_maintenance;
 mod otlp_serve;
 mod otlp_status;
 mod otlp_stop;
@@ -34,6 +35,7 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<otlp_serve::OtlpServe>(con, &db)?;
     edge::register_table::<otlp_stop::OtlpStop>(con, &())?;
     edge::register_table::<otlp_status::OtlpStatus>(con, &())?;
+    edge::register_table::<otlp_maintenance::OtlpMaintenance>(con, &())?;
     edge::register_table::<loki_query::LokiQuery>(con, &db)?;
     edge::register_scalar::<logql_sql::LogqlSql>(con)?;
     edge::register_table::<promql_range::PromqlRange>(con, &db)?;

@@ -3,9 +3,12 @@
 //! execution), not in `bind`, which DuckDB may call more than once.
 
 use super::args::{count, named, named_count, named_string};
+use super::duckdb_time::named_duration;
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
 use crate::lake::database::Database;
+use crate::lake::retention::Retention;
+use crate::service::options::kept_for;
 use crate::service::{self, ServeInfo, ServeOptions};
 use duckdb::arrow::array::{ArrayRef, StringArray, UInt16Array, UInt64Array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -56,6 +59,7 @@ fn result_batch(info: &ServeInfo) -> Result<RecordBatch, BoxError> {
 fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
     let varchar = || LogicalTypeHandle::from(LogicalTypeId::Varchar);
     let bigint = || LogicalTypeHandle::from(LogicalTypeId::Bigint);
+    let interval = || LogicalTypeHandle::from(LogicalTypeId::Interval);
     vec![
         ("host".into(), varchar()),
         ("catalog".into(), varchar()),
@@ -74,7 +78,26 @@ fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
         ("workers".into(), bigint()),
         ("compat".into(), LogicalTypeHandle::from(LogicalTypeId::Boolean)),
         ("query_timeout_ms".into(), bigint()),
+        ("retention".into(), interval()),
+        ("logs_retention".into(), interval()),
+        ("traces_retention".into(), interval()),
+        ("metrics_retention".into(), interval()),
+        ("snapshot_retention".into(), interval()),
     ]
+}
+
+/// `retention := INTERVAL '14 days'` for every signal, then per-signal
+/// overrides; zero keeps forever.
+fn read_retention(bind: &BindInfo, defaults: Retention) -> Result<Retention, BoxError> {
+    let all = named_duration(bind, "retention")?.map(kept_for);
+    let signal = |name: &str, default: Option<std::time::Duration>| -> Result<_, BoxError> {
+        Ok(named_duration(bind, name)?.map(kept_for).or(all).unwrap_or(default))
+    };
+    Ok(Retention {
+        logs: signal("logs_retention", defaults.logs)?,
+        traces: signal("traces_retention", defaults.traces)?,
+        metrics: signal("metrics_retention", defaults.metrics)?,
+    })
 }
 
 fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
@@ -104,6 +127,8 @@ fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
         query_timeout: named_count::<u64>(bind, "query_timeout_ms")?
             .map(Duration::from_millis)
             .unwrap_or(defaults.query_timeout),
+        retention: read_retention(bind, defaults.retention)?,
+        snapshot_retention: named_duration(bind, "snapshot_retention")?.unwrap_or(defaults.snapshot_retention),
     })
 }
 

@@ -85,7 +85,7 @@ def crash_rounds(workdir, extension, ducklake, rounds, senders=6, seed=None):
     for round_number in range(rounds):
         db = DuckDB(workdir, extension, ducklake)
         port = free_port()
-        db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {rng.choice([20, 100, 300])})")
+        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := {rng.choice([20, 100, 300])})")
         stop = threading.Event()
         threads = [threading.Thread(target=sender, args=(f"http://127.0.0.1:{port}", SIGNALS[s % len(SIGNALS)],
                                                          f"r{round_number}s{s}", stop, acked, lock))
@@ -98,7 +98,7 @@ def crash_rounds(workdir, extension, ducklake, rounds, senders=6, seed=None):
         for t in threads:
             t.join()
     db = DuckDB(workdir, extension, ducklake)
-    db.sql(f"CALL otlp_serve({free_port()})")
+    db.sql(f"CALL otlp_serve({free_port()}, retention := INTERVAL '0 days')")
     db.sql("CALL otlp_stop()")
     stored = {table: {row["id"]: row["n"] for row in db.sql(sql)} for table, sql in STORED_IDS.items()}
     db.close()

@@ -13,7 +13,7 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 def serve(duckdb_process, extra=""):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50{extra})")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50{extra})")
     return db, f"http://127.0.0.1:{port}"
 
 

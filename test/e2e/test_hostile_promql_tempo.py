@@ -25,7 +25,7 @@ def kv(key, value):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, extension, ducklake_extension):
     process = DuckDB(tmp_path_factory.mktemp("hostile_promql_tempo"), extension, ducklake_extension)
-    endpoint = process.sql(f"SELECT * FROM otlp_serve({free_port()}, flush_interval_ms := 50)")[0]["endpoint"]
+    endpoint = process.sql(f"SELECT * FROM otlp_serve({free_port()}, retention := INTERVAL '0 days', flush_interval_ms := 50)")[0]["endpoint"]
     at = str((T0 + 60) * 10**9)
     metrics = {"resourceMetrics": [{"resource": {"attributes": [kv("service.name", "svc"), kv(POISON, POISON)]},
         "scopeMetrics": [{"metrics": [
@@ -44,7 +44,7 @@ def server(tmp_path_factory, extension, ducklake_extension):
         assert response.status_code == 200, response.text
     process.sql("CALL otlp_stop()")  # commits everything
     port = free_port()
-    process.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, query_timeout_ms := 20000)")
+    process.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, query_timeout_ms := 20000)")
     yield process, f"http://127.0.0.1:{port}"
     process.kill()
 

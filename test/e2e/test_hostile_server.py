@@ -59,7 +59,7 @@ def target(tmp_path_factory, extension, ducklake_extension):
     directory = tmp_path_factory.mktemp("hostile")
     db = DuckDB(directory, extension, ducklake_extension)
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50)")
     target = Target(db, port)
     now = time.time_ns()
     assert requests.post(f"{target.url}/v1/logs", data=logs_request(["hello"], start=now - 10**9),

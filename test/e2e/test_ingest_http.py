@@ -23,7 +23,7 @@ JSON = {"Content-Type": "application/json"}
 def served(duckdb_process):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, max_body_bytes := 100000)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, max_body_bytes := 100000)")
     return db, f"http://127.0.0.1:{port}"
 
 
@@ -137,7 +137,7 @@ def test_bad_inputs_get_their_status_and_store_nothing(served):
 def test_api_key(duckdb_process):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, api_key := 's3cret', flush_interval_ms := 50)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', api_key := 's3cret', flush_interval_ms := 50)")
     url = f"http://127.0.0.1:{port}/v1/logs"
     assert_status(requests.post(url, data=logs_request(["no"]), headers=PROTOBUF), 401, "bearer")
     wrong = {**PROTOBUF, "Authorization": "Bearer nope"}
@@ -180,7 +180,7 @@ def test_full_spool_answers_429_before_the_body_is_sent(duckdb_process):
     port = free_port()
     first = logs_request(["first"])
     # room for one record only; the long flush interval keeps it unreleased
-    db.sql(f"CALL otlp_serve({port}, max_spool_bytes := {len(first) + 64}, flush_interval_ms := 600000)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', max_spool_bytes := {len(first) + 64}, flush_interval_ms := 600000)")
     url = f"http://127.0.0.1:{port}/v1/logs"
     assert requests.post(url, data=first, headers=PROTOBUF).status_code == 200
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -202,7 +202,7 @@ def test_full_spool_answers_429_before_the_body_is_sent(duckdb_process):
 def test_storage_failure_answers_503_before_the_body_is_sent(duckdb_process):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 20)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 20)")
     url = f"http://127.0.0.1:{port}/v1/logs"
     # the writer's next commit fails for as long as its table is gone
     db.sql("DROP TABLE canardstack.otel.logs")
@@ -223,28 +223,28 @@ def test_serve_argument_errors(duckdb_process, tmp_path):
     db = duckdb_process()
     port = free_port()
     with pytest.raises(SqlError, match="api_key"):
-        db.sql(f"CALL otlp_serve({port}, host := '0.0.0.0')")
+        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', host := '0.0.0.0')")
     with pytest.raises(SqlError, match="not attached"):
-        db.sql(f"CALL otlp_serve({port}, catalog := 'nowhere')")
+        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', catalog := 'nowhere')")
     db.sql(f"ATTACH '{tmp_path}/plain.duckdb' AS plain")
     with pytest.raises(SqlError, match="not a DuckLake"):
-        db.sql(f"CALL otlp_serve({port}, catalog := 'plain')")
+        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', catalog := 'plain')")
     with pytest.raises(SqlError, match="port is out of range"):
-        db.sql("CALL otlp_serve(70000)")
+        db.sql("CALL otlp_serve(70000, retention := INTERVAL '0 days')")
     assert db.sql("SELECT count(*) AS n FROM otlp_status()") == [{"n": 0}]
-    db.sql(f"CALL otlp_serve({port})")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days')")
     with pytest.raises(SqlError, match=f"already running on port {port}"):
-        db.sql(f"CALL otlp_serve({port})")
+        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days')")
     other = duckdb_process()
     with pytest.raises(SqlError, match="cannot listen"):
-        other.sql(f"CALL otlp_serve({port}, spool_dir := '{tmp_path}/other_spool')")
+        other.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', spool_dir := '{tmp_path}/other_spool')")
 
 
 def test_named_catalog_and_status(duckdb_process, tmp_path):
     db = duckdb_process()
     db.sql(f"ATTACH 'ducklake:{tmp_path}/my.ducklake' AS lake (DATA_PATH '{tmp_path}/my_data/')")
     port = free_port()
-    row = db.sql(f"SELECT * FROM otlp_serve({port}, catalog := 'lake', schema := 'tele', "
+    row = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', catalog := 'lake', schema := 'tele', "
                  "flush_interval_ms := 20)")[0]
     assert (row["catalog"], row["schema"]) == ("lake", "tele")
     assert requests.post(f"http://127.0.0.1:{port}/v1/logs", data=logs_request(["l1", "l2"]),

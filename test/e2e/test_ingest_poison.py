@@ -28,7 +28,7 @@ ODD = "nul\0in\x01side\x1f\x7f\x85\u2028\ufffe\U0010ffff"
 def served(request, duckdb_process):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, inline_rows := {request.param}, "
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, inline_rows := {request.param}, "
            "max_items_per_request := 50)")
     return db, f"http://127.0.0.1:{port}"
 

@@ -30,7 +30,7 @@ def server(request, duckdb_process):
     db = duckdb_process()
     port = free_port()
     inline_rows = 10_000 if request.param == "staged" else 1
-    row = db.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 100, inline_rows := {inline_rows})")[0]
+    row = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 100, inline_rows := {inline_rows})")[0]
     assert row["endpoint"] == f"http://127.0.0.1:{port}"
     assert row["catalog"] == "canardstack"
     assert row["schema"] == "otel"
@@ -157,7 +157,7 @@ def test_parquet_route_writes_trace_id_bloom_filters(duckdb_process, lake_reader
     bloom filter on trace_id that lets a lookup of an absent id skip the file."""
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 100, inline_rows := 1)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 100, inline_rows := 1)")
     provider = TracerProvider(resource=RESOURCE)
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")))
     with provider.get_tracer("t").start_as_current_span("only", start_time=T0) as span:

@@ -41,7 +41,7 @@ def send_logs(endpoint):
 def test_sdk_logs_are_found_with_logql(duckdb_process):
     db = duckdb_process()
     port = free_port()
-    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 50)")[0]["endpoint"]
+    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50)")[0]["endpoint"]
     send_logs(endpoint)
     assert db.sql("SELECT * FROM otlp_stop()")[0]["rows_committed"] == {"logs": 4}
 

@@ -86,7 +86,7 @@ def server(tmp_path_factory, extension, ducklake_extension):
     import time
     db = DuckDB(tmp_path_factory.mktemp("loki"), extension, ducklake_extension)
     port = free_port()
-    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 50, api_key := '{KEY}')")[0]["endpoint"]
+    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, api_key := '{KEY}')")[0]["endpoint"]
     send_logs(endpoint)
     for _ in range(200):
         if db.sql("SELECT count(*) AS n FROM canardstack.otel.logs")[0]["n"] == 4:
@@ -107,7 +107,7 @@ def loki_slow(server):
     """A second server on the same lake whose queries may take at most 1 ms."""
     db = server[0]
     port = free_port()
-    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, spool_dir := 'spool_slow', query_timeout_ms := 1)")[0]["endpoint"]
+    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', spool_dir := 'spool_slow', query_timeout_ms := 1)")[0]["endpoint"]
     yield f"{endpoint}/loki/api/v1"
     db.sql(f"SELECT * FROM otlp_stop(port := {port})")
 

@@ -37,7 +37,7 @@ def send_poison(endpoint):
 def server(tmp_path_factory, extension, ducklake_extension):
     db = DuckDB(tmp_path_factory.mktemp("loki_hostile"), extension, ducklake_extension)
     port = free_port()
-    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 50)")[0]["endpoint"]
+    endpoint = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50)")[0]["endpoint"]
     send_poison(endpoint)
     for _ in range(200):
         if db.sql("SELECT count(*) AS n FROM canardstack.otel.logs")[0]["n"] == 3:

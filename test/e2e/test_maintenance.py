@@ -45,7 +45,7 @@ def wait_for(condition, what, timeout=30):
 def test_small_flushes_are_merged_and_inlined_rows_written_out_while_ingest_goes_on(duckdb_process):
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, compact_interval_ms := 2000)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, compact_interval_ms := 2000)")
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: rounds(url) >= 1, "the first round")
     for flush in range(FLUSHES):

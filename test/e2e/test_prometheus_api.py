@@ -135,14 +135,14 @@ def api(tmp_path_factory, extension, ducklake_extension):
 
     directory = tmp_path_factory.mktemp("prometheus_api")
     process = DuckDB(directory, extension, ducklake_extension)
-    endpoint = process.sql(f"SELECT * FROM otlp_serve({free_port()}, flush_interval_ms := 50)")[0]["endpoint"]
+    endpoint = process.sql(f"SELECT * FROM otlp_serve({free_port()}, retention := INTERVAL '0 days', flush_interval_ms := 50)")[0]["endpoint"]
     send_ten_minutes(endpoint)
     summary = requests.post(f"{endpoint}/v1/metrics", data=summary_request(),
                             headers={"Content-Type": "application/x-protobuf"}, timeout=30)
     assert summary.status_code == 200
     process.sql("CALL otlp_stop()")  # commits everything
     port = free_port()
-    process.sql(f"CALL otlp_serve({port}, api_key := '{API_KEY}', flush_interval_ms := 50)")
+    process.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', api_key := '{API_KEY}', flush_interval_ms := 50)")
     BUILD["version"] = process.sql("SELECT canardstack_version() AS v")[0]["v"]
     yield f"http://127.0.0.1:{port}"
     process.kill()

@@ -38,7 +38,7 @@ def db(tmp_path_factory, extension, ducklake_extension):
     process = DuckDB(directory, extension, ducklake_extension)
     process.directory = directory
     port = free_port()
-    endpoint = process.sql(f"SELECT * FROM otlp_serve({port}, flush_interval_ms := 50)")[0]["endpoint"]
+    endpoint = process.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50)")[0]["endpoint"]
     send_ten_minutes(endpoint)
     process.sql("CALL otlp_stop()")  # flushes everything into the lake
     yield process

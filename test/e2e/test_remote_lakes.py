@@ -102,7 +102,7 @@ def start_server(duckdb_process, lake, inline_rows, flush_interval_ms=50):
     db = duckdb_process()
     lake.open_in(db)
     port = free_port()
-    row = db.sql(f"SELECT * FROM otlp_serve({port}, catalog := 'lake', flush_interval_ms := {flush_interval_ms}, "
+    row = db.sql(f"SELECT * FROM otlp_serve({port}, retention := INTERVAL '0 days', catalog := 'lake', flush_interval_ms := {flush_interval_ms}, "
                  f"inline_rows := {inline_rows})")[0]
     return db, row
 

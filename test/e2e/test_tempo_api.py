@@ -118,7 +118,7 @@ def api(tmp_path_factory, extension, ducklake_extension):
     """One server for the module: the SDK's spans committed, then a GET helper."""
     db = DuckDB(tmp_path_factory.mktemp("tempo"), extension, ducklake_extension)
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, api_key := '{KEY}')")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, api_key := '{KEY}')")
     base = f"http://127.0.0.1:{port}"
     send_traces(base)
 
@@ -487,7 +487,7 @@ def test_query_timeout_is_tempos_error(duckdb_process):
     Tempo's frontend (modules/frontend/handler.go errDeadlineExceeded)."""
     db = duckdb_process()
     port = free_port()
-    db.sql(f"CALL otlp_serve({port}, flush_interval_ms := 50, query_timeout_ms := 1)")
+    db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := 50, query_timeout_ms := 1)")
     # enough spans that the search cannot finish within the millisecond, however idle the machine
     db.sql("""INSERT INTO canardstack.otel.spans (timestamp, trace_id, span_id, span_name, service_name, duration)
               SELECT TIMESTAMP_NS '2026-01-01 00:00:00' + to_microseconds(i), printf('%032x', i), printf('%016x', i),

@@ -45,7 +45,7 @@ def send_traces(endpoint):
 
 def test_search_and_fetch_sdk_traces(duckdb_process, lake_reader):
     db = duckdb_process()
-    db.sql(f"CALL otlp_serve({free_port()}, flush_interval_ms := 50)")
+    db.sql(f"CALL otlp_serve({free_port()}, retention := INTERVAL '0 days', flush_interval_ms := 50)")
     endpoint = f"http://127.0.0.1:{db.sql('SELECT port FROM otlp_status()')[0]['port']}"
     (checkout, root_id), (_, charge_id), (_, query_id), (health, health_id) = send_traces(endpoint)
     assert db.sql("SELECT rows_committed FROM otlp_stop()")[0]["rows_committed"] == {"spans": 4}

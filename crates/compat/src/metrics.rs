@@ -28,11 +28,21 @@ pub struct StatsSnapshot {
     pub commit_seconds: f64,
     pub last_commit_at: Option<SystemTime>,
     pub last_commit_duration: Option<Duration>,
-    /// maintenance rounds finished, idle ones included (each flushes inlined rows and merges small files)
+    /// maintenance rounds finished, idle ones included (inlined rows flushed, retention,
+    /// small files merged, snapshots expired, unreferenced files deleted)
     pub maintenance_rounds: u64,
-    /// rounds in which a step failed (its tables are retried in the next round)
+    /// rounds in which a step failed (what it left undone is retried in the next round)
     pub maintenance_failures: u64,
     pub maintenance_seconds: f64,
+    pub last_maintenance_at: Option<SystemTime>,
+    /// table name -> rows deleted by retention
+    pub retention_rows_deleted: BTreeMap<String, u64>,
+    /// files maintenance deleted from storage (replaced, expired or orphaned)
+    pub files_removed: u64,
+    pub snapshots_expired: u64,
+    /// table name -> live data and delete files / their bytes, as the last round measured them
+    pub lake_files: BTreeMap<String, u64>,
+    pub lake_bytes: BTreeMap<String, u64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<SystemTime>,
 }
@@ -43,6 +53,8 @@ pub struct MetricsInput<'a> {
     pub spool_backlog_records: u64,
     pub spool_backlog_bytes: u64,
     pub queue_bytes: u64,
+    /// how long the oldest acknowledged record not yet committed has waited
+    pub ingest_lag_seconds: f64,
     pub writer_healthy: bool,
     pub uptime_seconds: f64,
     pub queries: &'a BTreeMap<(Api, bool), QueryCounter>,
@@ -104,7 +116,7 @@ pub fn render(input: &MetricsInput) -> String {
     out.single(
         "canardstack_maintenance_rounds_total",
         "counter",
-        "Maintenance rounds run beside the writer (inlined rows flushed, small files merged), idle ones included.",
+        "Maintenance rounds run beside the writer (inlined rows flushed, retention, small files merged, snapshots expired, unreferenced files deleted), idle ones included.",
         s.maintenance_rounds as f64,
     );
     out.single(
@@ -119,6 +131,46 @@ pub fn render(input: &MetricsInput) -> String {
         "Time spent in maintenance rounds.",
         s.maintenance_seconds,
     );
+    if let Some(at) = s.last_maintenance_at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+        out.single(
+            "canardstack_last_maintenance_timestamp_seconds",
+            "gauge",
+            "Unix time the last maintenance round ended.",
+            at.as_secs_f64(),
+        );
+    }
+    out.family("canardstack_retention_deleted_rows_total", "counter", "Rows deleted by retention, by table.");
+    for (table, rows) in &s.retention_rows_deleted {
+        out.sample("canardstack_retention_deleted_rows_total", &[("table", table)], *rows as f64);
+    }
+    out.single(
+        "canardstack_maintenance_removed_files_total",
+        "counter",
+        "Files maintenance deleted from storage (replaced by merges, dropped by retention, orphaned).",
+        s.files_removed as f64,
+    );
+    out.single(
+        "canardstack_maintenance_expired_snapshots_total",
+        "counter",
+        "Lake snapshots expired by maintenance.",
+        s.snapshots_expired as f64,
+    );
+    out.family(
+        "canardstack_lake_files",
+        "gauge",
+        "Live data and delete files per table, at the last maintenance round.",
+    );
+    for (table, files) in &s.lake_files {
+        out.sample("canardstack_lake_files", &[("table", table)], *files as f64);
+    }
+    out.family(
+        "canardstack_lake_bytes",
+        "gauge",
+        "Bytes of live data and delete files per table, at the last maintenance round.",
+    );
+    for (table, bytes) in &s.lake_bytes {
+        out.sample("canardstack_lake_bytes", &[("table", table)], *bytes as f64);
+    }
     out.single(
         "canardstack_spool_backlog_records",
         "gauge",
@@ -130,6 +182,12 @@ pub fn render(input: &MetricsInput) -> String {
         "gauge",
         "Bytes of spool segments not yet released.",
         input.spool_backlog_bytes as f64,
+    );
+    out.single(
+        "canardstack_ingest_lag_seconds",
+        "gauge",
+        "How long the oldest acknowledged record not yet queryable has waited (0 when all are committed).",
+        input.ingest_lag_seconds,
     );
     out.single(
         "canardstack_write_queue_bytes",
@@ -224,12 +282,18 @@ mod tests {
         ingest.maintenance_rounds = 3;
         ingest.maintenance_failures = 1;
         ingest.maintenance_seconds = 0.5;
+        ingest.retention_rows_deleted.insert("spans".into(), 40);
+        ingest.files_removed = 6;
+        ingest.snapshots_expired = 9;
+        ingest.lake_files.insert("logs".into(), 2);
+        ingest.lake_bytes.insert("logs".into(), 2048);
         let queries = BTreeMap::from([((Api::Loki, true), QueryCounter { requests: 4, seconds: 1.5 })]);
         let input = MetricsInput {
             ingest: &ingest,
             spool_backlog_records: 7,
             spool_backlog_bytes: 4096,
             queue_bytes: 0,
+            ingest_lag_seconds: 0.75,
             writer_healthy: true,
             uptime_seconds: 12.5,
             queries: &queries,
@@ -248,8 +312,14 @@ mod tests {
                 "canardstack_maintenance_rounds_total 3",
                 "canardstack_maintenance_failures_total 1",
                 "canardstack_maintenance_duration_seconds_total 0.5",
+                "canardstack_retention_deleted_rows_total{table=\"spans\"} 40",
+                "canardstack_maintenance_removed_files_total 6",
+                "canardstack_maintenance_expired_snapshots_total 9",
+                "canardstack_lake_files{table=\"logs\"} 2",
+                "canardstack_lake_bytes{table=\"logs\"} 2048",
                 "canardstack_spool_backlog_records 7",
                 "canardstack_spool_backlog_bytes 4096",
+                "canardstack_ingest_lag_seconds 0.75",
                 "canardstack_write_queue_bytes 0",
                 "canardstack_writer_healthy 1",
                 "canardstack_uptime_seconds 12.5",
