@@ -209,11 +209,13 @@ impl Maintainer {
     pub fn round(&mut self, due: &DueTables, kind: RoundKind) -> RoundReport {
         let dry_run = matches!(kind, RoundKind::OnDemand { dry_run: true });
         let mut report = RoundReport { dry_run, ..RoundReport::default() };
-        let mut touched = due.take();
+        let taken = due.take();
+        // a dry run flushes and merges nothing: what the writer recorded stays due
+        let mut unfinished = if dry_run { taken.clone() } else { Touched::default() };
+        let mut touched = taken;
         if matches!(kind, RoundKind::OnDemand { .. }) {
             touched.merge(Touched::everything());
         }
-        let mut unfinished = Touched::default();
         if !dry_run {
             for table in touched.inlined.clone() {
                 self.flush_inlined(table, &mut unfinished, &mut report);
@@ -286,6 +288,7 @@ impl Maintainer {
         let Some(keep) = self.policy.retention.for_table(table) else { return };
         let cutoff = cutoff_ns(keep);
         let context = || format!("applying retention to {}", table.name());
+        let mut floor = None;
         loop {
             if self.cancel.stopping() {
                 return;
@@ -296,7 +299,8 @@ impl Maintainer {
                 Err(source) => return report.fail(context(), source),
             };
             let max_files = if dry_run { usize::MAX } else { FILES_PER_SLICE };
-            let Some(slice) = retention::next_slice(&files, cutoff, max_files) else { return };
+            let Some(slice) = retention::next_slice(&files, floor, cutoff, max_files) else { return };
+            floor = Some(slice.bound_ns);
             let deleted = if dry_run {
                 self.count(&retention::count_sql(&self.target, table, cutoff))
             } else {

@@ -83,7 +83,12 @@ pub struct Slice {
 /// `max_files` files hold older rows, else the oldest row of the first file
 /// beyond those, so the statement reaches at most `max_files` files. None when
 /// no file holds rows older than the cutoff.
-pub fn next_slice(files: &[FileSpan], cutoff_ns: i64, max_files: usize) -> Option<Slice> {
+///
+/// `floor_ns` is the previous slice's bound: the next bound lies beyond it, so
+/// slicing always moves on. (Statistics are not updated by deletes: files the
+/// previous slice cut in part still show their old oldest row, and a slice
+/// then reaches them once more.)
+pub fn next_slice(files: &[FileSpan], floor_ns: Option<i64>, cutoff_ns: i64, max_files: usize) -> Option<Slice> {
     let mut older: Vec<&FileSpan> = files.iter().filter(|file| file.oldest() < cutoff_ns).collect();
     if older.is_empty() {
         return None;
@@ -95,7 +100,7 @@ pub fn next_slice(files: &[FileSpan], cutoff_ns: i64, max_files: usize) -> Optio
         .iter()
         .skip(max_files.max(1))
         .map(|file| file.oldest())
-        .find(|&oldest| oldest > first)
+        .find(|&oldest| oldest > first && floor_ns.is_none_or(|floor| oldest > floor))
         .unwrap_or(cutoff_ns)
         .min(cutoff_ns);
     let dropped: Vec<&&FileSpan> = older.iter().filter(|file| file.entirely_before(bound)).collect();
@@ -150,33 +155,47 @@ mod tests {
     #[test]
     fn a_short_backlog_is_one_slice_to_the_cutoff() {
         let files = [span(0, 9), span(10, 19), span(20, 29), span(30, 39)];
-        let slice = next_slice(&files, 25, 256).unwrap();
+        let slice = next_slice(&files, None, 25, 256).unwrap();
         assert_eq!(slice, Slice { bound_ns: 25, files_dropped: 2, bytes_dropped: 200, reaches_cutoff: true });
-        assert_eq!(next_slice(&files, 0, 256), None, "nothing is older than the cutoff");
+        assert_eq!(next_slice(&files, None, 0, 256), None, "nothing is older than the cutoff");
     }
 
     #[test]
     fn a_long_backlog_is_cut_so_each_statement_reaches_at_most_max_files() {
         let files: Vec<FileSpan> = (0..10).rev().map(|i| span(i * 10, i * 10 + 9)).collect();
-        let slice = next_slice(&files, 95, 3).unwrap();
+        let slice = next_slice(&files, None, 95, 3).unwrap();
         assert_eq!(slice, Slice { bound_ns: 30, files_dropped: 3, bytes_dropped: 300, reaches_cutoff: false });
         let rest: Vec<FileSpan> = files.iter().copied().filter(|f| f.max_ns.unwrap() >= 30).collect();
-        assert_eq!(next_slice(&rest, 95, 3).unwrap().bound_ns, 60);
+        assert_eq!(next_slice(&rest, Some(30), 95, 3).unwrap().bound_ns, 60);
     }
 
     #[test]
     fn files_sharing_the_oldest_time_do_not_stall_the_slicing() {
         let files = [span(5, 50), span(5, 60), span(5, 70), span(8, 9)];
-        let slice = next_slice(&files, 100, 1).unwrap();
+        let slice = next_slice(&files, None, 100, 1).unwrap();
         assert_eq!(slice.bound_ns, 8, "the next distinct oldest time, beyond the shared one");
         let same = [span(5, 50), span(5, 60)];
-        assert_eq!(next_slice(&same, 100, 1).unwrap().bound_ns, 100);
+        assert_eq!(next_slice(&same, None, 100, 1).unwrap().bound_ns, 100);
+    }
+
+    #[test]
+    fn files_cut_in_part_by_a_slice_do_not_hold_the_next_one_back() {
+        // four files straddle the first bound: after it they still show their old oldest row
+        let straddling = [span(0, 50), span(1, 50), span(2, 50), span(3, 50)];
+        let later = [span(60, 69), span(70, 79)];
+        let files: Vec<FileSpan> = straddling.iter().chain(&later).copied().collect();
+        let first = next_slice(&files, None, 100, 2).unwrap();
+        assert_eq!(first.bound_ns, 2);
+        let second = next_slice(&files, Some(first.bound_ns), 100, 2).unwrap();
+        assert_eq!(second.bound_ns, 3, "beyond the previous bound");
+        let third = next_slice(&files, Some(second.bound_ns), 100, 2).unwrap();
+        assert_eq!((third.bound_ns, third.files_dropped), (60, 4));
     }
 
     #[test]
     fn files_without_statistics_are_reached_but_never_counted_as_dropped() {
         let unknown = FileSpan { min_ns: None, max_ns: None, bytes: 7 };
-        let slice = next_slice(&[unknown, span(0, 1)], 10, 256).unwrap();
+        let slice = next_slice(&[unknown, span(0, 1)], None, 10, 256).unwrap();
         assert_eq!((slice.bound_ns, slice.files_dropped, slice.bytes_dropped), (10, 1, 100));
     }
 

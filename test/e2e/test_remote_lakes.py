@@ -146,3 +146,37 @@ def test_acknowledged_logs_survive_kill_and_land_once(duckdb_process, lake, duck
                       "SELECT data_file FROM ducklake_list_files('lake', 'logs', schema => 'otel')")
     # written as Parquet (inline_rows := 1) or flushed out of the catalog at stop
     assert files and all(f.startswith(lake.data_prefix) for (f,) in files), files
+
+
+def test_retention_deletes_old_rows_and_their_files_from_remote_storage(duckdb_process, lake, ducklake_extension):
+    db = duckdb_process()
+    lake.open_in(db)
+    port = free_port()
+    db.sql(f"CALL otlp_serve({port}, catalog := 'lake', retention := INTERVAL '1 hour', "
+           "snapshot_retention := INTERVAL '0 seconds', compact_interval_ms := 3600000, flush_interval_ms := 50, "
+           "inline_rows := 1)")
+    deadline = time.time() + 30
+    while db.sql("SELECT maintenance_rounds AS n FROM otlp_status()")[0]["n"] < 1:
+        assert time.time() < deadline, "no round at start"
+        time.sleep(0.05)
+    now = time.time_ns()
+    for i, age_hours in enumerate([3, 3, 0]):
+        bodies = [f"{'old' if age_hours else 'fresh'}{i}-line{j}" for j in range(50)]
+        reply = requests.post(f"http://127.0.0.1:{port}/v1/logs", headers=PROTOBUF,
+                              data=logs_request(bodies, start=now - age_hours * 3600 * 10**9))
+        assert reply.status_code == 200, reply.text
+        while db.sql("SELECT spool_backlog_records AS n FROM otlp_status()")[0]["n"]:
+            assert time.time() < deadline, "commit"
+            time.sleep(0.05)
+    done = {r["table_name"]: r for r in db.sql("SELECT * FROM otlp_maintenance()")}
+    assert (done["logs"]["rows_deleted"], done["logs"]["files_dropped"]) == (100, 2)
+    assert db.sql("SELECT last_error FROM otlp_status()")[0]["last_error"] is None
+    stored = {row["file"].rsplit("/", 1)[1] for row in
+              db.sql(f"SELECT file FROM glob('{lake.data_prefix}otel/logs/*.parquet')")}
+    referenced = {row["data_file"].rsplit("/", 1)[1] for row in
+                  db.sql("SELECT data_file FROM ducklake_list_files('lake', 'logs', schema => 'otel')")}
+    assert stored == referenced and len(referenced) == 1, (stored, referenced)
+    db.sql("CALL otlp_stop()")
+    db.kill()
+    rows = read_back(lake, ducklake_extension, "SELECT count(*), count(*) FILTER (body LIKE 'fresh%') FROM lake.otel.logs")
+    assert rows == [(50, 50)]

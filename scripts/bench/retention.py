@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Long-run retention benchmark: a steady, paced mix of logs, traces and metrics into
+otlp_serve with a short retention, sampling the lake's disk bytes, file count, rows and the
+server's RSS over time. With retention working, all of them level off once the first
+rows expire. Not a test: minutes long, and the figures depend on the machine; BENCHMARKS.md
+records them.
+
+    .venv/bin/python scripts/bench/retention.py --minutes 10 --retention-s 120 --rate 5
+"""
+import argparse
+import os
+import pathlib
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "test/e2e"))
+sys.path.insert(0, str(ROOT / "scripts/bench"))
+from harness import DuckDB, free_port  # noqa: E402
+
+import signals  # noqa: E402
+from ingest import http_request, read_reply  # noqa: E402
+
+MIX = {"logs": 0.60, "traces": 0.25, "metrics": 0.15}
+POOL = 8  # distinct bodies per signal, rebuilt with fresh timestamps
+REBUILD_SECONDS = 5.0
+
+
+def build_pool(port: int) -> dict[str, list[bytes]]:
+    now = time.time_ns()
+    builders = {
+        "logs": lambda k: signals.logs_request(500, k, now=now),
+        "traces": lambda k: signals.traces_request(200, k, now=now),
+        "metrics": lambda k: signals.metrics_request(k, now=now),
+    }
+    seed = now // 1_000_000
+    return {signal: [http_request(port, signals.PATHS[signal], build(seed + k)) for k in range(POOL)]
+            for signal, build in builders.items()}
+
+
+def send(port: int, rate_bytes: float, deadline: float, counts: dict, stop: threading.Event):
+    """One keep-alive connection on a fixed byte schedule; the signal furthest behind its
+    share goes next, and the bodies are rebuilt every few seconds so their timestamps stay
+    within seconds of now (retention counts from them)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    replies = sock.makefile("rb")
+    pool, built = build_pool(port), time.monotonic()
+    offered = {signal: 0 for signal in MIX}
+    due, k = time.perf_counter(), 0
+    while time.monotonic() < deadline and not stop.is_set():
+        if time.monotonic() - built > REBUILD_SECONDS:
+            pool, built = build_pool(port), time.monotonic()
+        total = sum(offered.values())
+        signal = max(MIX, key=lambda s: MIX[s] * total - offered[s])
+        request = pool[signal][k % POOL]
+        k += 1
+        offered[signal] += len(request)
+        ahead = due - time.perf_counter()
+        if ahead > 0:
+            time.sleep(ahead)
+        due += len(request) / rate_bytes
+        sock.sendall(request)
+        status, closes = read_reply(replies)
+        counts["accepted" if status == 200 else "refused"] += 1
+        counts["bytes"] += len(request) if status == 200 else 0
+        if closes:
+            sock.close()
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            replies = sock.makefile("rb")
+    sock.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def disk(data: pathlib.Path) -> tuple[int, int]:
+    files = [p for p in data.rglob("*.parquet") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--retention-s", type=int, default=120, help="retention of every signal, in seconds")
+    parser.add_argument("--snapshot-retention-s", type=int, default=30)
+    parser.add_argument("--compact-interval-ms", type=int, default=20000)
+    parser.add_argument("--rate", type=float, default=5, help="MB/s of OTLP protobuf offered in all")
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--sample-s", type=float, default=30)
+    parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
+    parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as workdir:
+        db = DuckDB(workdir, os.path.abspath(args.extension), args.ducklake)
+        port = free_port()
+        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '{args.retention_s} seconds', "
+               f"snapshot_retention := INTERVAL '{args.snapshot_retention_s} seconds', "
+               f"compact_interval_ms := {args.compact_interval_ms}, flush_interval_ms := 500)")
+        data = pathlib.Path(workdir) / ".canardstack/data"
+        started = time.monotonic()
+        deadline = started + args.minutes * 60
+        counts = [{"accepted": 0, "refused": 0, "bytes": 0} for _ in range(args.connections)]
+        stop = threading.Event()
+        threads = [threading.Thread(target=send, args=(port, args.rate * 1e6 / args.connections, deadline, c, stop))
+                   for c in counts]
+        for thread in threads:
+            thread.start()
+        print(f"{'t s':>6} {'disk MB':>9} {'files':>6} {'lake files':>10} {'rows M':>8} {'deleted M':>9} "
+              f"{'RSS MB':>7} {'rounds':>6} {'maint s':>7} {'lag s':>6} {'sent MB':>8} {'429':>5}", flush=True)
+        samples = []
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(min(args.sample_s, max(0.0, deadline - time.monotonic())))
+                status = db.sql("SELECT * FROM otlp_status()")[0]
+                files, size = disk(data)
+                committed = sum((status["rows_committed"] or {}).values())
+                deleted = sum((status["retention_rows_deleted"] or {}).values())
+                row = {"t": time.monotonic() - started, "disk": size / 1e6, "files": files,
+                       "lake_files": sum((status["lake_files"] or {}).values()), "rows": (committed - deleted) / 1e6,
+                       "deleted": deleted / 1e6, "rss": rss_mb(db.process.pid),
+                       "rounds": status["maintenance_rounds"], "maint": status["maintenance_seconds"],
+                       "lag": status["ingest_lag_seconds"], "sent": sum(c["bytes"] for c in counts) / 1e6,
+                       "refused": sum(c["refused"] for c in counts)}
+                samples.append(row)
+                print(f"{row['t']:6.0f} {row['disk']:9.1f} {row['files']:6d} {row['lake_files']:10d} "
+                      f"{row['rows']:8.2f} {row['deleted']:9.2f} {row['rss']:7.0f} {row['rounds']:6d} "
+                      f"{row['maint']:7.1f} {row['lag']:6.2f} {row['sent']:8.1f} {row['refused']:5d}", flush=True)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            last = db.sql("SELECT maintenance_failures, files_removed, snapshots_expired, last_error FROM otlp_status()")[0]
+            db.sql("CALL otlp_stop()")
+            db.close()
+    elapsed = args.minutes * 60
+    print(f"offered {args.rate} MB/s for {elapsed:.0f} s, accepted {samples[-1]['sent'] / elapsed:.2f} MB/s, "
+          f"maintenance failures {last['maintenance_failures']}, files removed {last['files_removed']}, "
+          f"snapshots expired {last['snapshots_expired']}, last error {last['last_error']}")
+    # levelled off: the last third of the run holds no more than the middle third
+    third = max(1, len(samples) // 3)
+    middle, final = samples[third:2 * third], samples[2 * third:]
+    if middle and final:
+        for key, label in (("disk", "disk MB"), ("files", "files on disk"), ("rss", "RSS MB")):
+            print(f"{label}: middle third max {max(s[key] for s in middle):.1f}, "
+                  f"last third max {max(s[key] for s in final):.1f}")
+
+
+if __name__ == "__main__":
+    main()
