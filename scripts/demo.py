@@ -21,7 +21,7 @@ import duckdb
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from workload import shop  # noqa: E402
-from workload.sender import ExportFailed, Sender, add_workload_arguments  # noqa: E402
+from workload.sender import Sender, add_workload_arguments  # noqa: E402
 
 CATALOG = "canardstack"
 TABLES = ["logs", "spans", "metrics_sum", "metrics_histogram", "metrics_gauge"]
@@ -110,8 +110,8 @@ def wait_for_data(con, sender_state) -> dict[str, int]:
         time.sleep(0.25)
 
 
-def print_summary(con) -> str:
-    """Per service: spans, traces, error spans and log lines so far; returns a recent trace id."""
+def print_summary(con) -> None:
+    """Per service: spans, error spans and log lines so far."""
     rows = con.execute(f"""
         SELECT s.service_name, s.spans, s.errors, coalesce(l.logs, 0) AS logs
         FROM (SELECT service_name, count(*) AS spans, count(*) FILTER (status_code = 'Error') AS errors
@@ -121,6 +121,9 @@ def print_summary(con) -> str:
     print(f"{'service':<10} {'spans':>6} {'errors':>6} {'logs':>6}")
     for service, spans, errors, logs in rows:
         print(f"{service:<10} {spans:>6} {errors:>6} {logs:>6}")
+
+
+def recent_trace_id(con) -> str:
     return con.execute(f"SELECT trace_id FROM {CATALOG}.otel.spans WHERE parent_span_id = '' "
                        f"ORDER BY timestamp DESC LIMIT 1").fetchone()[0]
 
@@ -137,16 +140,17 @@ class SenderThread:
     def run(self):
         try:
             self.sender.run(self.stop)
-        except (ExportFailed, OSError) as failure:
+        except Exception as failure:  # noqa: BLE001  the main thread reports it and stops the demo
             self.failure = failure
 
     def raise_failure(self):
         if self.failure:
-            raise RuntimeError(f"the workload stopped: {self.failure}")
+            raise RuntimeError(f"the workload stopped: {type(self.failure).__name__}: {self.failure}")
 
     def join(self):
         self.stop.set()
-        self.thread.join(timeout=60)
+        if self.thread.ident is not None:  # started
+            self.thread.join(timeout=60)
 
 
 def sql_prompt(con, sender_state) -> None:
@@ -186,7 +190,7 @@ def stop_everything(con, sender_state) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.setitimer(signal.ITIMER_REAL, 0)
-    print("stopping: workload first, then otlp_stop() commits what is queued")
+    print("stopping: workload first, then otlp_stop() commits what is queued (Ctrl-C is ignored until then)")
     sender_state.join()
     stopped = con.execute("SELECT rows_committed, spool_backlog_records, abandoned_records FROM otlp_stop()").fetchall()
     for rows_committed, backlog, abandoned in stopped:
@@ -233,21 +237,22 @@ def main() -> int:
     con = open_lake(args)
     endpoint = start_server(con, args)
     sender_state = SenderThread(Sender(endpoint, workload, args.interval, args.api_key))
-    signal.signal(signal.SIGTERM, raise_stopped)
-    signal.signal(signal.SIGALRM, raise_stopped)
-    deadline = None
-    if args.seconds is not None:
-        deadline = time.monotonic() + args.seconds
-        signal.setitimer(signal.ITIMER_REAL, args.seconds)
-    print(f"canardstack {con.execute('SELECT canardstack_version()').fetchone()[0]} serving OTLP/HTTP and the "
-          f"Prometheus, Loki and Tempo APIs at {endpoint}; lake in {pathlib.Path(args.dir).resolve()}")
-    print(f"workload: services {', '.join(shop.SERVICE_VERSIONS)}; {args.rate:g} user requests/s, "
-          f"{args.error_rate:.0%} failing, exported every {args.interval:g} s")
-    sender_state.thread.start()
     failed = None
     try:
+        signal.signal(signal.SIGTERM, raise_stopped)
+        signal.signal(signal.SIGALRM, raise_stopped)
+        deadline = None
+        if args.seconds is not None:
+            deadline = time.monotonic() + args.seconds
+            signal.setitimer(signal.ITIMER_REAL, args.seconds)
+        print(f"canardstack {con.execute('SELECT canardstack_version()').fetchone()[0]} serving OTLP/HTTP and the "
+              f"Prometheus, Loki and Tempo APIs at {endpoint}; lake in {pathlib.Path(args.dir).resolve()}")
+        print(f"workload: services {', '.join(shop.SERVICE_VERSIONS)}; {args.rate:g} user requests/s, "
+              f"{args.error_rate:.0%} failing, exported every {args.interval:g} s")
+        sender_state.thread.start()
         wait_for_data(con, sender_state)
-        trace_id = print_summary(con)
+        print_summary(con)
+        trace_id = recent_trace_id(con)
         print("\nSQL (at the prompt below, or in any DuckDB attached to the lake once the demo stops):")
         for query in example_sql():
             print(f"  {query}")
@@ -264,7 +269,8 @@ def main() -> int:
         pass
     except RuntimeError as error:
         failed = error
-    stop_everything(con, sender_state)
+    finally:
+        stop_everything(con, sender_state)
     if failed:
         print(f"demo: {failed}", file=sys.stderr)
         return 1

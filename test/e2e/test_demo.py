@@ -443,6 +443,14 @@ def test_a_bounded_demo_stops_by_itself(tmp_path, extension, ducklake_extension)
     assert re.search(r"^workload: \d+ user requests in [3-5] exports$", bounded.output, re.MULTILINE), bounded.output
 
 
+def test_sigterm_stops_the_demo_as_ctrl_c_does(tmp_path, extension, ducklake_extension):
+    running = start_demo(tmp_path / "lake", extension, ducklake_extension, "--seconds", "120", "--rate", "5")
+    running.wait_for_line(r"^running until Ctrl-C", 60)
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=60) == 0, running.output
+    running.wait_for_line(r"^otlp_stop: rows committed .* spool backlog 0, abandoned 0$", 5)
+
+
 def test_a_port_in_use_is_a_clear_error(tmp_path, extension, ducklake_extension):
     import socket
     with socket.socket() as taken:
