@@ -7,9 +7,13 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 REPOSITORY := build/repository
 PORT ?= 4318
+# make demo: user requests per second, a bound in seconds (empty: until Ctrl-C), more flags for scripts/demo.py
+DEMO_RATE ?= 5
+DEMO_SECONDS ?=
+DEMO_ARGS ?=
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all release debug venv test-services test run clean
+.PHONY: all release debug venv test-services test run demo clean
 
 all: release
 
@@ -41,6 +45,10 @@ test: release venv test-services
 
 run: release venv
 	$(VENV)/bin/duckdb -unsigned -cmd "INSTALL canardstack FROM '$(REPOSITORY)'; LOAD canardstack; SELECT canardstack_version() AS canardstack_version; CALL otlp_serve($(PORT));"
+
+demo: release venv
+	$(VENV)/bin/python scripts/demo.py --port $(PORT) --rate $(DEMO_RATE) \
+		$(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS)) $(DEMO_ARGS)
 
 clean:
 	cargo clean

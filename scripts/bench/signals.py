@@ -7,31 +7,22 @@ every twentieth. Metrics: 25 points per request with distinct attribute sets ove
 monotonic sum, a 10-bucket histogram, an exponential histogram and a summary.
 """
 import os
+import pathlib
+import sys
 import time
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.metrics.v1.metrics_pb2 import (
-    AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
-    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint)
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+# the builders live with the demo workload (scripts/workload/otlp.py): one home for OTLP requests
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from workload import otlp  # noqa: E402
+from workload.otlp import PATHS  # noqa: E402,F401  (ingest.py reads signals.PATHS)
 
-CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-PATHS = {"logs": "/v1/logs", "traces": "/v1/traces", "metrics": "/v1/metrics"}
 METRIC_TABLES = ["metrics_gauge", "metrics_sum", "metrics_histogram", "metrics_exponential_histogram",
                  "metrics_summary"]
-
-
-def kv(key, value):
-    return KeyValue(key=key, value=AnyValue(string_value=value))
+SCOPE = "bench"
 
 
 def resource(seed):
-    return Resource(attributes=[kv("service.name", f"svc-{seed % 4}"), kv("host.name", "bench-1")])
+    return otlp.resource({"service.name": f"svc-{seed % 4}", "host.name": "bench-1"})
 
 
 def logs_request(records: int, seed: int, marker: str | None = None, now: int | None = None) -> bytes:
@@ -41,14 +32,11 @@ def logs_request(records: int, seed: int, marker: str | None = None, now: int | 
         n = seed * 1_000_003 + i
         body = marker or (f"GET /api/v1/orders/{n % 99991} completed in {n % 997} ms for customer "
                           f"{n % 7919:05d} via gateway eu-west-{n % 3} status=200 ok")
-        logs.append(LogRecord(
-            time_unix_nano=now + i, observed_time_unix_nano=now + i, severity_number=9, severity_text="INFO",
-            body=AnyValue(string_value=body), trace_id=os.urandom(16), span_id=os.urandom(8),
-            attributes=[kv("http.method", "GET"), kv("http.route", "/api/v1/orders/{id}"),
-                        kv("http.status_code", "200"), kv("user.tier", ("gold", "silver", "free")[n % 3])]))
-    return ExportLogsServiceRequest(resource_logs=[ResourceLogs(
-        resource=resource(seed),
-        scope_logs=[ScopeLogs(scope=InstrumentationScope(name="bench"), log_records=logs)])]).SerializeToString()
+        logs.append(otlp.log_record(
+            now + i, "INFO", body, trace_id=os.urandom(16), span_id=os.urandom(8),
+            attrs={"http.method": "GET", "http.route": "/api/v1/orders/{id}", "http.status_code": "200",
+                   "user.tier": ("gold", "silver", "free")[n % 3]}))
+    return otlp.logs_body([(resource(seed), logs)], SCOPE)
 
 
 def traces_request(spans: int, seed: int, marker: str | None = None, now: int | None = None) -> bytes:
@@ -58,23 +46,18 @@ def traces_request(spans: int, seed: int, marker: str | None = None, now: int | 
         n = seed * 1_000_003 + i
         start = now + i * 1000
         error = n % 20 == 0
-        links = [Span.Link(trace_id=os.urandom(16), span_id=os.urandom(8),
-                           attributes=[kv("link.kind", "follows_from")])] if n % 4 == 0 else []
-        out.append(Span(
-            trace_id=os.urandom(16), span_id=os.urandom(8), parent_span_id=os.urandom(8) if n % 5 else b"",
-            name=marker or f"GET /api/v1/orders/{{id}} {n % 13}", kind=Span.SPAN_KIND_SERVER,
-            start_time_unix_nano=start, end_time_unix_nano=start + 1_000_000 * (1 + n % 250),
-            attributes=[kv("http.method", "GET"), kv("http.route", "/api/v1/orders/{id}"),
-                        kv("http.status_code", "500" if error else "200"), kv("net.peer.name", f"10.0.{n % 7}.{n % 251}"),
-                        kv("user.tier", ("gold", "silver", "free")[n % 3]), kv("db.system", "duckdb")],
-            events=[Span.Event(time_unix_nano=start + 500_000, name="cache.miss" if n % 2 else "cache.hit",
-                               attributes=[kv("cache.key", f"order:{n % 99991}")])],
+        links = [otlp.span_link(os.urandom(16), os.urandom(8), {"link.kind": "follows_from"})] if n % 4 == 0 else []
+        out.append(otlp.span(
+            os.urandom(16), os.urandom(8), marker or f"GET /api/v1/orders/{{id}} {n % 13}", "server",
+            start, start + 1_000_000 * (1 + n % 250), parent_span_id=os.urandom(8) if n % 5 else b"",
+            attrs={"http.method": "GET", "http.route": "/api/v1/orders/{id}",
+                   "http.status_code": "500" if error else "200", "net.peer.name": f"10.0.{n % 7}.{n % 251}",
+                   "user.tier": ("gold", "silver", "free")[n % 3], "db.system": "duckdb"},
+            events=[otlp.span_event(start + 500_000, "cache.miss" if n % 2 else "cache.hit",
+                                    {"cache.key": f"order:{n % 99991}"})],
             links=links,
-            status=Status(code=Status.STATUS_CODE_ERROR, message="upstream timeout") if error
-            else Status(code=Status.STATUS_CODE_OK)))
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(
-        resource=resource(seed), scope_spans=[ScopeSpans(scope=InstrumentationScope(name="bench"), spans=out)])]
-    ).SerializeToString()
+            status="error" if error else "ok", status_message="upstream timeout" if error else ""))
+    return otlp.traces_body([(resource(seed), out)], SCOPE)
 
 
 def metrics_request(seed: int, marker: str | None = None, now: int | None = None) -> bytes:
@@ -82,43 +65,36 @@ def metrics_request(seed: int, marker: str | None = None, now: int | None = None
     named by it."""
     now = now or time.time_ns()
     if marker:
-        gauge = Metric(name=marker, gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=now, as_double=1.0)]))
-        return _metrics([gauge], seed)
+        return _metrics([otlp.gauge(marker, [otlp.number_point(now, 1.0)])], seed)
     start = now - 60 * 10**9
 
     def attrs(k):
         n = seed * 31 + k
-        return [kv("http.route", f"/api/v1/r{n % 17}"), kv("http.status_code", ("200", "404", "500")[n % 3]),
-                kv("instance", f"pod-{n % 11}")]
+        return {"http.route": f"/api/v1/r{n % 17}", "http.status_code": ("200", "404", "500")[n % 3],
+                "instance": f"pod-{n % 11}"}
 
     bounds = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0]
     metrics = [
-        Metric(name="process.memory.usage", unit="By", gauge=Gauge(data_points=[
-            NumberDataPoint(time_unix_nano=now, as_double=1e6 * (k + seed % 100), attributes=attrs(k)) for k in range(5)])),
-        Metric(name="http.server.requests", sum=Sum(is_monotonic=True, aggregation_temporality=CUMULATIVE, data_points=[
-            NumberDataPoint(start_time_unix_nano=start, time_unix_nano=now, as_int=seed * 7 + k, attributes=attrs(k))
-            for k in range(5, 10)])),
-        Metric(name="http.server.duration", unit="ms", histogram=Histogram(
-            aggregation_temporality=CUMULATIVE, data_points=[HistogramDataPoint(
-                start_time_unix_nano=start, time_unix_nano=now, count=55, sum=1234.5, explicit_bounds=bounds,
-                bucket_counts=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], attributes=attrs(k)) for k in range(10, 15)])),
-        Metric(name="rpc.server.duration", unit="ms", exponential_histogram=ExponentialHistogram(
-            aggregation_temporality=CUMULATIVE, data_points=[ExponentialHistogramDataPoint(
-                start_time_unix_nano=start, time_unix_nano=now, count=21, sum=99.5, scale=3, zero_count=1,
-                positive=ExponentialHistogramDataPoint.Buckets(offset=2, bucket_counts=[1, 2, 3, 4, 5, 5]),
-                attributes=attrs(k)) for k in range(15, 20)])),
-        Metric(name="gc.pause", unit="ms", summary=Summary(data_points=[SummaryDataPoint(
-            start_time_unix_nano=start, time_unix_nano=now, count=10, sum=42.0, attributes=attrs(k),
-            quantile_values=[SummaryDataPoint.ValueAtQuantile(quantile=q, value=q * 10) for q in (0.5, 0.9, 0.99)])
-            for k in range(20, 25)])),
+        otlp.gauge("process.memory.usage", unit="By", points=[
+            otlp.number_point(now, 1e6 * (k + seed % 100), attrs(k)) for k in range(5)]),
+        otlp.counter("http.server.requests", [
+            otlp.number_point(now, seed * 7 + k, attrs(k), start_ns=start) for k in range(5, 10)]),
+        otlp.histogram("http.server.duration", unit="ms", points=[
+            otlp.histogram_point(start, now, bounds, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 1234.5, attrs(k))
+            for k in range(10, 15)]),
+        otlp.exponential_histogram("rpc.server.duration", unit="ms", points=[
+            otlp.exponential_histogram_point(start, now, 21, 99.5, scale=3, zero_count=1, offset=2,
+                                             bucket_counts=[1, 2, 3, 4, 5, 5], attrs=attrs(k))
+            for k in range(15, 20)]),
+        otlp.summary("gc.pause", unit="ms", points=[
+            otlp.summary_point(start, now, 10, 42.0, {q: q * 10 for q in (0.5, 0.9, 0.99)}, attrs(k))
+            for k in range(20, 25)]),
     ]
     return _metrics(metrics, seed)
 
 
 def _metrics(metrics, seed) -> bytes:
-    return ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(
-        resource=resource(seed), scope_metrics=[ScopeMetrics(scope=InstrumentationScope(name="bench"), metrics=metrics)])]
-    ).SerializeToString()
+    return otlp.metrics_body([(resource(seed), metrics)], SCOPE)
 
 
 METRIC_POINTS_PER_REQUEST = 25
