@@ -81,8 +81,14 @@ def rss_mb(pid: int) -> float:
 
 
 def disk(data: pathlib.Path) -> tuple[int, int]:
-    files = [p for p in data.rglob("*.parquet") if p.is_file()]
-    return len(files), sum(p.stat().st_size for p in files)
+    count, size = 0, 0
+    for path in data.rglob("*.parquet"):
+        try:
+            size += path.stat().st_size
+            count += 1
+        except FileNotFoundError:  # removed by maintenance while we looked
+            pass
+    return count, size
 
 
 def main():
@@ -94,12 +100,15 @@ def main():
     parser.add_argument("--rate", type=float, default=5, help="MB/s of OTLP protobuf offered in all")
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--sample-s", type=float, default=30)
+    parser.add_argument("--memory-limit", default=None, help="DuckDB's memory_limit for the server, e.g. 1GB")
     parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
     parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir:
         db = DuckDB(workdir, os.path.abspath(args.extension), args.ducklake)
+        if args.memory_limit:
+            db.sql(f"SET memory_limit = '{args.memory_limit}'")
         port = free_port()
         db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '{args.retention_s} seconds', "
                f"snapshot_retention := INTERVAL '{args.snapshot_retention_s} seconds', "

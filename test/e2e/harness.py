@@ -6,12 +6,29 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 WORKER = pathlib.Path(__file__).with_name("duckdb_worker.py")
 
 
 class SqlError(Exception):
     pass
+
+
+def wait_for(condition, what, timeout=30):
+    """Polls `condition` until it returns something true (returned), or fails naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def committed(db, table) -> int:
+    """Rows the running server has committed to `table`."""
+    return db.sql("SELECT rows_committed FROM otlp_status()")[0]["rows_committed"].get(table, 0)
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from harness import free_port
+from harness import committed, free_port, wait_for
 from otlp_bodies import logs_request, span, spans_request
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -28,18 +28,6 @@ def lake_files(db, table):
     return db.sql(f"SELECT count(*) AS n FROM ducklake_list_files('canardstack', '{table}', schema => 'otel')")[0]["n"]
 
 
-def committed(db, table):
-    return db.sql("SELECT rows_committed FROM otlp_status()")[0]["rows_committed"].get(table, 0)
-
-
-def wait_for(condition, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_small_flushes_are_merged_and_inlined_rows_written_out_while_ingest_goes_on(duckdb_process):

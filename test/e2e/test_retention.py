@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from harness import free_port
+from harness import committed, free_port, wait_for
 from otlp_bodies import logs_request, span, spans_request
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -21,18 +21,6 @@ TABLES = ["logs", "spans", "metrics_gauge", "metrics_sum", "metrics_histogram",
           "metrics_exponential_histogram", "metrics_summary", "canardstack_checkpoints"]
 
 
-def wait_for(condition, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def committed(db, table):
-    return db.sql("SELECT rows_committed FROM otlp_status()")[0]["rows_committed"].get(table, 0)
 
 
 def send_logs(url, prefix, start_ns):
