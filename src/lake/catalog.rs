@@ -130,6 +130,12 @@ fn normalize_type(sql_type: &str) -> String {
     sql_type.chars().filter(|c| !c.is_whitespace() && *c != '"').collect::<String>().to_uppercase()
 }
 
+/// The database holding a DuckLake's own catalog tables (`ducklake_data_file`,
+/// ...), as the DuckLake extension attaches it; its default schema holds them.
+pub fn metadata_database(target: &LakeTarget) -> String {
+    quote_ident(&format!("__ducklake_metadata_{}", target.catalog))
+}
+
 /// The highest spool sequence number committed by `writer_id` (0 if none).
 pub fn read_checkpoint(con: &Connection, target: &LakeTarget, writer_id: &str) -> Result<u64, CatalogError> {
     let sql = format!("SELECT coalesce(max(seq), 0) FROM {} WHERE writer_id = ?", target.qualified(CHECKPOINT_TABLE));

@@ -13,6 +13,7 @@
 //! table that another transaction inserted into meanwhile, so retention and
 //! the removal of orphaned files wait for the writer's turn (`CommitGate`).
 
+use super::catalog::metadata_database;
 use super::commit::CommitError;
 use super::database::Pooled;
 use super::gate::CommitGate;
@@ -132,8 +133,6 @@ pub struct RoundReport {
     pub other_files_removed: u64,
     /// files and bytes per table after the round (data and delete files), when measured
     pub footprint: BTreeMap<Table, Footprint>,
-    /// statements run
-    pub steps: usize,
     /// the first failure; what it left undone is retried in the next round
     pub error: Option<String>,
 }
@@ -151,10 +150,6 @@ impl RoundReport {
 
     fn fail(&mut self, context: String, source: duckdb::Error) {
         self.error.get_or_insert_with(|| CommitError::Sql { context, source }.to_string());
-    }
-
-    pub fn rows_deleted(&self) -> u64 {
-        self.tables.values().map(|t| t.rows_deleted).sum()
     }
 
     pub fn files_removed(&self) -> u64 {
@@ -242,7 +237,6 @@ impl Maintainer {
     }
 
     fn flush_inlined(&self, table: Table, unfinished: &mut Touched, report: &mut RoundReport) {
-        report.steps += 1;
         let sql = format!(
             "CALL ducklake_flush_inlined_data({}, schema_name => {}, table_name => {})",
             quote_literal(&self.target.catalog),
@@ -263,7 +257,6 @@ impl Maintainer {
             unfinished.written.insert(table);
             return;
         }
-        report.steps += 1;
         let sql = format!(
             "CALL ducklake_merge_adjacent_files({}, {}, schema => {}, max_file_size => {SMALL_FILE_BYTES})",
             quote_literal(&self.target.catalog),
@@ -293,7 +286,6 @@ impl Maintainer {
             if self.cancel.stopping() {
                 return;
             }
-            report.steps += 1;
             let files = match self.file_spans(table) {
                 Ok(files) => files,
                 Err(source) => return report.fail(context(), source),
@@ -352,7 +344,6 @@ impl Maintainer {
         }
         let catalog = quote_literal(&self.target.catalog);
         let older_than = format!("now() - INTERVAL '{} milliseconds'", self.policy.snapshot_retention.as_millis());
-        report.steps += 1;
         let expire = format!(
             "SELECT count(*)::UBIGINT FROM ducklake_expire_snapshots({catalog}, older_than => {older_than}, dry_run => {dry_run})"
         );
@@ -360,7 +351,6 @@ impl Maintainer {
             Ok(expired) => report.snapshots_expired += expired,
             Err(source) => return report.fail("expiring old snapshots".into(), source),
         }
-        report.steps += 1;
         let cleanup = format!(
             "SELECT path FROM ducklake_cleanup_old_files({catalog}, older_than => {older_than}, dry_run => {dry_run})"
         );
@@ -372,7 +362,6 @@ impl Maintainer {
         if !(sweep_due || on_demand) {
             return;
         }
-        report.steps += 1;
         let orphans = format!(
             "SELECT path FROM ducklake_delete_orphaned_files({catalog}, older_than => {older_than}, dry_run => {dry_run})"
         );
@@ -446,7 +435,6 @@ impl Maintainer {
 
     /// Files and bytes per table now, for `/metrics`.
     fn measure(&self, report: &mut RoundReport) {
-        report.steps += 1;
         let sql = footprint_sql(&self.target);
         let measured = self.in_transaction(|con| {
             let mut stmt = con.prepare(&sql)?;
@@ -458,7 +446,7 @@ impl Maintainer {
             Ok(rows) => {
                 report.footprint = Table::all().into_iter().map(|table| (table, Footprint::default())).collect();
                 for (name, files, bytes) in rows {
-                    if let Some(table) = Table::all().into_iter().find(|t| t.name() == name) {
+                    if let Some(table) = Table::from_name(&name) {
                         report.footprint.insert(table, Footprint { files, bytes });
                     }
                 }
@@ -477,15 +465,12 @@ fn cutoff_ns(keep: Duration) -> i64 {
 /// The signal table whose folder (`<schema>/<table>/`) holds `path`.
 fn table_of_path(path: &str, schema: &str) -> Option<Table> {
     let segments: Vec<&str> = path.split(['/', '\\']).collect();
-    segments
-        .windows(2)
-        .rev()
-        .find_map(|pair| (pair[0] == schema).then(|| Table::all().into_iter().find(|t| t.name() == pair[1])).flatten())
+    segments.windows(2).rev().find_map(|pair| (pair[0] == schema).then(|| Table::from_name(pair[1])).flatten())
 }
 
 /// Live data and delete files per table of the schema, from the catalog.
 fn footprint_sql(target: &LakeTarget) -> String {
-    let meta = crate::query::sql_text::quote_ident(&format!("__ducklake_metadata_{}", target.catalog));
+    let meta = metadata_database(target);
     format!(
         "WITH tables AS (SELECT t.table_id, t.table_name FROM {meta}.ducklake_table t \
            JOIN {meta}.ducklake_schema sc ON sc.schema_id = t.schema_id AND sc.end_snapshot IS NULL \

@@ -13,8 +13,9 @@
 //! keeps that wait short even when a long backlog expires at once (retention
 //! turned on over a lake holding months).
 
+use super::catalog::metadata_database;
 use crate::otlp::schema::Table;
-use crate::query::sql_text::{quote_ident, quote_literal, LakeTarget};
+use crate::query::sql_text::{quote_literal, LakeTarget};
 use std::time::Duration;
 
 /// Files one DELETE statement may reach. A slice scans only their
@@ -116,7 +117,7 @@ pub fn next_slice(files: &[FileSpan], floor_ns: Option<i64>, cutoff_ns: i64, max
 /// read from the DuckLake catalog's own tables (as the DuckLake specification
 /// defines them), in the catalog's default metadata schema.
 pub fn file_spans_sql(target: &LakeTarget, table: Table) -> String {
-    let meta = quote_ident(&format!("__ducklake_metadata_{}", target.catalog));
+    let meta = metadata_database(target);
     format!(
         "SELECT epoch_ns(TRY_CAST(s.min_value AS TIMESTAMP_NS)), epoch_ns(TRY_CAST(s.max_value AS TIMESTAMP_NS)), \
          f.file_size_bytes \

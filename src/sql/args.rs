@@ -12,6 +12,10 @@ pub fn named_string(bind: &BindInfo, name: &str) -> Option<String> {
     named(bind, name).map(|value| value.to_string())
 }
 
+pub fn named_bool(bind: &BindInfo, name: &str) -> Option<bool> {
+    named(bind, name).map(|value| value.to_string() == "true")
+}
+
 /// A non-negative integer argument that must fit `T`.
 pub fn named_count<T: TryFrom<i64>>(bind: &BindInfo, name: &str) -> Result<Option<T>, BoxError> {
     named(bind, name).map(|value| count(name, value.to_int64())).transpose()

@@ -3,7 +3,7 @@
 //! did per table, then one row (`table_name` NULL) for what belongs to the
 //! lake as a whole.
 
-use super::args::{count, named};
+use super::args::{count, named, named_bool};
 use super::columns::{bools, text, u16s, u64s};
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
@@ -108,7 +108,7 @@ impl SqlTable for OtlpMaintenance {
     fn bind(_: &(), bind: &BindInfo) -> Result<MaintenanceBind, BoxError> {
         declare_columns(bind, &result_schema())?;
         let port = named(bind, "port").map(|v| count("port", v.to_int64())).transpose()?;
-        let dry_run = named(bind, "dry_run").is_some_and(|value| value.to_string() == "true");
+        let dry_run = named_bool(bind, "dry_run").unwrap_or(false);
         Ok(MaintenanceBind { port, dry_run })
     }
 

@@ -2,7 +2,7 @@
 //! returns one row describing it. The work happens in `init` (once per
 //! execution), not in `bind`, which DuckDB may call more than once.
 
-use super::args::{count, named, named_count, named_string};
+use super::args::{count, named_bool, named_count, named_string};
 use super::duckdb_time::named_duration;
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
@@ -123,7 +123,7 @@ fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
         max_spool_bytes: named_count(bind, "max_spool_bytes")?.unwrap_or(defaults.max_spool_bytes),
         max_queue_bytes: named_count(bind, "max_queue_bytes")?.unwrap_or(defaults.max_queue_bytes),
         workers: named_count(bind, "workers")?.unwrap_or(defaults.workers),
-        compat: named(bind, "compat").map(|value| value.to_string() == "true").unwrap_or(defaults.compat),
+        compat: named_bool(bind, "compat").unwrap_or(defaults.compat),
         query_timeout: named_count::<u64>(bind, "query_timeout_ms")?
             .map(Duration::from_millis)
             .unwrap_or(defaults.query_timeout),

@@ -175,6 +175,11 @@ impl Table {
         }
     }
 
+    /// The table called `name`, if it is one of ours.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::all().into_iter().find(|table| table.name() == name)
+    }
+
     pub fn columns(self) -> &'static [Column] {
         match self {
             Table::Logs => LOGS,
@@ -399,6 +404,14 @@ mod tests {
         builder.append(true).unwrap();
         let array = builder.finish();
         assert_eq!(array.data_type(), &parse_sql_type("MAP(VARCHAR, VARCHAR)"));
+    }
+
+    #[test]
+    fn tables_are_found_by_their_names() {
+        for table in Table::all() {
+            assert_eq!(Table::from_name(table.name()), Some(table));
+        }
+        assert_eq!(Table::from_name("canardstack_checkpoints"), None);
     }
 
     #[test]
