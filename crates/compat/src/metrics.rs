@@ -82,14 +82,20 @@ pub fn render(input: &MetricsInput) -> String {
         let labels = [("signal", signal), ("outcome", "rejected"), ("reason", reason)];
         out.sample("canardstack_otlp_bytes_total", &labels, *bytes as f64);
     }
-    out.family("canardstack_otlp_items_rejected_total", "counter", "Items dropped inside accepted requests.");
-    for (signal, count) in &s.items_rejected {
-        out.sample("canardstack_otlp_items_rejected_total", &[("signal", signal)], *count as f64);
-    }
-    out.family("canardstack_rows_committed_total", "counter", "Rows committed to the lake by table.");
-    for (table, rows) in &s.rows_committed {
-        out.sample("canardstack_rows_committed_total", &[("table", table)], *rows as f64);
-    }
+    out.by_label(
+        "canardstack_otlp_items_rejected_total",
+        "counter",
+        "Items dropped inside accepted requests.",
+        "signal",
+        &s.items_rejected,
+    );
+    out.by_label(
+        "canardstack_rows_committed_total",
+        "counter",
+        "Rows committed to the lake by table.",
+        "table",
+        &s.rows_committed,
+    );
     out.single("canardstack_commits_total", "counter", "Lake commits (one transaction per flush).", s.commits as f64);
     out.single(
         "canardstack_commit_duration_seconds_total",
@@ -139,10 +145,13 @@ pub fn render(input: &MetricsInput) -> String {
             at.as_secs_f64(),
         );
     }
-    out.family("canardstack_retention_deleted_rows_total", "counter", "Rows deleted by retention, by table.");
-    for (table, rows) in &s.retention_rows_deleted {
-        out.sample("canardstack_retention_deleted_rows_total", &[("table", table)], *rows as f64);
-    }
+    out.by_label(
+        "canardstack_retention_deleted_rows_total",
+        "counter",
+        "Rows deleted by retention, by table.",
+        "table",
+        &s.retention_rows_deleted,
+    );
     out.single(
         "canardstack_maintenance_removed_files_total",
         "counter",
@@ -155,22 +164,20 @@ pub fn render(input: &MetricsInput) -> String {
         "Lake snapshots expired by maintenance.",
         s.snapshots_expired as f64,
     );
-    out.family(
+    out.by_label(
         "canardstack_lake_files",
         "gauge",
         "Live data and delete files per table, at the last maintenance round.",
+        "table",
+        &s.lake_files,
     );
-    for (table, files) in &s.lake_files {
-        out.sample("canardstack_lake_files", &[("table", table)], *files as f64);
-    }
-    out.family(
+    out.by_label(
         "canardstack_lake_bytes",
         "gauge",
         "Bytes of live data and delete files per table, at the last maintenance round.",
+        "table",
+        &s.lake_bytes,
     );
-    for (table, bytes) in &s.lake_bytes {
-        out.sample("canardstack_lake_bytes", &[("table", table)], *bytes as f64);
-    }
     out.single(
         "canardstack_spool_backlog_records",
         "gauge",
@@ -243,6 +250,14 @@ struct Exposition {
 impl Exposition {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// A family with one sample per entry of `values`, keyed by the label `label`.
+    fn by_label(&mut self, name: &str, kind: &str, help: &str, label: &str, values: &BTreeMap<String, u64>) {
+        self.family(name, kind, help);
+        for (key, value) in values {
+            self.sample(name, &[(label, key)], *value as f64);
+        }
     }
 
     fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
