@@ -56,6 +56,9 @@ impl Stats {
             if done.rows_deleted > 0 {
                 *s.retention_rows_deleted.entry(table.name().to_string()).or_default() += done.rows_deleted;
             }
+            if done.files_merged > 0 {
+                *s.files_merged.entry(table.name().to_string()).or_default() += done.files_merged;
+            }
         }
         s.files_removed += report.files_removed();
         s.snapshots_expired += report.snapshots_expired;
@@ -109,6 +112,7 @@ mod tests {
         let mut round = RoundReport::default();
         round.tables.entry(Table::Spans).or_default().rows_deleted = 40;
         round.tables.entry(Table::Spans).or_default().files_removed = 2;
+        round.tables.entry(Table::Logs).or_default().files_merged = 7;
         round.other_files_removed = 1;
         round.snapshots_expired = 5;
         round.footprint.insert(Table::Logs, Footprint { files: 3, bytes: 4096 });
@@ -120,6 +124,7 @@ mod tests {
         assert_eq!((s.maintenance_rounds, s.maintenance_failures, s.maintenance_seconds), (3, 1, 0.75));
         assert_eq!(s.retention_rows_deleted["spans"], 80, "a dry run deletes nothing");
         assert_eq!((s.files_removed, s.snapshots_expired), (6, 10));
+        assert_eq!(s.files_merged, BTreeMap::from([("logs".to_string(), 14)]), "a dry run merges nothing");
         assert_eq!((s.lake_files["logs"], s.lake_bytes["logs"]), (3, 4096));
     }
 }

@@ -15,6 +15,7 @@
 
 use super::catalog::metadata_database;
 use super::commit::CommitError;
+use super::compaction::{self, Candidate, CompactionPolicy, SETTLED_GROUPS_PER_ROUND};
 use super::database::Pooled;
 use super::gate::CommitGate;
 use super::retention::{self, FileSpan, Retention, FILES_PER_SLICE};
@@ -25,12 +26,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Files below this size are merged: flushes of up to some 50,000 log rows,
-/// and the files that inlined rows are flushed into. Larger files (a busy
-/// writer's flushes) are left alone: DuckDB rewrites MAP-heavy rows slower
-/// than the writer produces them.
-pub const SMALL_FILE_BYTES: u64 = 2 << 20;
 
 /// Tables given rows since the last maintenance round, recorded by the
 /// writer and taken by the maintenance round.
@@ -95,6 +90,7 @@ pub struct MaintenancePolicy {
     /// snapshot at all) reference are deleted once this old: a query running
     /// longer than this may lose its files
     pub snapshot_retention: Duration,
+    pub compaction: CompactionPolicy,
 }
 
 /// Why a round runs.
@@ -117,7 +113,7 @@ pub struct TableReport {
     /// data files retention ended whole
     pub files_dropped: u64,
     pub bytes_dropped: u64,
-    /// small files merged into larger ones
+    /// files merged into larger ones (small files and settled ones)
     pub files_merged: u64,
     /// files deleted from storage (replaced, expired or orphaned)
     pub files_removed: u64,
@@ -224,6 +220,10 @@ impl Maintainer {
                 for table in touched.written.clone() {
                     self.merge_small_files(table, &mut unfinished, &mut report);
                 }
+                // every table: files settle with time, whether or not rows came
+                for table in Table::all() {
+                    self.merge_settled_files(table, &mut report);
+                }
             }
             self.expire_and_clean(dry_run, matches!(kind, RoundKind::OnDemand { .. }), &mut report);
             if !dry_run {
@@ -257,12 +257,7 @@ impl Maintainer {
             unfinished.written.insert(table);
             return;
         }
-        let sql = format!(
-            "CALL ducklake_merge_adjacent_files({}, {}, schema => {}, max_file_size => {SMALL_FILE_BYTES})",
-            quote_literal(&self.target.catalog),
-            quote_literal(table.name()),
-            quote_literal(&self.target.schema),
-        );
+        let sql = compaction::merge_small_sql(&self.target, table);
         match self.sum_column(&sql, "files_processed") {
             Ok(files) => report.table(table).files_merged += files,
             Err(source) => {
@@ -273,6 +268,47 @@ impl Maintainer {
                 }
             }
         }
+    }
+
+    /// Merges the groups of `table`'s settled files (see `compaction`), a
+    /// bounded number per round; what is left waits for the next round.
+    fn merge_settled_files(&self, table: Table, report: &mut RoundReport) {
+        if self.cancel.stopping() {
+            return;
+        }
+        let policy = self.policy.compaction;
+        let below = policy.settled_below();
+        let candidates = match self.settled_candidates(table, below) {
+            Ok(candidates) => candidates,
+            Err(source) => return report.fail(format!("listing settled files of {}", table.name()), source),
+        };
+        let settled_before_ms = unix_ms(SystemTime::now() - policy.settle_after);
+        let groups = compaction::settled_groups(
+            &candidates,
+            policy.target_file_bytes,
+            settled_before_ms,
+            SETTLED_GROUPS_PER_ROUND,
+        );
+        if groups == 0 {
+            return;
+        }
+        let sql = compaction::merge_settled_sql(&self.target, table, below, groups);
+        match self.sum_column(&sql, "files_processed") {
+            Ok(files) => report.table(table).files_merged += files,
+            Err(source) => {
+                if !self.cancel.stopping() {
+                    report.fail(format!("merging settled files of {}", table.name()), source);
+                }
+            }
+        }
+    }
+
+    fn settled_candidates(&self, table: Table, below: u64) -> Result<Vec<Candidate>, duckdb::Error> {
+        self.in_transaction(|con| {
+            let mut stmt = con.prepare(&compaction::candidates_sql(&self.target, table, below))?;
+            let candidates = stmt.query_map([], |row| Ok(Candidate { bytes: row.get(0)?, newest_ms: row.get(1)? }))?;
+            candidates.collect()
+        })
     }
 
     /// Deletes the rows of `table` older than its retention, slice by slice,
@@ -454,6 +490,10 @@ impl Maintainer {
             Err(source) => report.fail("measuring the tables' files".into(), source),
         }
     }
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    i64::try_from(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Nanoseconds since the epoch `keep` ago.

@@ -1,9 +1,10 @@
 //! DuckLake side: the catalog and its tables, the connection pool the queries run on, and the writer's
-//! one-transaction-per-flush commit, and the maintenance beside it (retention, merging, expiry).
+//! one-transaction-per-flush commit, and the maintenance beside it (retention, compaction, expiry).
 
 pub mod catalog;
 mod coalesce;
 pub mod commit;
+pub mod compaction;
 pub mod database;
 pub mod gate;
 pub mod maintenance;

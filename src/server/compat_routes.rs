@@ -62,6 +62,7 @@ pub fn metrics(request: &Request<'_>, context: &Context) -> Reply {
         ingest: &ingest,
         spool_backlog_records: backlog.records,
         spool_backlog_bytes: backlog.bytes,
+        spool_disk_bytes: context.ingest.spool.disk_bytes().ok(),
         queue_bytes: context.ingest.queue.bytes() as u64,
         ingest_lag_seconds: context.ingest.queue.oldest_wait().as_secs_f64(),
         writer_healthy: context.ingest.is_healthy(),

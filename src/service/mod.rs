@@ -85,6 +85,7 @@ pub struct StatusReport {
     pub stats: StatsSnapshot,
     pub spool_backlog_records: u64,
     pub spool_backlog_bytes: u64,
+    pub spool_disk_bytes: Option<u64>,
     pub queue_bytes: u64,
     /// how long the oldest acknowledged record not yet committed has waited
     pub ingest_lag: Duration,
@@ -133,7 +134,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         }
     };
     let target = LakeTarget { catalog: catalog_name.clone(), schema: options.schema.clone() };
-    catalog::ensure_tables(&con, &target, options.inline_rows)?;
+    catalog::ensure_tables(&con, &target, options.inline_rows, options.compaction.target_file_bytes)?;
 
     let spool_dir = options.spool_dir.clone().unwrap_or_else(|| default_spool_dir(&base, options.catalog.as_deref()));
     let spool_error = |source| ServiceError::Spool { dir: spool_dir.display().to_string(), source };
@@ -141,7 +142,11 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
     let (spool, recovery) = Spool::open(&spool_dir, spool_options).map_err(spool_error)?;
     let writer_id = spool.writer_id().to_string();
     let lake = LakeWriter::open(con, target.clone(), writer_id.clone(), options.inline_rows)?;
-    let policy = MaintenancePolicy { retention: options.retention, snapshot_retention: options.snapshot_retention };
+    let policy = MaintenancePolicy {
+        retention: options.retention,
+        snapshot_retention: options.snapshot_retention,
+        compaction: options.compaction,
+    };
     let maintainer = Maintainer::new(db.connect()?, target.clone(), policy, lake.commit_gate());
     let checkpoint = lake.checkpoint_seq();
     if spool.last_seq() < checkpoint {
@@ -336,6 +341,7 @@ pub fn status() -> Vec<StatusReport> {
                 stats: service.ingest.stats.snapshot(),
                 spool_backlog_records: backlog.records,
                 spool_backlog_bytes: backlog.bytes,
+                spool_disk_bytes: service.ingest.spool.disk_bytes().ok(),
                 queue_bytes: service.ingest.queue.bytes() as u64,
                 ingest_lag: service.ingest.queue.oldest_wait(),
                 healthy: service.ingest.is_healthy(),

@@ -1,11 +1,15 @@
 //! `otlp_serve` options: defaults and validation, independent of SQL.
 
+use crate::lake::compaction::CompactionPolicy;
 use crate::lake::retention::Retention;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// As long as the original canardstack kept data by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+
+/// Below this a target would not stay clear of the small files merged every round.
+const MIN_TARGET_FILE_BYTES: u64 = 4 << 20;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeOptions {
@@ -31,6 +35,9 @@ pub struct ServeOptions {
     /// how long old snapshots (and the files only they reference) are kept,
     /// so queries that started before a change can still read their files
     pub snapshot_retention: Duration,
+    /// merges aim at files of `target_file_bytes`, and take a busy writer's
+    /// files once they are `settle_after` old
+    pub compaction: CompactionPolicy,
     pub max_body_bytes: usize,
     pub max_decompressed_bytes: usize,
     /// decoded items (records, spans, points, attributes, ...) per request
@@ -63,6 +70,7 @@ impl Default for ServeOptions {
                 metrics: Some(DEFAULT_RETENTION),
             },
             snapshot_retention: Duration::from_secs(30 * 60),
+            compaction: CompactionPolicy::default(),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             max_items_per_request: crate::otlp::DecodeLimits::DEFAULT_MAX_ITEMS,
@@ -102,6 +110,13 @@ impl ServeOptions {
         positive("flush_rows", self.flush_rows as u64, "at least 1")?;
         positive("compact_interval_ms", self.compact_interval.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_body_bytes", self.max_body_bytes as u64, "at least 1")?;
+        if self.compaction.target_file_bytes < MIN_TARGET_FILE_BYTES {
+            return Err(OptionsError::OutOfRange {
+                name: "target_file_bytes",
+                rule: "at least 4194304 (4 MiB: files below 2 MiB are merged every round)",
+                value: self.compaction.target_file_bytes.to_string(),
+            });
+        }
         positive("max_spool_bytes", self.max_spool_bytes, "at least 1")?;
         positive("max_items_per_request", self.max_items_per_request as u64, "at least 1")?;
         positive("query_timeout_ms", self.query_timeout.as_millis() as u64, "at least 1 millisecond")?;

@@ -6,6 +6,7 @@ use super::args::{count, named_bool, named_count, named_string};
 use super::duckdb_time::named_duration;
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
+use crate::lake::compaction::CompactionPolicy;
 use crate::lake::database::Database;
 use crate::lake::retention::Retention;
 use crate::service::options::kept_for;
@@ -83,6 +84,8 @@ fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
         ("traces_retention".into(), interval()),
         ("metrics_retention".into(), interval()),
         ("snapshot_retention".into(), interval()),
+        ("target_file_bytes".into(), bigint()),
+        ("compact_after".into(), interval()),
     ]
 }
 
@@ -129,6 +132,10 @@ fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
             .unwrap_or(defaults.query_timeout),
         retention: read_retention(bind, defaults.retention)?,
         snapshot_retention: named_duration(bind, "snapshot_retention")?.unwrap_or(defaults.snapshot_retention),
+        compaction: CompactionPolicy {
+            target_file_bytes: named_count(bind, "target_file_bytes")?.unwrap_or(defaults.compaction.target_file_bytes),
+            settle_after: named_duration(bind, "compact_after")?.unwrap_or(defaults.compaction.settle_after),
+        },
     })
 }
 

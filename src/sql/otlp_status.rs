@@ -1,6 +1,8 @@
 //! `otlp_status()`: one row per running server, the same numbers `/metrics` serves.
 
-use super::columns::{bools, counter_map_type, counter_maps, f64s, text, timestamp_type, timestamps, u16s, u64s};
+use super::columns::{
+    bools, counter_map_type, counter_maps, f64s, optional_u64s, text, timestamp_type, timestamps, u16s, u64s,
+};
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
 use crate::service::{self, StatusReport};
@@ -32,6 +34,7 @@ fn result_schema() -> SchemaRef {
         Field::new("commits", DataType::UInt64, false),
         Field::new("spool_backlog_records", DataType::UInt64, false),
         Field::new("spool_backlog_bytes", DataType::UInt64, false),
+        Field::new("spool_disk_bytes", DataType::UInt64, true),
         Field::new("queue_bytes", DataType::UInt64, false),
         Field::new("ingest_lag_seconds", DataType::Float64, false),
         Field::new("last_commit_at", timestamp_type(), true),
@@ -41,6 +44,7 @@ fn result_schema() -> SchemaRef {
         Field::new("maintenance_seconds", DataType::Float64, false),
         Field::new("last_maintenance_at", timestamp_type(), true),
         counters("retention_rows_deleted"),
+        counters("files_merged"),
         Field::new("files_removed", DataType::UInt64, false),
         Field::new("snapshots_expired", DataType::UInt64, false),
         counters("lake_files"),
@@ -71,6 +75,7 @@ fn result_batch(rows: &[StatusReport]) -> Result<RecordBatch, BoxError> {
             u64s(stats().map(|s| s.commits)),
             u64s(rows.iter().map(|r| r.spool_backlog_records)),
             u64s(rows.iter().map(|r| r.spool_backlog_bytes)),
+            optional_u64s(rows.iter().map(|r| r.spool_disk_bytes)),
             u64s(rows.iter().map(|r| r.queue_bytes)),
             f64s(rows.iter().map(|r| Some(r.ingest_lag.as_secs_f64()))),
             timestamps(stats().map(|s| s.last_commit_at)),
@@ -80,6 +85,7 @@ fn result_batch(rows: &[StatusReport]) -> Result<RecordBatch, BoxError> {
             f64s(stats().map(|s| Some(s.maintenance_seconds))),
             timestamps(stats().map(|s| s.last_maintenance_at)),
             counter_maps(stats().map(|s| &s.retention_rows_deleted)),
+            counter_maps(stats().map(|s| &s.files_merged)),
             u64s(stats().map(|s| s.files_removed)),
             u64s(stats().map(|s| s.snapshots_expired)),
             counter_maps(stats().map(|s| &s.lake_files)),

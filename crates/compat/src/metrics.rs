@@ -37,6 +37,8 @@ pub struct StatsSnapshot {
     pub last_maintenance_at: Option<SystemTime>,
     /// table name -> rows deleted by retention
     pub retention_rows_deleted: BTreeMap<String, u64>,
+    /// data files merged into larger ones, by table
+    pub files_merged: BTreeMap<String, u64>,
     /// files maintenance deleted from storage (replaced, expired or orphaned)
     pub files_removed: u64,
     pub snapshots_expired: u64,
@@ -52,6 +54,8 @@ pub struct MetricsInput<'a> {
     pub ingest: &'a StatsSnapshot,
     pub spool_backlog_records: u64,
     pub spool_backlog_bytes: u64,
+    /// None when the spool directory could not be listed
+    pub spool_disk_bytes: Option<u64>,
     pub queue_bytes: u64,
     /// how long the oldest acknowledged record not yet committed has waited
     pub ingest_lag_seconds: f64,
@@ -152,6 +156,13 @@ pub fn render(input: &MetricsInput) -> String {
         "table",
         &s.retention_rows_deleted,
     );
+    out.by_label(
+        "canardstack_maintenance_merged_files_total",
+        "counter",
+        "Data files maintenance merged into larger ones (toward the target file size), by table.",
+        "table",
+        &s.files_merged,
+    );
     out.single(
         "canardstack_maintenance_removed_files_total",
         "counter",
@@ -190,6 +201,14 @@ pub fn render(input: &MetricsInput) -> String {
         "Bytes of spool segments not yet released.",
         input.spool_backlog_bytes as f64,
     );
+    if let Some(bytes) = input.spool_disk_bytes {
+        out.single(
+            "canardstack_spool_disk_bytes",
+            "gauge",
+            "Bytes the spool's segment files take on disk (unreleased records, the active segment, spares).",
+            bytes as f64,
+        );
+    }
     out.single(
         "canardstack_ingest_lag_seconds",
         "gauge",
@@ -299,6 +318,7 @@ mod tests {
         ingest.maintenance_seconds = 0.5;
         ingest.retention_rows_deleted.insert("spans".into(), 40);
         ingest.files_removed = 6;
+        ingest.files_merged.insert("logs".into(), 12);
         ingest.snapshots_expired = 9;
         ingest.lake_files.insert("logs".into(), 2);
         ingest.lake_bytes.insert("logs".into(), 2048);
@@ -307,6 +327,7 @@ mod tests {
             ingest: &ingest,
             spool_backlog_records: 7,
             spool_backlog_bytes: 4096,
+            spool_disk_bytes: Some(65536),
             queue_bytes: 0,
             ingest_lag_seconds: 0.75,
             writer_healthy: true,
@@ -328,12 +349,14 @@ mod tests {
                 "canardstack_maintenance_failures_total 1",
                 "canardstack_maintenance_duration_seconds_total 0.5",
                 "canardstack_retention_deleted_rows_total{table=\"spans\"} 40",
+                "canardstack_maintenance_merged_files_total{table=\"logs\"} 12",
                 "canardstack_maintenance_removed_files_total 6",
                 "canardstack_maintenance_expired_snapshots_total 9",
                 "canardstack_lake_files{table=\"logs\"} 2",
                 "canardstack_lake_bytes{table=\"logs\"} 2048",
                 "canardstack_spool_backlog_records 7",
                 "canardstack_spool_backlog_bytes 4096",
+                "canardstack_spool_disk_bytes 65536",
                 "canardstack_ingest_lag_seconds 0.75",
                 "canardstack_write_queue_bytes 0",
                 "canardstack_writer_healthy 1",

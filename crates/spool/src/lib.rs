@@ -248,6 +248,16 @@ impl Spool {
         lock(&self.write).backlog()
     }
 
+    /// Bytes the spool's files take on disk now: live segments (released
+    /// records the active segment still holds included) and spare segments
+    /// waiting to be written over. More than the backlog, which counts only
+    /// unreleased records. Files that vanish while they are listed count as 0.
+    pub fn disk_bytes(&self) -> Result<u64, SpoolError> {
+        let segments = segment::list(&self.dir)?.into_iter().map(|listed| listed.path);
+        let spares = segment::list_spares(&self.dir)?;
+        Ok(segments.chain(spares).map(|path| std::fs::metadata(path).map_or(0, |meta| meta.len())).sum())
+    }
+
     /// The seq of the last record written (durable, or about to be); 0 if none.
     pub fn last_seq(&self) -> u64 {
         lock(&self.write).next_seq() - 1

@@ -627,3 +627,21 @@ fn run_appenders(spool: &Arc<Spool>, threads: usize, payload_len: usize, duratio
     releaser.join().unwrap();
     (appends, seconds)
 }
+
+#[test]
+fn disk_bytes_count_live_and_spare_segments_beyond_the_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), segment_bytes(250));
+    assert_eq!(spool.disk_bytes().unwrap(), 0);
+    for seq in 1..=6 {
+        spool.append(1, &[seq as u8; 200]).unwrap();
+    }
+    // three segments of two 220-byte records
+    assert_eq!(spool.disk_bytes().unwrap(), 6 * 220);
+    assert_eq!(spool.backlog().bytes, 6 * 220);
+    spool.release_through(6).unwrap();
+    // nothing unreleased, yet the active segment and two spares are still on disk
+    assert_eq!(spool.backlog().bytes, 0);
+    assert_eq!(spares_on_disk(dir.path()).len(), 2);
+    assert_eq!(spool.disk_bytes().unwrap(), 3 * 440);
+}
