@@ -80,6 +80,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def watch_rss(pid: int, peak: dict, stop: threading.Event):
+    """The highest RSS seen, sampled often enough to catch a merge's spike."""
+    while not stop.is_set():
+        try:
+            peak["rss"] = max(peak["rss"], rss_mb(pid))
+        except FileNotFoundError:
+            return
+        time.sleep(0.2)
+
+
 def disk(data: pathlib.Path) -> tuple[int, int]:
     count, size = 0, 0
     for path in data.rglob("*.parquet"):
@@ -101,6 +111,10 @@ def main():
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--sample-s", type=float, default=30)
     parser.add_argument("--memory-limit", default=None, help="DuckDB's memory_limit for the server, e.g. 1GB")
+    parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
+                        help="a DuckDB setting for the server, e.g. enable_external_file_cache=false")
+    parser.add_argument("--target-file-mb", type=int, default=128, help="otlp_serve's target_file_bytes, in MiB")
+    parser.add_argument("--compact-after-s", type=int, default=300, help="otlp_serve's compact_after, in seconds")
     parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
     parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
     args = parser.parse_args()
@@ -109,21 +123,29 @@ def main():
         db = DuckDB(workdir, os.path.abspath(args.extension), args.ducklake)
         if args.memory_limit:
             db.sql(f"SET memory_limit = '{args.memory_limit}'")
+        for setting in args.set:
+            name, value = setting.split("=", 1)
+            db.sql(f"SET {name} = {value}")
         port = free_port()
         db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '{args.retention_s} seconds', "
                f"snapshot_retention := INTERVAL '{args.snapshot_retention_s} seconds', "
-               f"compact_interval_ms := {args.compact_interval_ms}, flush_interval_ms := 500)")
+               f"compact_interval_ms := {args.compact_interval_ms}, flush_interval_ms := 500, "
+               f"target_file_bytes := {args.target_file_mb << 20}, "
+               f"compact_after := INTERVAL '{args.compact_after_s} seconds')")
         data = pathlib.Path(workdir) / ".canardstack/data"
         started = time.monotonic()
         deadline = started + args.minutes * 60
         counts = [{"accepted": 0, "refused": 0, "bytes": 0} for _ in range(args.connections)]
         stop = threading.Event()
+        peak = {"rss": 0.0}
+        threading.Thread(target=watch_rss, args=(db.process.pid, peak, stop), daemon=True).start()
         threads = [threading.Thread(target=send, args=(port, args.rate * 1e6 / args.connections, deadline, c, stop))
                    for c in counts]
         for thread in threads:
             thread.start()
         print(f"{'t s':>6} {'disk MB':>9} {'files':>6} {'lake files':>10} {'rows M':>8} {'deleted M':>9} "
-              f"{'RSS MB':>7} {'rounds':>6} {'maint s':>7} {'lag s':>6} {'sent MB':>8} {'429':>5}", flush=True)
+              f"{'RSS MB':>7} {'peak MB':>7} {'duckdb MB':>9} {'cache MB':>8} {'merged':>6} {'spool MB':>8} "
+              f"{'rounds':>6} {'maint s':>7} {'lag s':>6} {'sent MB':>8} {'429':>5}", flush=True)
         samples = []
         try:
             while time.monotonic() < deadline:
@@ -132,20 +154,29 @@ def main():
                 files, size = disk(data)
                 committed = sum((status["rows_committed"] or {}).values())
                 deleted = sum((status["retention_rows_deleted"] or {}).values())
+                tags = {row["tag"]: row["b"] for row in
+                        db.sql("SELECT tag, memory_usage_bytes AS b FROM duckdb_memory()")}
+                duckdb_bytes = sum(tags.values())
                 row = {"t": time.monotonic() - started, "disk": size / 1e6, "files": files,
                        "lake_files": sum((status["lake_files"] or {}).values()), "rows": (committed - deleted) / 1e6,
-                       "deleted": deleted / 1e6, "rss": rss_mb(db.process.pid),
+                       "deleted": deleted / 1e6, "rss": rss_mb(db.process.pid), "peak": peak["rss"],
+                       "duckdb": duckdb_bytes / 1e6, "file_cache": tags.get("EXTERNAL_FILE_CACHE", 0) / 1e6, "merged": sum((status["files_merged"] or {}).values()),
+                       "spool": (status["spool_disk_bytes"] or 0) / 1e6,
                        "rounds": status["maintenance_rounds"], "maint": status["maintenance_seconds"],
                        "lag": status["ingest_lag_seconds"], "sent": sum(c["bytes"] for c in counts) / 1e6,
                        "refused": sum(c["refused"] for c in counts)}
                 samples.append(row)
                 print(f"{row['t']:6.0f} {row['disk']:9.1f} {row['files']:6d} {row['lake_files']:10d} "
-                      f"{row['rows']:8.2f} {row['deleted']:9.2f} {row['rss']:7.0f} {row['rounds']:6d} "
+                      f"{row['rows']:8.2f} {row['deleted']:9.2f} {row['rss']:7.0f} {row['peak']:7.0f} {row['duckdb']:9.0f} {row['file_cache']:8.0f} "
+                      f"{row['merged']:6d} {row['spool']:8.1f} {row['rounds']:6d} "
                       f"{row['maint']:7.1f} {row['lag']:6.2f} {row['sent']:8.1f} {row['refused']:5d}", flush=True)
         finally:
             stop.set()
             for thread in threads:
                 thread.join()
+            top = db.sql("SELECT tag, (memory_usage_bytes / 1e6)::INT AS mb FROM duckdb_memory() "
+                         "ORDER BY memory_usage_bytes DESC LIMIT 4")
+            print("DuckDB memory by tag at the end (MB):", {row["tag"]: row["mb"] for row in top})
             last = db.sql("SELECT maintenance_failures, files_removed, snapshots_expired, last_error FROM otlp_status()")[0]
             db.sql("CALL otlp_stop()")
             db.close()
@@ -157,7 +188,7 @@ def main():
     third = max(1, len(samples) // 3)
     middle, final = samples[third:2 * third], samples[2 * third:]
     if middle and final:
-        for key, label in (("disk", "disk MB"), ("files", "files on disk"), ("rss", "RSS MB")):
+        for key, label in (("disk", "disk MB"), ("files", "files on disk"), ("rss", "RSS MB"), ("peak", "peak RSS MB")):
             print(f"{label}: middle third max {max(s[key] for s in middle):.1f}, "
                   f"last third max {max(s[key] for s in final):.1f}")
 

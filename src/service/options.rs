@@ -194,6 +194,21 @@ mod tests {
     }
 
     #[test]
+    fn compaction_aims_at_128_mib_after_five_minutes_and_refuses_tiny_targets() {
+        let defaults = ServeOptions::default();
+        assert_eq!(defaults.compaction.target_file_bytes, 128 << 20);
+        assert_eq!(defaults.compaction.settle_after, Duration::from_secs(300));
+        let tiny = CompactionPolicy { target_file_bytes: (4 << 20) - 1, ..defaults.compaction };
+        let bad = ServeOptions { compaction: tiny, ..defaults.clone() };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "target_file_bytes must be at least 4194304 (4 MiB: files below 2 MiB are merged every round), got 4194303"
+        );
+        let least = CompactionPolicy { target_file_bytes: 4 << 20, ..defaults.compaction };
+        assert_eq!(ServeOptions { compaction: least, ..defaults }.validate(), Ok(()));
+    }
+
+    #[test]
     fn item_bound_defaults_to_a_million_and_is_positive() {
         assert_eq!(ServeOptions::default().max_items_per_request, 1_000_000);
         let bad = ServeOptions { max_items_per_request: 0, ..ServeOptions::default() };
