@@ -11,10 +11,10 @@
 //!   of the rewrite. Files of at least half the target are final.
 //!
 //! DuckLake's `ducklake_merge_adjacent_files` has no notion of age: it groups
-//! the candidate files oldest first, greedily toward the target size, and
+//! the candidate files oldest first, each until it reaches the target size, and
 //! `max_compacted_files` caps how many groups one call takes. So the settled
 //! tier reads the same candidates from the catalog, groups them the way
-//! DuckLake does ([`groups`]), and asks for as many groups, oldest first, as
+//! DuckLake 1.5 does ([`groups`]), and asks for as many groups, oldest first, as
 //! are settled ([`settled_groups`]). Should the two groupings ever differ (a
 //! file with inlined deletions that DuckLake skips), one group more or fewer
 //! is merged: a matter of timing, never of data.
@@ -70,28 +70,23 @@ pub struct Candidate {
     pub newest_ms: i64,
 }
 
-/// Splits `files` into consecutive groups the way DuckLake's merge does: a
-/// group takes the next file as long as that brings its size closer to
-/// `target`; a file at or above the target stays alone.
+/// Splits `files` into consecutive groups the way DuckLake's merge does
+/// (DuckLake 1.5): a group takes files until it has reached `target`, so it
+/// may overshoot by up to one file. A group of one file is merged with
+/// nothing but still counts toward `max_compacted_files`. (DuckLake leaves
+/// files at or above the target out of the candidates; ours never hold one,
+/// and such a file would stand alone here.)
 pub fn groups(files: &[Candidate], target: u64) -> Vec<Range<usize>> {
-    let distance = |size: u64| size.abs_diff(target);
     let mut groups = Vec::new();
     let mut start = 0;
     while start < files.len() {
         let mut end = start;
         let mut size = 0u64;
-        while end < files.len() {
-            let bytes = files[end].bytes;
-            if bytes >= target && end == start {
-                end += 1;
-                break;
-            }
-            if bytes >= target || (size > 0 && distance(size + bytes) >= distance(size)) {
-                break;
-            }
-            size += bytes;
+        while end < files.len() && size < target && files[end].bytes < target {
+            size += files[end].bytes;
             end += 1;
         }
+        let end = end.max(start + 1);
         groups.push(start..end);
         start = end;
     }
@@ -175,26 +170,26 @@ mod tests {
     }
 
     #[test]
-    fn groups_grow_while_they_come_closer_to_the_target() {
-        let files = [file(40, 0), file(40, 0), file(40, 0), file(40, 0), file(10, 0)];
-        // 40+40+40 = 120 is closer to 128 than 160 is; the fourth starts a group with the fifth
-        assert_eq!(groups(&files, 128 * MB), vec![0..3, 3..5]);
+    fn groups_take_files_until_they_reach_the_target() {
+        let files = [file(40, 0), file(40, 0), file(40, 0), file(40, 0), file(10, 0), file(10, 0)];
+        // 40+40+40 = 120 is short of 128, so a fourth joins (160); the rest is the next group
+        assert_eq!(groups(&files, 128 * MB), vec![0..4, 4..6]);
         let big = [file(5, 0), file(200, 0), file(5, 0), file(5, 0)];
         assert_eq!(groups(&big, 128 * MB), vec![0..1, 1..2, 2..4], "a file above the target stays alone");
         assert!(groups(&[], 128 * MB).is_empty());
     }
 
     #[test]
-    fn a_file_that_would_overshoot_by_more_than_it_gains_ends_the_group() {
-        // 100 is 28 short of 128; 100+60 = 160 is 32 over: farther, so 60 starts the next group
-        let files = [file(100, 0), file(60, 0), file(60, 0)];
-        assert_eq!(groups(&files, 128 * MB), vec![0..1, 1..3]);
+    fn groups_match_what_ducklake_merged_in_a_measured_case() {
+        // ten 3.2 MB files, target 16 MiB: DuckLake 1.5.5 merged six, then the other four
+        let files = vec![Candidate { bytes: 3_200_000, newest_ms: 0 }; 10];
+        assert_eq!(groups(&files, 16 * MB), vec![0..6, 6..10]);
     }
 
     #[test]
     fn only_leading_groups_whose_files_have_all_settled_are_merged() {
-        let files = [file(40, 1), file(40, 2), file(40, 3), file(40, 4), file(40, 50), file(40, 60)];
-        // groups 0..3 (settled) and 3..6 (one file too new)
+        let files = [file(40, 1), file(40, 2), file(40, 3), file(40, 4), file(40, 50), file(40, 60), file(40, 70)];
+        // groups 0..4 (settled) and 4..7 (one file too new)
         assert_eq!(settled_groups(&files, 128 * MB, 10, 4), 1);
         assert_eq!(settled_groups(&files, 128 * MB, 100, 4), 2);
         assert_eq!(settled_groups(&files, 128 * MB, 1, 4), 0, "nothing has settled yet");
@@ -204,15 +199,16 @@ mod tests {
     fn a_round_merges_a_bounded_number_of_groups() {
         let files: Vec<Candidate> = (0..30).map(|i| file(40, i)).collect();
         assert_eq!(settled_groups(&files, 128 * MB, 1_000, 2), 2);
-        assert_eq!(settled_groups(&files, 128 * MB, 1_000, 100), 10);
+        // groups of four: seven of them, and the last two files an eighth
+        assert_eq!(settled_groups(&files, 128 * MB, 1_000, 100), 8);
     }
 
     #[test]
     fn lone_files_are_counted_as_ducklake_counts_them_but_are_not_worth_a_call() {
-        // 100 alone, then 60+60: max_compacted_files must cover the lone file to reach the pair
-        let files = [file(100, 0), file(60, 0), file(60, 0)];
+        // a file above the target alone, then a pair: max_compacted_files must cover the lone one
+        let files = [file(200, 0), file(60, 0), file(60, 0)];
         assert_eq!(settled_groups(&files, 128 * MB, 10, 1), 2);
-        assert_eq!(settled_groups(&[file(100, 0)], 128 * MB, 10, 1), 0);
+        assert_eq!(settled_groups(&[file(100, 0)], 128 * MB, 10, 1), 0, "one file merges with nothing");
     }
 
     #[test]

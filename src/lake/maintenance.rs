@@ -282,7 +282,8 @@ impl Maintainer {
             Ok(candidates) => candidates,
             Err(source) => return report.fail(format!("listing settled files of {}", table.name()), source),
         };
-        let settled_before_ms = unix_ms(SystemTime::now() - policy.settle_after);
+        // a compact_after longer than the epoch settles nothing
+        let settled_before_ms = unix_ms(SystemTime::now().checked_sub(policy.settle_after).unwrap_or(UNIX_EPOCH));
         let groups = compaction::settled_groups(
             &candidates,
             policy.target_file_bytes,
