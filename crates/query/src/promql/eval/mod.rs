@@ -14,6 +14,7 @@
 
 mod aggregate;
 mod binary;
+pub(crate) use binary::Op as BinaryOp;
 mod functions;
 pub use functions::civil as civil_time;
 mod histogram;

@@ -1,0 +1,141 @@
+//! Range functions of a range selector: a range join of the steps against
+//! the selector's points in `(t - offset - range, t - offset]` (the window
+//! the engine's `range_selector` reads, staleness markers left out), one
+//! group per series and step.
+
+use super::float::{self, Fold};
+use super::{offset_of, Names, Plan, Planned, Vector};
+use crate::promql::error::Result;
+use crate::promql::eval::checked_duration_ms;
+use promql_parser::parser::MatrixSelector;
+
+/// The join condition of point `p` into the window of step `s`.
+fn window_sql(offset: i64, range: i64) -> String {
+    format!("p.t > s.step_ms - {offset} - {range} AND p.t <= s.step_ms - {offset}")
+}
+
+/// `sum_over_time`, `avg_over_time`, ...: one fold of each window's values
+/// in time order; `last_over_time` keeps the metric name, the rest drop it.
+pub(super) fn over_time(
+    plan: &mut Plan,
+    function: &str,
+    ms: &MatrixSelector,
+    param: Option<f64>,
+    about: &str,
+) -> Result<Planned> {
+    let offset = offset_of(&ms.vs)?;
+    let range = checked_duration_ms(&ms.range, "the range")?;
+    let keeps_name = function == "last_over_time";
+    let names = Names::of_selector(&ms.vs);
+    if !keeps_name {
+        names.droppable(&format!("{function}()"))?;
+    }
+    let (value, order) = ("p.value", "p.t");
+    let fold = match function {
+        "avg_over_time" => float::avg(value, order),
+        "count_over_time" => float::count(),
+        "last_over_time" => Fold { aggregate: format!("arg_max({value}, {order})"), finish: "folded".into() },
+        "max_over_time" => float::extreme(value, true),
+        "min_over_time" => float::extreme(value, false),
+        "present_over_time" => Fold { aggregate: "1::DOUBLE".into(), finish: "folded".into() },
+        "quantile_over_time" => float::quantile(param.unwrap_or(f64::NAN), value),
+        _ => float::sum(value, order),
+    };
+    let matched = plan.points(&ms.vs, offset, offset + range)?;
+    let metric = if keeps_name { "any_value(p.metric)" } else { "NULL::VARCHAR" };
+    let cte = plan.cte(
+        function,
+        about,
+        format!(
+            "  SELECT step_ms, metric, labels, {finish} AS value FROM (
+    SELECT s.step_ms, {metric} AS metric, any_value(p.labels) AS labels,
+      {aggregate} AS folded
+    FROM steps s JOIN {matched} p ON {window}
+    WHERE NOT p.stale
+    GROUP BY s.step_ms, p.key
+  )",
+            finish = fold.finish,
+            aggregate = fold.aggregate,
+            window = window_sql(offset, range),
+        ),
+    );
+    Ok(Planned::Vector(Vector { cte, names: if keeps_name { names } else { Names::Dropped } }))
+}
+
+/// `rate`, `increase`, `delta` over a range selector, with Prometheus'
+/// extrapolation written in DOUBLE arithmetic in the same order as the engine
+/// (`range::extrapolated_rate`), so both give the same bits. Counter resets
+/// add the value before the reset; several resets in one window are summed by
+/// SQL in an order that can differ from the engine's in the last bit.
+pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: &str) -> Result<Planned> {
+    let offset = offset_of(&ms.vs)?;
+    let range = checked_duration_ms(&ms.range, "the range")?;
+    Names::of_selector(&ms.vs).droppable(&format!("{function}()"))?;
+    let (is_counter, is_rate) = (function != "delta", function == "rate");
+    let resets = if is_counter {
+        format!("p.prev_t > s.step_ms - {offset} - {range} AND p.value < p.prev_v")
+    } else {
+        "false".into()
+    };
+    let to_zero = if is_counter {
+        "CASE WHEN result > 0 AND first_v >= 0 AND sampled * (first_v / result) < to_start1 THEN sampled * (first_v / result) ELSE to_start1 END"
+    } else {
+        "to_start1"
+    };
+    let per_second = if is_rate { format!(" / ({range}::DOUBLE / 1000::DOUBLE)") } else { String::new() };
+    let matched = plan.points(&ms.vs, offset, offset + range)?;
+    let ordered = plan.cte(
+        "ordered",
+        "",
+        format!(
+            "  SELECT key, labels, t, value, lag(value) OVER w AS prev_v, lag(t) OVER w AS prev_t
+  FROM {matched} WHERE NOT stale WINDOW w AS (PARTITION BY key ORDER BY t)"
+        ),
+    );
+    let windows = plan.cte(
+        "windows",
+        "",
+        format!(
+            "  SELECT s.step_ms, p.key, any_value(p.labels) AS labels, count(*) AS n,
+    min(p.t) AS first_t, max(p.t) AS last_t, arg_min(p.value, p.t) AS first_v, arg_max(p.value, p.t) AS last_v,
+    sum(CASE WHEN {resets} THEN p.prev_v ELSE 0::DOUBLE END) AS reset_add
+  FROM steps s JOIN {ordered} p ON {window}
+  GROUP BY s.step_ms, p.key HAVING count(*) >= 2",
+            window = window_sql(offset, range)
+        ),
+    );
+    let edges = plan.cte(
+        "edges",
+        "",
+        format!(
+            "  SELECT *, (last_v - first_v) + reset_add AS result,
+    (first_t - (step_ms - {offset} - {range}))::DOUBLE / 1000::DOUBLE AS to_start0,
+    ((step_ms - {offset}) - last_t)::DOUBLE / 1000::DOUBLE AS to_end0,
+    (last_t - first_t)::DOUBLE / 1000::DOUBLE AS sampled
+  FROM {windows}"
+        ),
+    );
+    let averaged =
+        plan.cte("averaged", "", format!("  SELECT *, sampled / (n - 1)::DOUBLE AS average_gap FROM {edges}"));
+    let limited = plan.cte(
+        "limited",
+        "",
+        format!(
+            "  SELECT *,
+    CASE WHEN to_start0 >= average_gap * 1.1::DOUBLE THEN average_gap / 2::DOUBLE ELSE to_start0 END AS to_start1,
+    CASE WHEN to_end0 >= average_gap * 1.1::DOUBLE THEN average_gap / 2::DOUBLE ELSE to_end0 END AS to_end
+  FROM {averaged}"
+        ),
+    );
+    let extrapolated = plan.cte("extrapolated", "", format!("  SELECT *, {to_zero} AS to_start FROM {limited}"));
+    let cte = plan.cte(
+        function,
+        about,
+        format!(
+            "  SELECT step_ms, NULL::VARCHAR AS metric, labels,
+    result * ((sampled + to_start + to_end) / sampled{per_second}) AS value
+  FROM {extrapolated}"
+        ),
+    );
+    Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
+}
