@@ -25,6 +25,7 @@
 mod aggregate;
 mod binary;
 mod float;
+mod functions;
 mod points;
 mod range;
 
@@ -34,7 +35,7 @@ use super::value::METRIC_NAME;
 use crate::sql_text::LakeTarget;
 use float::number_sql;
 use promql_parser::label::MatchOp;
-use promql_parser::parser::{Call, Expr, MatrixSelector, Offset, VectorSelector};
+use promql_parser::parser::{Expr, MatrixSelector, Offset, VectorSelector};
 use std::collections::HashSet;
 
 /// The SQL for `expr` as a range query over `times`.
@@ -179,7 +180,7 @@ impl<'a> Plan<'a> {
             Expr::Aggregate(agg) => aggregate::plan(self, agg),
             Expr::Binary(b) => binary::plan(self, b),
             Expr::Unary(u) => binary::negate(self, &u.expr),
-            Expr::Call(call) => self.call(call),
+            Expr::Call(call) => functions::plan(self, call),
             other => {
                 Err(unsupported(format!("portable SQL for {} (promql_range evaluates it)", construct_name(other))))
             }
@@ -200,69 +201,6 @@ impl<'a> Plan<'a> {
         match self.expr(expr)? {
             Planned::Number(v) => Ok(v),
             _ => Err(unsupported(format!("portable SQL for {what} with a parameter other than a number"))),
-        }
-    }
-
-    /// The function registry, sorted by name.
-    fn call(&mut self, call: &Call) -> Result<Planned> {
-        let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
-        let name = call.func.name;
-        let about = comment_text(call);
-        let range_arg = |i: usize| range_selector(args.get(i).copied(), name);
-        match name {
-            // avg_over_time(v range-vector) and the other *_over_time aggregations
-            "avg_over_time" | "count_over_time" | "last_over_time" | "max_over_time" | "min_over_time"
-            | "present_over_time" | "sum_over_time" => range::over_time(self, name, range_arg(0)?, None, &about),
-            // delta(v range-vector)
-            "delta" => range::rate(self, name, range_arg(0)?, &about),
-            // increase(v range-vector)
-            "increase" => range::rate(self, name, range_arg(0)?, &about),
-            // quantile_over_time(φ scalar, v range-vector)
-            "quantile_over_time" => {
-                let q = self.number(args[0], "quantile_over_time()")?;
-                range::over_time(self, name, range_arg(1)?, Some(q), &about)
-            }
-            // rate(v range-vector)
-            "rate" => range::rate(self, name, range_arg(0)?, &about),
-            // scalar(v instant-vector): the value of a vector of one sample, else NaN
-            "scalar" => {
-                let v = self.vector(args[0], "scalar()")?;
-                let cte = self.cte(
-                    "scalar",
-                    &about,
-                    format!(
-                        "  SELECT s.step_ms, CASE WHEN count(v.value) = 1 THEN any_value(v.value) ELSE 'NaN'::DOUBLE END AS value
-  FROM steps s LEFT JOIN {} v ON v.step_ms = s.step_ms
-  GROUP BY s.step_ms",
-                        v.cte
-                    ),
-                );
-                Ok(Planned::Scalar(cte))
-            }
-            // time()
-            "time" => {
-                let cte = self.cte(
-                    "time",
-                    &about,
-                    "  SELECT step_ms, step_ms::DOUBLE / 1000::DOUBLE AS value FROM steps".into(),
-                );
-                Ok(Planned::Scalar(cte))
-            }
-            // vector(s scalar): one sample without labels
-            "vector" => {
-                let (from, value) = match self.expr(args[0])? {
-                    Planned::Number(v) => ("steps".to_string(), number_sql(v)),
-                    Planned::Scalar(cte) => (cte, "value".to_string()),
-                    Planned::Vector(_) => return Err(eval_error("vector() expects a scalar")),
-                };
-                let cte = self.cte(
-                    "vector",
-                    &about,
-                    format!("  SELECT step_ms, NULL::VARCHAR AS metric, {EMPTY_LABELS} AS labels, {value} AS value FROM {from}"),
-                );
-                Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
-            }
-            other => Err(unsupported(format!("portable SQL for function {other}() (promql_range evaluates it)"))),
         }
     }
 
@@ -374,7 +312,7 @@ mod tests {
 
     #[test]
     fn other_constructs_are_named() {
-        assert!(refusal("irate(up[5m])").contains("function irate()"));
+        assert!(refusal("absent(up)").contains("function absent()"));
         assert!(refusal("count_values(\"v\", up)").contains("aggregation count_values"));
         assert!(refusal("stddev_over_time(up[5m])").contains("function stddev_over_time()"));
         assert!(refusal("up + on() group_left up").contains("group_left/group_right"));

@@ -65,15 +65,16 @@ pub(super) fn over_time(
 /// `rate`, `increase`, `delta` over a range selector, with Prometheus'
 /// extrapolation written in DOUBLE arithmetic in the same order as the engine
 /// (`range::extrapolated_rate`), so both give the same bits. Counter resets
-/// add the value before the reset; several resets in one window are summed by
-/// SQL in an order that can differ from the engine's in the last bit.
+/// (a value below its predecessor, by IEEE's rules, so a NaN resets nothing)
+/// add the value before the reset, in time order after the difference, as
+/// `prom_math::change` adds them.
 pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: &str) -> Result<Planned> {
     let offset = offset_of(&ms.vs)?;
     let range = checked_duration_ms(&ms.range, "the range")?;
     Names::of_selector(&ms.vs).droppable(&format!("{function}()"))?;
     let (is_counter, is_rate) = (function != "delta", function == "rate");
     let resets = if is_counter {
-        format!("p.prev_t > s.step_ms - {offset} - {range} AND p.value < p.prev_v")
+        format!("p.prev_t > s.step_ms - {offset} - {range} AND p.value < p.prev_v AND NOT isnan(p.prev_v)")
     } else {
         "false".into()
     };
@@ -83,22 +84,14 @@ pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: 
         "to_start1"
     };
     let per_second = if is_rate { format!(" / ({range}::DOUBLE / 1000::DOUBLE)") } else { String::new() };
-    let matched = plan.points(&ms.vs, offset, offset + range)?;
-    let ordered = plan.cte(
-        "ordered",
-        "",
-        format!(
-            "  SELECT key, labels, t, value, lag(value) OVER w AS prev_v, lag(t) OVER w AS prev_t
-  FROM {matched} WHERE NOT stale WINDOW w AS (PARTITION BY key ORDER BY t)"
-        ),
-    );
+    let ordered = ordered_points(plan, ms, offset, range)?;
     let windows = plan.cte(
         "windows",
         "",
         format!(
             "  SELECT s.step_ms, p.key, any_value(p.labels) AS labels, count(*) AS n,
     min(p.t) AS first_t, max(p.t) AS last_t, arg_min(p.value, p.t) AS first_v, arg_max(p.value, p.t) AS last_v,
-    sum(CASE WHEN {resets} THEN p.prev_v ELSE 0::DOUBLE END) AS reset_add
+    coalesce(list(p.prev_v ORDER BY p.t) FILTER (WHERE {resets}), []::DOUBLE[]) AS reset_values
   FROM steps s JOIN {ordered} p ON {window}
   GROUP BY s.step_ms, p.key HAVING count(*) >= 2",
             window = window_sql(offset, range)
@@ -108,7 +101,7 @@ pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: 
         "edges",
         "",
         format!(
-            "  SELECT *, (last_v - first_v) + reset_add AS result,
+            "  SELECT *, list_reduce([last_v - first_v] || reset_values, lambda acc, x: acc + x) AS result,
     (first_t - (step_ms - {offset} - {range}))::DOUBLE / 1000::DOUBLE AS to_start0,
     ((step_ms - {offset}) - last_t)::DOUBLE / 1000::DOUBLE AS to_end0,
     (last_t - first_t)::DOUBLE / 1000::DOUBLE AS sampled
@@ -135,6 +128,64 @@ pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: 
             "  SELECT step_ms, NULL::VARCHAR AS metric, labels,
     result * ((sampled + to_start + to_end) / sampled{per_second}) AS value
   FROM {extrapolated}"
+        ),
+    );
+    Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
+}
+
+/// The selector's points without staleness markers, each with the value
+/// and time of the point before it (NULL for a series' first).
+fn ordered_points(plan: &mut Plan, ms: &MatrixSelector, offset: i64, range: i64) -> Result<String> {
+    let matched = plan.points(&ms.vs, offset, offset + range)?;
+    Ok(plan.cte(
+        "ordered",
+        "",
+        format!(
+            "  SELECT key, labels, t, value, lag(value) OVER w AS prev_v, lag(t) OVER w AS prev_t
+  FROM {matched} WHERE NOT stale WINDOW w AS (PARTITION BY key ORDER BY t)"
+        ),
+    ))
+}
+
+/// `irate`, `idelta` (the last two points of each window), `resets` and
+/// `changes` (pairs of neighbours within the window), with IEEE's NaN rules:
+/// a NaN is never below another value, and two NaNs are no change.
+pub(super) fn neighbours(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: &str) -> Result<Planned> {
+    let offset = offset_of(&ms.vs)?;
+    let range = checked_duration_ms(&ms.range, "the range")?;
+    Names::of_selector(&ms.vs).droppable(&format!("{function}()"))?;
+    let ordered = ordered_points(plan, ms, offset, range)?;
+    let in_window = format!("p.prev_t > s.step_ms - {offset} - {range}");
+    let (folded, value, least) = match function {
+        "irate" | "idelta" => (
+            "arg_max(p.value, p.t) AS last_v, arg_max(p.prev_v, p.t) AS prev_v, max(p.t) AS last_t, arg_max(p.prev_t, p.t) AS prev_t"
+                .to_string(),
+            if function == "irate" {
+                "(CASE WHEN last_v < prev_v AND NOT isnan(prev_v) THEN last_v ELSE last_v - prev_v END) \
+                 / ((last_t - prev_t)::DOUBLE / 1000::DOUBLE)"
+            } else {
+                "last_v - prev_v"
+            },
+            2,
+        ),
+        "resets" => (
+            format!("count(*) FILTER (WHERE {in_window} AND p.value < p.prev_v AND NOT isnan(p.prev_v))::DOUBLE AS folded"),
+            "folded",
+            1,
+        ),
+        // DuckDB's <> already holds NaN equal to NaN, as `changes` counts
+        _ => (format!("count(*) FILTER (WHERE {in_window} AND p.value <> p.prev_v)::DOUBLE AS folded"), "folded", 1),
+    };
+    let cte = plan.cte(
+        function,
+        about,
+        format!(
+            "  SELECT step_ms, NULL::VARCHAR AS metric, labels, {value} AS value FROM (
+    SELECT s.step_ms, any_value(p.labels) AS labels, {folded}
+    FROM steps s JOIN {ordered} p ON {window}
+    GROUP BY s.step_ms, p.key HAVING count(*) >= {least}
+  )",
+            window = window_sql(offset, range),
         ),
     );
     Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
