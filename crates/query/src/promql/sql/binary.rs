@@ -2,11 +2,12 @@
 //! (`eval::binary`): between numbers they are folded while planning (by the
 //! engine's own [`BinaryOp::apply`]); a vector and a scalar are joined on the
 //! step; two vectors are joined on the step and their matching labels
-//! (`on` / `ignoring`, one-to-one), and set operators are semi and anti
-//! joins. Arithmetic and `bool` comparisons drop `__name__`; a comparison
-//! without `bool` keeps the rows it holds for, with their vector's value.
-//! What the engine reports at run time (duplicate match groups, multiple
-//! matches) the SQL reports with `error()`, at the same steps.
+//! (`on` / `ignoring`; one-to-one, or many-to-one with `group_left` /
+//! `group_right`), and set operators are semi and anti joins. Arithmetic and
+//! `bool` comparisons drop `__name__`; a comparison without `bool` keeps the
+//! rows it holds for, with the vector's value (of two, the left one's). What the engine reports
+//! at run time (duplicate match groups, multiple matches) the SQL reports
+//! with `error()`, at the same steps.
 
 use super::float::{arithmetic_sql, comparison_sql, Operand};
 use super::{names_sql, Names, Plan, Planned, Vector, EMPTY_LABELS};
@@ -31,12 +32,18 @@ pub(super) fn plan(plan: &mut Plan, expr: &BinaryExpr) -> Result<Planned> {
         (Planned::Vector(l), Planned::Vector(r)) if op.is_set() => {
             set_operation(plan, op, l, r, &modifier.matching, &about)
         }
-        (Planned::Vector(l), Planned::Vector(r)) => {
-            if !matches!(modifier.card, VectorMatchCardinality::OneToOne) {
-                return Err(unsupported("portable SQL for group_left/group_right"));
+        (Planned::Vector(l), Planned::Vector(r)) => match &modifier.card {
+            VectorMatchCardinality::OneToOne => {
+                vector_vector(plan, op, l, r, &modifier.matching, modifier.return_bool, &about)
             }
-            vector_vector(plan, op, l, r, &modifier.matching, modifier.return_bool, &about)
-        }
+            VectorMatchCardinality::ManyToOne(labels) => {
+                grouped(plan, op, (l, r, false), &labels.labels, &modifier.matching, modifier.return_bool, &about)
+            }
+            VectorMatchCardinality::OneToMany(labels) => {
+                grouped(plan, op, (r, l, true), &labels.labels, &modifier.matching, modifier.return_bool, &about)
+            }
+            VectorMatchCardinality::ManyToMany => Err(eval_error("many-to-many matching is only for set operators")),
+        },
         (Planned::Vector(v), s) => {
             vector_scalar(plan, (op, &expr.op.to_string()), v, s, false, modifier.return_bool, &about)
         }
@@ -191,21 +198,7 @@ fn vector_vector(
     about: &str,
 ) -> Result<Planned> {
     let signature = signature_sql(matching);
-    let right = plan.cte(
-        "matching",
-        "",
-        format!(
-            "  SELECT * FROM (SELECT *, {signature} AS signature FROM {rhs})
-  QUALIFY CASE WHEN count(*) OVER (PARTITION BY step_ms, signature) > 1
-    THEN error({} || to_json(signature)::VARCHAR || {})
-    ELSE true END",
-            message_sql("found duplicate series for the match group "),
-            message_sql(
-                " on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
-            ),
-            rhs = rhs.cte,
-        ),
-    );
+    let right = one_side(plan, &rhs, &signature, "right");
     let (l, r) = (Operand::Column("l.value".into()), Operand::Column("r.value".into()));
     let filters = op.is_comparison() && !return_bool;
     let (value, filter) = if filters {
@@ -240,6 +233,84 @@ fn vector_vector(
     );
     let names = if keeps_name { lhs.names } else { Names::Dropped };
     Ok(Planned::Vector(Vector { cte, names }))
+}
+
+/// The side of a match whose rows must have distinct match groups at each
+/// step, with their `signature`; a group twice is the engine's error.
+fn one_side(plan: &mut Plan, vector: &Vector, signature: &str, side: &str) -> String {
+    plan.cte(
+        "matching",
+        "",
+        format!(
+            "  SELECT * FROM (SELECT *, {signature} AS signature FROM {})
+  QUALIFY CASE WHEN count(*) OVER (PARTITION BY step_ms, signature) > 1
+    THEN error({} || to_json(signature)::VARCHAR || {})
+    ELSE true END",
+            vector.cte,
+            message_sql("found duplicate series for the match group "),
+            message_sql(&format!(
+                " on the {side} hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
+            )),
+        ),
+    )
+}
+
+/// `group_left(labels)` (many = left) and `group_right(labels)` (many =
+/// right, `swapped`): each row of the many side with the one side's row of
+/// its match group, keeping the many row's labels plus the listed labels
+/// of the one row (a listed label the one row lacks is removed). Two rows
+/// with one label set in the result are the engine's error.
+fn grouped(
+    plan: &mut Plan,
+    op: BinaryOp,
+    (many, one, swapped): (Vector, Vector, bool),
+    include: &[String],
+    matching: &Option<LabelModifier>,
+    return_bool: bool,
+    about: &str,
+) -> Result<Planned> {
+    if include.iter().any(|n| n == METRIC_NAME) {
+        return Err(unsupported("portable SQL for group_left/group_right copying __name__"));
+    }
+    let signature = signature_sql(matching);
+    let one_cte = one_side(plan, &one, &signature, if swapped { "left" } else { "right" });
+    let (m, o) = (Operand::Column("m.value".into()), Operand::Column("o.value".into()));
+    let (l, r) = if swapped { (o, m) } else { (m, o) };
+    let filters = op.is_comparison() && !return_bool;
+    let (value, filter) = if filters {
+        // a comparison's value is its left operand's
+        (l.sql(), format!("\n    WHERE {}", comparison_sql(op, &l, &r)))
+    } else {
+        (value_sql(op, &l, &r), String::new())
+    };
+    let listed: Vec<&String> = include.iter().collect();
+    let labels = if listed.is_empty() {
+        "m.labels".to_string()
+    } else {
+        let names = names_sql(&listed);
+        format!(
+            "map_from_entries(list_sort(list_filter(map_entries(m.labels), lambda e: NOT list_contains({names}, e.key))
+      || list_filter(map_entries(o.labels), lambda e: list_contains({names}, e.key))))"
+        )
+    };
+    let metric = if filters { "m.metric" } else { "NULL::VARCHAR" };
+    let cte = plan.cte(
+        "operator",
+        about,
+        format!(
+            "  SELECT * FROM (
+    SELECT m.step_ms, {metric} AS metric, {labels} AS labels, {value} AS value
+    FROM (SELECT *, {signature} AS signature FROM {many}) m
+    JOIN {one_cte} o ON o.step_ms = m.step_ms AND o.signature = m.signature{filter}
+  )
+  QUALIFY CASE WHEN count(*) OVER (PARTITION BY step_ms, metric, labels) > 1
+    THEN error({})
+    ELSE true END",
+            message_sql("multiple matches for labels: grouping labels must ensure unique matches"),
+            many = many.cte,
+        ),
+    );
+    Ok(Planned::Vector(Vector { cte, names: if filters { many.names } else { Names::Dropped } }))
 }
 
 /// The left row's labels (`l.labels`) kept by `on` / `ignoring`.

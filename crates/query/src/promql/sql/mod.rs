@@ -315,7 +315,7 @@ mod tests {
         assert!(refusal("absent(up)").contains("function absent()"));
         assert!(refusal("count_values(\"v\", up)").contains("aggregation count_values"));
         assert!(refusal("stddev_over_time(up[5m])").contains("function stddev_over_time()"));
-        assert!(refusal("up + on() group_left up").contains("group_left/group_right"));
+        assert!(refusal("up + on() group_left(__name__) up").contains("copying __name__"));
         assert!(refusal("rate(up[5m:1m])").contains("anything but a range selector"));
         assert!(refusal("topk(scalar(up), up)").contains("parameter other than a number"));
     }
