@@ -5,7 +5,7 @@ same rows, labels, names, times and values compared as text (so every bit of a v
 
 The data has what makes the engine's choices visible: counters with resets sampled every 20s
 whose rates are not integers (sums of four of them), a gauge with a NaN, a -0 and a staleness
-marker.
+marker, a histogram with steps that observed nothing.
 """
 import pytest
 
@@ -29,6 +29,12 @@ DATA = [
               CASE WHEN i = 5 AND r = 'b' THEN 'NaN'::DOUBLE WHEN i = 7 AND r = 'c' THEN -0.0 ELSE 20 + i * 0.1 * f END,
               CASE WHEN i = 8 AND r = 'a' THEN 1 ELSE 0 END
        FROM range(0, 11) r(i), (VALUES ('a', '1', 1.0), ('b', '1', -3.0), ('c', '2', 0.7), ('d', '2', 0.7)) v(r, fl, f)""",
+    """INSERT INTO lake.otel.metrics_histogram (resource_attributes, service_name, metric_name, metric_unit, attributes,
+         "timestamp", "count", "sum", bucket_counts, explicit_bounds, aggregation_temporality)
+       SELECT MAP {'service.name': s}, s, 'rpc.duration', 's', MAP {}, TIMESTAMP_NS '2026-01-01 00:00:00' + INTERVAL (i) MINUTE,
+              0, 0.0, CASE WHEN s = 'b' AND i < 3 THEN [0, 0, 0, 0, 0] ELSE [i * k, 2 * i, (i * i * k) % 7, 1, i % 3] END,
+              [0.05, 0.25, 1, 5], 2
+       FROM range(0, 11) r(i), (VALUES ('a', 1), ('b', 3)) v(s, k)""",
 ]
 
 QUERIES = [
@@ -48,6 +54,10 @@ QUERIES = [
     "temperature_celsius != bool 20",
     "scalar(sum(temperature_celsius)) / temperature_celsius",
     "rate(errors_total[2m]) / on(code, zone) rate(errors_total[5m])",
+    "rate(errors_total[2m]) / on(zone) group_left sum by (zone) (rate(errors_total[2m]))",
+    "histogram_quantile(0.9, sum by (le, job) (rate(rpc_duration_seconds_bucket[3m])))",
+    "irate(errors_total[1m])",
+    "clamp(ln(temperature_celsius - 20), -1, 1)",
     "temperature_celsius > 20.5 or temperature_celsius < 19",
     "time() - 1767225600",
 ]

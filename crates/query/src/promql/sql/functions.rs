@@ -50,6 +50,12 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
         "delta" => range::rate(plan, name, range_arg(0)?, &about),
         "exp" => math(plan, name, &args, format!("exp({x})"), &about),
         "floor" => math(plan, name, &args, format!("floor({x})"), &about),
+        // histogram_quantile(φ scalar, b instant-vector)
+        "histogram_quantile" => {
+            let q = plan.number(args[0], "histogram_quantile()")?;
+            let buckets = plan.vector(args[1], "histogram_quantile()")?;
+            super::histogram::histogram_quantile(plan, q, buckets, &about)
+        }
         // idelta(v range-vector)
         "idelta" => range::neighbours(plan, name, range_arg(0)?, &about),
         // increase(v range-vector)

@@ -26,6 +26,7 @@ mod aggregate;
 mod binary;
 mod float;
 mod functions;
+mod histogram;
 mod points;
 mod range;
 
