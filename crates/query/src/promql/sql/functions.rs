@@ -7,8 +7,10 @@
 //! `ln(0)`), the plan gives the IEEE result first.
 
 use super::float::number_sql;
-use super::{comment_text, range, range_selector, Names, Plan, Planned, Vector, EMPTY_LABELS};
+use super::{comment_text, offset_of, range, range_selector, Names, Plan, Planned, Vector, EMPTY_LABELS};
 use crate::promql::error::{eval_error, unsupported, Result};
+use crate::promql::eval::{absent_labels, checked_duration_ms};
+use crate::sql_text::sql_string;
 use promql_parser::parser::{Call, Expr};
 
 pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
@@ -20,6 +22,20 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
     match name {
         // abs(v instant-vector) and the other element-wise math functions
         "abs" => math(plan, name, &args, format!("abs({x})"), &about),
+        // absent(v instant-vector): one sample at the steps where v has none
+        "absent" => {
+            let v = plan.vector(args[0], "absent()")?;
+            absent(plan, args[0], &format!("  FROM steps s ANTI JOIN {} v ON v.step_ms = s.step_ms", v.cte), &about)
+        }
+        // absent_over_time(v range-vector): one sample at the steps whose window has no point
+        "absent_over_time" => {
+            let ms = range_arg(0)?;
+            let (offset, range) = (offset_of(&ms.vs)?, checked_duration_ms(&ms.range, "the range")?);
+            let matched = plan.points(&ms.vs, offset, offset + range)?;
+            let from =
+                format!("  FROM steps s ANTI JOIN {matched} p ON {} AND NOT p.stale", range::window_sql(offset, range));
+            absent(plan, args[0], &from, &about)
+        }
         // avg_over_time(v range-vector) and the other *_over_time aggregations
         "avg_over_time" | "count_over_time" | "last_over_time" | "max_over_time" | "min_over_time"
         | "present_over_time" | "sum_over_time" => range::over_time(plan, name, range_arg(0)?, None, &about),
@@ -107,6 +123,8 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
             ),
             &about,
         ),
+        // sort(v instant-vector), sort_desc(v instant-vector): a range query's series have no order
+        "sort" | "sort_desc" => plan.expr(args[0]),
         // sqrt(v instant-vector): NaN below zero
         "sqrt" => math(plan, name, &args, format!("CASE WHEN {x} < 0 THEN 'NaN'::DOUBLE ELSE sqrt({x}) END"), &about),
         // time()
@@ -146,6 +164,25 @@ fn math(plan: &mut Plan, name: &str, args: &[&Expr], value: String, about: &str)
         name,
         about,
         format!("  SELECT step_ms, NULL::VARCHAR AS metric, labels, {value} AS value FROM {}", v.cte),
+    );
+    Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
+}
+
+/// `absent`'s row at the steps `from` leaves (it names the steps `s`), with
+/// the engine's labels for the argument.
+fn absent(plan: &mut Plan, arg: &Expr, from: &str, about: &str) -> Result<Planned> {
+    let labels = absent_labels(arg);
+    let labels = if labels.is_empty() {
+        EMPTY_LABELS.to_string()
+    } else {
+        let entries: Vec<String> =
+            labels.iter().map(|(k, v)| format!("{}: {}", sql_string(k), sql_string(v))).collect();
+        format!("MAP {{{}}}::MAP(VARCHAR, VARCHAR)", entries.join(", "))
+    };
+    let cte = plan.cte(
+        "absent",
+        about,
+        format!("  SELECT s.step_ms, NULL::VARCHAR AS metric, {labels} AS labels, 1::DOUBLE AS value\n{from}"),
     );
     Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
 }

@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn other_constructs_are_named() {
-        assert!(refusal("absent(up)").contains("function absent()"));
+        assert!(refusal("timestamp(up)").contains("function timestamp()"));
         assert!(refusal("count_values(\"v\", up)").contains("aggregation count_values"));
         assert!(refusal("stddev_over_time(up[5m])").contains("function stddev_over_time()"));
         assert!(refusal("up + on() group_left(__name__) up").contains("copying __name__"));

@@ -10,7 +10,7 @@ use crate::promql::eval::checked_duration_ms;
 use promql_parser::parser::MatrixSelector;
 
 /// The join condition of point `p` into the window of step `s`.
-fn window_sql(offset: i64, range: i64) -> String {
+pub(super) fn window_sql(offset: i64, range: i64) -> String {
     format!("p.t > s.step_ms - {offset} - {range} AND p.t <= s.step_ms - {offset}")
 }
 
