@@ -61,7 +61,7 @@ pub(super) fn sum(value: &str, order: &str) -> Fold {
 
 /// The compensation after adding `inc` to `sum` (Neumaier's; reset when the
 /// sum becomes infinite, which would otherwise turn it into NaN).
-fn kahan_compensation(sum: &str, c: &str, inc: &str) -> String {
+pub(super) fn kahan_compensation(sum: &str, c: &str, inc: &str) -> String {
     format!(
         "CASE WHEN isinf({sum} + {inc}) THEN 0::DOUBLE WHEN abs({sum}) >= abs({inc}) THEN {c} + (({sum} - ({sum} + {inc})) + {inc}) \
          ELSE {c} + (({inc} - ({sum} + {inc})) + {sum}) END"

@@ -64,6 +64,8 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
         "deg" => math(plan, name, &args, format!("{x} * {}", number_sql(180.0 / std::f64::consts::PI)), &about),
         // delta(v range-vector)
         "delta" => range::rate(plan, name, range_arg(0)?, &about),
+        // deriv(v range-vector)
+        "deriv" => range::regression(plan, name, range_arg(0)?, None, &about),
         "exp" => math(plan, name, &args, format!("exp({x})"), &about),
         "floor" => math(plan, name, &args, format!("floor({x})"), &about),
         // histogram_quantile(φ scalar, b instant-vector)
@@ -81,6 +83,11 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
         "ln" => math(plan, name, &args, logarithm("ln", x), &about),
         "log10" => math(plan, name, &args, logarithm("log10", x), &about),
         "log2" => math(plan, name, &args, logarithm("log2", x), &about),
+        // predict_linear(v range-vector, t scalar)
+        "predict_linear" => {
+            let ahead = plan.number(args[1], "predict_linear()")?;
+            range::regression(plan, name, range_arg(0)?, Some(ahead), &about)
+        }
         // quantile_over_time(φ scalar, v range-vector)
         "quantile_over_time" => {
             let q = plan.number(args[0], "quantile_over_time()")?;

@@ -349,6 +349,26 @@ mod tests {
     }
 
     #[test]
+    fn histogram_quantile_reads_le_and_groups_without_it() {
+        let sql = plan("histogram_quantile(0.9, rate(latency_seconds_bucket[5m]))").unwrap();
+        assert!(sql.contains("TRY_CAST(trim(labels['le']) AS DOUBLE)"), "{sql}");
+        assert!(sql.contains("lambda e: e.key <> 'le'"), "{sql}");
+        assert!(sql.contains("'0.9'::DOUBLE * counts[n] AS rank"), "{sql}");
+        // a quantile outside [0, 1] is known while planning
+        assert!(plan("histogram_quantile(2, latency_seconds_bucket)").unwrap().contains("'Infinity'::DOUBLE AS value"));
+        assert!(refusal("histogram_quantile(scalar(up), latency_seconds_bucket)").contains("parameter other than a number"));
+    }
+
+    #[test]
+    fn regressions_fit_from_the_first_point_or_the_step() {
+        let deriv = plan("deriv(up[5m])").unwrap();
+        assert!(deriv.contains("x: (p.t - first_t)::DOUBLE / 1000::DOUBLE"), "{deriv}");
+        let predicted = plan("predict_linear(up[5m], 3600)").unwrap();
+        assert!(predicted.contains("x: (p.t - step_ms)::DOUBLE / 1000::DOUBLE"), "{predicted}");
+        assert!(predicted.contains("+ slope * 3600::DOUBLE"), "{predicted}");
+    }
+
+    #[test]
     fn numbers_are_folded_while_planning() {
         let sql = plan("1 + 2 * 3").unwrap();
         assert!(sql.contains("7::DOUBLE AS value\nFROM steps"), "{sql}");

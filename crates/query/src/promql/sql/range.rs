@@ -190,3 +190,81 @@ pub(super) fn neighbours(plan: &mut Plan, function: &str, ms: &MatrixSelector, a
     );
     Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
 }
+
+/// `deriv` and `predict_linear`: the engine's least-squares fit
+/// (`range::linear_regression`) of value over seconds since the window's
+/// first point (`deriv`) or since the step (`predict_linear`), its four
+/// sums Kahan-compensated in time order; a window of one repeated value has
+/// slope 0 (NaN when that value is infinite).
+pub(super) fn regression(
+    plan: &mut Plan,
+    function: &str,
+    ms: &MatrixSelector,
+    ahead: Option<f64>,
+    about: &str,
+) -> Result<Planned> {
+    let offset = offset_of(&ms.vs)?;
+    let range = checked_duration_ms(&ms.range, "the range")?;
+    Names::of_selector(&ms.vs).droppable(&format!("{function}()"))?;
+    let matched = plan.points(&ms.vs, offset, offset + range)?;
+    let intercept_time = if ahead.is_some() { "step_ms" } else { "first_t" };
+    let zero = "x: 0::DOUBLE, v: 0::DOUBLE, sx: 0::DOUBLE, cx: 0::DOUBLE, sy: 0::DOUBLE, cy: 0::DOUBLE, \
+                sxy: 0::DOUBLE, cxy: 0::DOUBLE, sx2: 0::DOUBLE, cx2: 0::DOUBLE";
+    let add = |sum: &str, c: &str, inc: &str| {
+        format!(
+            "{sum}: acc.{sum} + {inc}, {c}: {}",
+            float::kahan_compensation(&format!("acc.{sum}"), &format!("acc.{c}"), inc)
+        )
+    };
+    let sums = plan.cte(
+        "fit",
+        "",
+        format!(
+            "  SELECT step_ms, labels, n, first_v, constant, list_reduce(
+      [{{{zero}}}] || list_transform(points, lambda p: {{{point}}}),
+      lambda acc, e: {{x: 0::DOUBLE, v: 0::DOUBLE,
+        {sx},
+        {sy},
+        {sxy},
+        {sx2}}}) AS sums
+  FROM (
+    SELECT s.step_ms, any_value(p.labels) AS labels, count(*)::DOUBLE AS n, min(p.t) AS first_t,
+      arg_min(p.value, p.t) AS first_v, NOT bool_or(isnan(p.value)) AND min(p.value) = max(p.value) AS constant,
+      list({{t: p.t, v: p.value}} ORDER BY p.t) AS points
+    FROM steps s JOIN {matched} p ON {window}
+    WHERE NOT p.stale
+    GROUP BY s.step_ms, p.key HAVING count(*) >= 2
+  )",
+            point = zero.replace(
+                "x: 0::DOUBLE, v: 0::DOUBLE",
+                &format!("x: (p.t - {intercept_time})::DOUBLE / 1000::DOUBLE, v: p.v")
+            ),
+            sx = add("sx", "cx", "e.x"),
+            sy = add("sy", "cy", "e.v"),
+            sxy = add("sxy", "cxy", "(e.x * e.v)"),
+            sx2 = add("sx2", "cx2", "(e.x * e.x)"),
+            window = window_sql(offset, range),
+        ),
+    );
+    let value = match ahead {
+        Some(ahead) => format!(
+            "CASE WHEN constant THEN (CASE WHEN isinf(first_v) THEN 'NaN'::DOUBLE ELSE first_v END) ELSE sy / n - slope * sx / n END \
+             + slope * {}",
+            float::number_sql(ahead)
+        ),
+        None => "slope".into(),
+    };
+    let cte = plan.cte(
+        function,
+        about,
+        format!(
+            "  SELECT step_ms, NULL::VARCHAR AS metric, labels, {value} AS value FROM (
+    SELECT *, CASE WHEN constant THEN (CASE WHEN isinf(first_v) THEN 'NaN'::DOUBLE ELSE 0::DOUBLE END)
+        ELSE (sxy - sx * sy / n) / (sx2 - sx * sx / n) END AS slope
+    FROM (SELECT step_ms, labels, n, first_v, constant, sums.sx + sums.cx AS sx, sums.sy + sums.cy AS sy,
+            sums.sxy + sums.cxy AS sxy, sums.sx2 + sums.cx2 AS sx2 FROM {sums})
+  )"
+        ),
+    );
+    Ok(Planned::Vector(Vector { cte, names: Names::Dropped }))
+}
