@@ -57,6 +57,7 @@ QUERIES = [
     "rate(errors_total[2m]) / on(zone) group_left sum by (zone) (rate(errors_total[2m]))",
     "histogram_quantile(0.9, sum by (le, job) (rate(rpc_duration_seconds_bucket[3m])))",
     "irate(errors_total[1m])",
+    "predict_linear(errors_total[2m], 60)",
     "clamp(ln(temperature_celsius - 20), -1, 1)",
     "temperature_celsius > 20.5 or temperature_celsius < 19",
     "time() - 1767225600",
