@@ -73,7 +73,7 @@ pub(super) fn plan(plan: &mut Plan, agg: &AggregateExpr) -> Result<Planned> {
     let (metric, name_group) = if keeps_name { ("metric", ", metric") } else { ("NULL::VARCHAR", "") };
     // `group` is an SQL keyword
     let name = if op == "group" { "grouped" } else { op.as_str() };
-    let cte = plan.cte(
+    let cte = plan.grouped_cte(
         name,
         &about,
         format!(
@@ -108,7 +108,7 @@ fn ranked(
     // the engine truncates k to an integer; below 1 nothing is kept
     let k = if k < 1.0 { 0 } else { k.min(i64::MAX as f64) as i64 };
     let direction = if op == "topk" { "DESC" } else { "ASC" };
-    let cte = plan.cte(
+    let cte = plan.grouped_cte(
         op,
         about,
         format!(

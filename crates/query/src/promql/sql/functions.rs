@@ -108,7 +108,7 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
         // scalar(v instant-vector): the value of a vector of one sample, else NaN
         "scalar" => {
             let v = plan.vector(args[0], "scalar()")?;
-            let cte = plan.cte(
+            let cte = plan.grouped_cte(
                 "scalar",
                 &about,
                 format!(

@@ -36,7 +36,7 @@ fn upper_bound_sql() -> String {
 }
 
 pub(super) fn histogram_quantile(plan: &mut Plan, q: f64, buckets: Vector, about: &str) -> Result<Planned> {
-    let merged = plan.cte(
+    let merged = plan.grouped_cte(
         "buckets",
         "",
         format!(
@@ -54,7 +54,7 @@ pub(super) fn histogram_quantile(plan: &mut Plan, q: f64, buckets: Vector, about
     );
     // the monotonic fold carries the running count in `prev`; each element's `prev` is its raw count
     let kept = almost_equal_sql("acc.prev", "x.prev");
-    let monotonic = plan.cte(
+    let monotonic = plan.grouped_cte(
         "histograms",
         "",
         format!(

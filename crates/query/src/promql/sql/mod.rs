@@ -149,6 +149,18 @@ impl<'a> Plan<'a> {
     /// Adds a CTE named `base` (`base_2`, ... when taken), headed by a comment
     /// when `about` is not empty, and returns its name.
     fn cte(&mut self, base: &str, about: &str, body: String) -> String {
+        self.add_cte(base, about, body, "")
+    }
+
+    /// [`Plan::cte`] for a `GROUP BY` that later nodes read: DuckDB inlines a
+    /// CTE read once, and planning aggregations inlined into each other
+    /// takes twice as long with every level (6 s at 20 levels), while
+    /// materialized ones plan in linear time.
+    fn grouped_cte(&mut self, base: &str, about: &str, body: String) -> String {
+        self.add_cte(base, about, body, "MATERIALIZED ")
+    }
+
+    fn add_cte(&mut self, base: &str, about: &str, body: String, materialized: &str) -> String {
         let mut name = base.to_string();
         let mut n = 1;
         while self.taken.contains(&name) {
@@ -157,7 +169,7 @@ impl<'a> Plan<'a> {
         }
         self.taken.insert(name.clone());
         let comment = if about.is_empty() { String::new() } else { format!("-- {about}\n") };
-        self.ctes.push(format!("{comment}{name} AS (\n{body}\n)"));
+        self.ctes.push(format!("{comment}{name} AS {materialized}(\n{body}\n)"));
         name
     }
 
@@ -337,7 +349,7 @@ mod tests {
     #[test]
     fn aggregations_group_by_the_step_and_their_labels() {
         let sql = plan("sum by (job, __name__) (up)").unwrap();
-        assert!(sql.contains("-- sum by (job, __name__) (up)\nsum AS ("), "{sql}");
+        assert!(sql.contains("-- sum by (job, __name__) (up)\nsum AS MATERIALIZED ("), "{sql}");
         assert!(sql.contains("list_contains(['job'], e.key)"), "{sql}");
         assert!(sql.contains("GROUP BY step_ms, grouping, metric"), "{sql}");
         let sql = plan("max without (instance) (up)").unwrap();
@@ -356,7 +368,9 @@ mod tests {
         assert!(sql.contains("'0.9'::DOUBLE * counts[n] AS rank"), "{sql}");
         // a quantile outside [0, 1] is known while planning
         assert!(plan("histogram_quantile(2, latency_seconds_bucket)").unwrap().contains("'Infinity'::DOUBLE AS value"));
-        assert!(refusal("histogram_quantile(scalar(up), latency_seconds_bucket)").contains("parameter other than a number"));
+        assert!(
+            refusal("histogram_quantile(scalar(up), latency_seconds_bucket)").contains("parameter other than a number")
+        );
     }
 
     #[test]
@@ -391,6 +405,6 @@ mod tests {
         for line in sql.lines().filter(|line| line.contains("DROP")) {
             assert!(line.contains("a\\nDROP") || line.starts_with("DROP TABLE x; --'"), "{line}");
         }
-        assert!(sql.contains("-- sum(up{job=\"a\\nDROP TABLE x; --\"})\nsum AS ("), "{sql}");
+        assert!(sql.contains("-- sum(up{job=\"a\\nDROP TABLE x; --\"})\nsum AS MATERIALIZED ("), "{sql}");
     }
 }
