@@ -356,7 +356,7 @@ mod tests {
         assert!(sql.contains("NOT list_contains(['instance'], e.key)"), "{sql}");
         assert!(sql.contains("FILTER (WHERE NOT isnan(value))"), "{sql}");
         // `group` is an SQL keyword, so its CTE is named otherwise
-        assert!(plan("group(up)").unwrap().contains("grouped AS ("));
+        assert!(plan("group(up)").unwrap().contains("grouped AS MATERIALIZED ("));
         assert!(refusal("topk(NaN, up)").contains("parameter value is NaN"));
     }
 
