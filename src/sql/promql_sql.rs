@@ -1,6 +1,7 @@
 //! `promql_sql(query, start, end, step [, catalog, schema]) -> VARCHAR`: the
-//! portable DuckDB SQL that computes `promql_range`'s rows for plans that are
-//! pure SQL (plain selectors), for clients that cannot load canardstack.
+//! portable DuckDB SQL that computes `promql_range`'s rows for the queries
+//! `promql::sql` can plan (selectors, range functions, aggregations,
+//! operators, ...), for clients that cannot load canardstack.
 //! Without a catalog it names the lake a running `otlp_serve` writes to, else
 //! the embedded default (`canardstack`.`otel`). A scalar function may have
 //! several signatures, so the catalog form is a second overload.

@@ -8,8 +8,10 @@ use crate::promql::value::{without_name, Labels, Sample, Value, METRIC_NAME};
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::{HashMap, HashSet};
 
+/// A binary operator; `promql_sql` folds operators between numbers with
+/// [`Op::apply`] too, so both engines share one definition.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Op {
+pub(crate) enum Op {
     Add,
     Sub,
     Mul,
@@ -29,7 +31,7 @@ enum Op {
 }
 
 impl Op {
-    fn parse(text: &str) -> Result<Op> {
+    pub(crate) fn parse(text: &str) -> Result<Op> {
         Ok(match text {
             "+" => Op::Add,
             "-" => Op::Sub,
@@ -51,17 +53,17 @@ impl Op {
         })
     }
 
-    fn is_comparison(self) -> bool {
+    pub(crate) fn is_comparison(self) -> bool {
         matches!(self, Op::Eq | Op::Ne | Op::Gt | Op::Lt | Op::Ge | Op::Le)
     }
 
-    fn is_set(self) -> bool {
+    pub(crate) fn is_set(self) -> bool {
         matches!(self, Op::And | Op::Or | Op::Unless)
     }
 
     /// The value of `l op r`, and for comparisons whether it holds (a
     /// comparison's value is its left operand).
-    fn apply(self, l: f64, r: f64) -> (f64, bool) {
+    pub(crate) fn apply(self, l: f64, r: f64) -> (f64, bool) {
         match self {
             Op::Add => (l + r, true),
             Op::Sub => (l - r, true),

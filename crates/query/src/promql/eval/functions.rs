@@ -231,12 +231,18 @@ fn rate_like(ev: &Evaluator, arg: &Expr, t: i64, is_counter: bool, is_rate: bool
     ))
 }
 
-/// The labels `absent` gives its one sample: the argument selector's
-/// equality matchers (a label named twice is left out).
+/// `absent`'s one sample when its argument has none (`present` is whether
+/// the argument is empty).
 fn absent(present: bool, arg: &Expr, t: i64) -> Vec<Sample> {
     if !present {
         return Vec::new();
     }
+    vec![Sample { labels: absent_labels(arg), t, v: 1.0 }]
+}
+
+/// The labels `absent` gives its one sample: the argument selector's
+/// equality matchers (a label named twice is left out); `promql_sql` uses it too.
+pub(crate) fn absent_labels(arg: &Expr) -> Labels {
     let mut labels = Labels::new();
     let selector = match arg {
         Expr::VectorSelector(vs) => Some(vs),
@@ -254,7 +260,7 @@ fn absent(present: bool, arg: &Expr, t: i64) -> Vec<Sample> {
             }
         }
     }
-    vec![Sample { labels, t, v: 1.0 }]
+    labels
 }
 
 fn sorted(mut samples: Vec<Sample>, descending: bool) -> Vec<Sample> {

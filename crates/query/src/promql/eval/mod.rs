@@ -14,7 +14,9 @@
 
 mod aggregate;
 mod binary;
+pub(crate) use binary::Op as BinaryOp;
 mod functions;
+pub(crate) use functions::absent_labels;
 pub use functions::civil as civil_time;
 mod histogram;
 mod range;
