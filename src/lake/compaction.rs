@@ -117,15 +117,18 @@ pub fn settled_groups(files: &[Candidate], target: u64, settled_before_ms: i64, 
 
 /// The settled tier's candidates of `table`: live data files from the small
 /// files' bound up to `below` bytes without delete files, with the commit
-/// time of their newest rows, in the order DuckLake groups them.
+/// time of their newest rows, in the order DuckLake groups them. A file whose
+/// snapshot has been expired is older than `snapshot_retention`: it counts as
+/// committed at the epoch, settled, rather than missing from the list (which
+/// would shift every group after it and leave the oldest files unmerged).
 pub fn candidates_sql(target: &LakeTarget, table: Table, below: u64) -> String {
     let meta = metadata_database(target);
     format!(
-        "SELECT f.file_size_bytes, epoch_ms(s.snapshot_time) \
+        "SELECT f.file_size_bytes, coalesce(epoch_ms(s.snapshot_time), 0) \
          FROM {meta}.ducklake_data_file f \
          JOIN {meta}.ducklake_table t ON t.table_id = f.table_id AND t.end_snapshot IS NULL \
          JOIN {meta}.ducklake_schema sc ON sc.schema_id = t.schema_id AND sc.end_snapshot IS NULL \
-         JOIN {meta}.ducklake_snapshot s ON s.snapshot_id = coalesce(f.partial_max, f.begin_snapshot) \
+         LEFT JOIN {meta}.ducklake_snapshot s ON s.snapshot_id = coalesce(f.partial_max, f.begin_snapshot) \
          WHERE f.end_snapshot IS NULL AND sc.schema_name = {schema} AND t.table_name = {table} \
            AND f.file_size_bytes >= {SMALL_FILE_BYTES} AND f.file_size_bytes < {below} \
            AND NOT EXISTS (SELECT 1 FROM {meta}.ducklake_delete_file d \
@@ -226,6 +229,8 @@ mod tests {
         assert!(sql.contains("ORDER BY f.begin_snapshot, f.row_id_start, f.data_file_id"), "{sql}");
         assert!(sql.contains(&format!("f.file_size_bytes >= {SMALL_FILE_BYTES} AND f.file_size_bytes < {}", 64 * MB)));
         assert!(sql.contains("ducklake_delete_file d"), "{sql}");
+        assert!(sql.contains("LEFT JOIN \"__ducklake_metadata_lake\".ducklake_snapshot s"), "{sql}");
+        assert!(sql.contains("coalesce(epoch_ms(s.snapshot_time), 0)"), "expired snapshots count as old: {sql}");
         let merge = merge_settled_sql(&target, Table::Logs, 64 * MB, 3);
         assert!(merge.ends_with(&format!("max_file_size => {}, max_compacted_files => 3)", 64 * MB)), "{merge}");
     }
