@@ -88,16 +88,13 @@ pub fn ensure_tables(
     let schema = target.qualified_schema();
     con.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
         .map_err(sql_error(format!("creating schema {schema}")))?;
-    con.execute_batch(&format!(
-        "CALL {}.set_option('data_inlining_row_limit', {inline_rows}, schema => {})",
-        quote_ident(&target.catalog),
-        quote_literal(&target.schema)
-    ))
-    .map_err(sql_error(format!("setting data inlining for {schema}")))?;
     // DuckLake writes snappy by default; zstd as our writer does, or a merge
     // would grow the files it replaces (12.8 MB of random text became 19.6)
-    let lake_options =
-        [("target_file_size", format!("'{target_file_bytes}B'")), ("parquet_compression", "'zstd'".into())];
+    let lake_options = [
+        ("data_inlining_row_limit", inline_rows.to_string()),
+        ("target_file_size", format!("'{target_file_bytes}B'")),
+        ("parquet_compression", "'zstd'".into()),
+    ];
     for (option, value) in lake_options {
         con.execute_batch(&format!(
             "CALL {}.set_option('{option}', {value}, schema => {})",

@@ -282,8 +282,7 @@ impl Maintainer {
             Ok(candidates) => candidates,
             Err(source) => return report.fail(format!("listing settled files of {}", table.name()), source),
         };
-        // a compact_after longer than the epoch settles nothing
-        let settled_before_ms = unix_ms(SystemTime::now().checked_sub(policy.settle_after).unwrap_or(UNIX_EPOCH));
+        let settled_before_ms = cutoff_ns(policy.settle_after) / 1_000_000;
         let groups = compaction::settled_groups(
             &candidates,
             policy.target_file_bytes,
@@ -305,10 +304,8 @@ impl Maintainer {
     }
 
     fn settled_candidates(&self, table: Table, below: u64) -> Result<Vec<Candidate>, duckdb::Error> {
-        self.in_transaction(|con| {
-            let mut stmt = con.prepare(&compaction::candidates_sql(&self.target, table, below))?;
-            let candidates = stmt.query_map([], |row| Ok(Candidate { bytes: row.get(0)?, newest_ms: row.get(1)? }))?;
-            candidates.collect()
+        self.rows(&compaction::candidates_sql(&self.target, table, below), |row| {
+            Ok(Candidate { bytes: row.get(0)?, newest_ms: row.get(1)? })
         })
     }
 
@@ -358,16 +355,8 @@ impl Maintainer {
     }
 
     fn file_spans(&self, table: Table) -> Result<Vec<FileSpan>, duckdb::Error> {
-        self.in_transaction(|con| {
-            let mut stmt = con.prepare(&retention::file_spans_sql(&self.target, table))?;
-            let spans = stmt.query_map([], |row| {
-                Ok(FileSpan {
-                    min_ns: row.get(0)?,
-                    max_ns: row.get(1)?,
-                    bytes: row.get::<_, Option<u64>>(2)?.unwrap_or(0),
-                })
-            })?;
-            spans.collect()
+        self.rows(&retention::file_spans_sql(&self.target, table), |row| {
+            Ok(FileSpan { min_ns: row.get(0)?, max_ns: row.get(1)?, bytes: row.get::<_, Option<u64>>(2)?.unwrap_or(0) })
         })
     }
 
@@ -454,11 +443,16 @@ impl Maintainer {
     }
 
     fn paths(&self, sql: &str) -> Result<Vec<String>, duckdb::Error> {
-        self.in_transaction(|con| {
-            let mut stmt = con.prepare(sql)?;
-            let paths = stmt.query_map([], |row| row.get::<_, String>(0))?;
-            paths.collect()
-        })
+        self.rows(sql, |row| row.get::<_, String>(0))
+    }
+
+    /// Every row of a query, each read by `read`, in a transaction of its own.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        read: impl FnMut(&duckdb::Row<'_>) -> Result<T, duckdb::Error>,
+    ) -> Result<Vec<T>, duckdb::Error> {
+        self.in_transaction(|con| con.prepare(sql)?.query_map([], read)?.collect())
     }
 
     fn count_removed(&self, paths: &[String], report: &mut RoundReport) {
@@ -473,12 +467,8 @@ impl Maintainer {
     /// Files and bytes per table now, for `/metrics`.
     fn measure(&self, report: &mut RoundReport) {
         let sql = footprint_sql(&self.target);
-        let measured = self.in_transaction(|con| {
-            let mut stmt = con.prepare(&sql)?;
-            let rows =
-                stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?, row.get::<_, u64>(2)?)))?;
-            rows.collect::<Result<Vec<_>, _>>()
-        });
+        let measured =
+            self.rows(&sql, |row| Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?, row.get::<_, u64>(2)?)));
         match measured {
             Ok(rows) => {
                 report.footprint = Table::all().into_iter().map(|table| (table, Footprint::default())).collect();
@@ -493,11 +483,8 @@ impl Maintainer {
     }
 }
 
-fn unix_ms(at: SystemTime) -> i64 {
-    i64::try_from(at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Nanoseconds since the epoch `keep` ago.
+/// Nanoseconds since the epoch `keep` ago; 0 (nothing is older) when `keep`
+/// reaches back past the epoch.
 fn cutoff_ns(keep: Duration) -> i64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.saturating_sub(keep).as_nanos()).unwrap_or(i64::MAX)
