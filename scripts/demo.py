@@ -81,7 +81,10 @@ def start_server(con, args) -> str:
     key = f", api_key := '{args.api_key}'" if args.api_key else ""
     try:
         served = con.execute(f"SELECT endpoint FROM otlp_serve({args.port}, catalog := '{CATALOG}', "
-                             f"spool_dir := '{lake}/spool', host := '{args.host}'{key})").fetchone()
+                             f"spool_dir := '{lake}/spool', host := '{args.host}'{key}, "
+                             # the service graph within seconds rather than the default half minute
+                             "service_graph_wait := INTERVAL '5 seconds', "
+                             "service_graph_interval := INTERVAL '5 seconds')").fetchone()
     except duckdb.Error as error:
         sys.exit(f"demo: otlp_serve({args.port}) failed: {error}")
     # listening on every address: clients on this machine still reach it on loopback

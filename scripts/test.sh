@@ -11,7 +11,7 @@ status=0
 
 echo "== layering"
 # the leaf crates must build without DuckDB: only the extension crate links it
-for crate in canardstack-spool canardstack-otlp canardstack-query canardstack-compat; do
+for crate in canardstack-spool canardstack-otlp canardstack-query canardstack-compat canardstack-derive; do
     linked=$(cargo tree -p "$crate" -e normal,build,dev --prefix none | grep -E '^(lib)?duckdb' | sort -u)
     if [ -n "$linked" ]; then
         echo "FAIL: $crate depends on $linked"

@@ -9,6 +9,7 @@
 pub mod flusher;
 pub mod maintenance;
 pub mod queue;
+pub mod service_graph;
 pub mod stats;
 
 use crate::otlp::{self, DecodeError, DecodeLimits, RequestKind, Rows};

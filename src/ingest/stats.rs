@@ -5,6 +5,7 @@
 
 use crate::compat::metrics::StatsSnapshot;
 use crate::lake::maintenance::RoundReport;
+use crate::lake::service_graph::StepReport;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -66,6 +67,24 @@ impl Stats {
             s.lake_files.insert(table.name().to_string(), footprint.files);
             s.lake_bytes.insert(table.name().to_string(), footprint.bytes);
         }
+    }
+
+    /// A service graph step ended (one that found no window due counts too).
+    pub fn service_graph_step(&self, report: &StepReport) {
+        let mut s = self.lock();
+        s.service_graph_steps += 1;
+        s.service_graph_windows += u64::from(report.window.is_some());
+        s.service_graph_requests += report.requests;
+        s.service_graph_dropped_edges += report.dropped_edges;
+        s.service_graph_series = report.series as u64;
+    }
+
+    pub fn service_graph_failed(&self, message: String) {
+        let mut s = self.lock();
+        s.service_graph_steps += 1;
+        s.service_graph_failures += 1;
+        s.last_error = Some(message);
+        s.last_error_at = Some(SystemTime::now());
     }
 
     pub fn error(&self, message: String) {

@@ -108,6 +108,10 @@ pub fn ensure_tables(
             .map_err(sql_error(format!("creating table {}", target.qualified(table.name()))))?;
         check_columns(con, target, table)?;
     }
+    con.execute_batch(&canardstack_derive::progress::create_sql(target)).map_err(sql_error(format!(
+        "creating table {}",
+        target.qualified(canardstack_derive::progress::PROGRESS_TABLE)
+    )))?;
     let checkpoints = target.qualified(CHECKPOINT_TABLE);
     con.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {checkpoints} (writer_id VARCHAR, seq UBIGINT, committed_at TIMESTAMP WITH TIME ZONE)"

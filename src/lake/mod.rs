@@ -1,5 +1,6 @@
 //! DuckLake side: the catalog and its tables, the connection pool the queries run on, and the writer's
-//! one-transaction-per-flush commit, and the maintenance beside it (retention, compaction, expiry).
+//! one-transaction-per-flush commit, and the maintenance beside it (retention, compaction, expiry), and the
+//! metrics derived from spans (the service graph).
 
 pub mod catalog;
 mod coalesce;
@@ -10,4 +11,5 @@ pub mod gate;
 pub mod maintenance;
 mod parquet_file;
 pub mod retention;
+pub mod service_graph;
 pub mod store;

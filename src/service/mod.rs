@@ -14,11 +14,13 @@ use crate::compat::CompatContext;
 use crate::ingest::flusher::{self, FlushPolicy, FlushReport};
 use crate::ingest::maintenance::{self, Maintenance, MaintenanceHandle, NotRunning};
 use crate::ingest::queue::CommitQueue;
+use crate::ingest::service_graph::{self, ServiceGraphThread};
 use crate::ingest::{Ingest, IngestLimits};
 use crate::lake::catalog::{self, CatalogError};
 use crate::lake::commit::{CommitError, LakeWriter};
 use crate::lake::database::{ConnectError, Database};
 use crate::lake::maintenance::{Maintainer, MaintenancePolicy, RoundReport};
+use crate::lake::service_graph::ServiceGraphDeriver;
 use crate::otlp::{self, DecodeLimits, RequestKind, Rows};
 use crate::query::sql_text::LakeTarget;
 use crate::server::{Context, HttpServer, ServerConfig, ServerError};
@@ -98,6 +100,7 @@ struct Service {
     http: HttpServer,
     writer: JoinHandle<FlushReport>,
     maintenance: Maintenance,
+    service_graph: Option<ServiceGraphThread>,
     started: Instant,
     started_at: SystemTime,
 }
@@ -148,6 +151,12 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         compaction: options.compaction,
     };
     let maintainer = Maintainer::new(db.connect()?, target.clone(), policy, lake.commit_gate());
+    let deriver = match options.service_graph {
+        Some(policy) => {
+            Some(ServiceGraphDeriver::new(db.connect()?, target.clone(), lake.commit_gate(), lake.due_tables(), policy))
+        }
+        None => None,
+    };
     let checkpoint = lake.checkpoint_seq();
     if spool.last_seq() < checkpoint {
         return Err(ServiceError::SpoolBehind {
@@ -216,6 +225,19 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
             return Err(error.into());
         }
     };
+    // after the replay, so the spans a crash left in the spool are in the lake before their window
+    let service_graph = match deriver.map(|deriver| {
+        let interval = options.service_graph.map(|policy| policy.interval).unwrap_or_default();
+        service_graph::spawn(ingest.clone(), deriver, interval)
+    }) {
+        None => None,
+        Some(Ok(thread)) => Some(thread),
+        Some(Err(error)) => {
+            http.stop();
+            shut_down(&ingest, writer, maintenance);
+            return Err(ServiceError::Thread(error));
+        }
+    };
     let port = http.local_addr.port();
     let info = ServeInfo {
         endpoint: format!("http://{}:{}", endpoint_host(&options.host), port),
@@ -232,6 +254,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         http,
         writer,
         maintenance,
+        service_graph,
         started: Instant::now(),
         started_at: SystemTime::now(),
     };
@@ -325,6 +348,9 @@ pub fn stop(port: Option<u16>) -> Vec<StopReport> {
 
 fn stop_service(service: Service) -> StopReport {
     service.http.stop();
+    if let Some(thread) = service.service_graph {
+        thread.stop();
+    }
     let flush = shut_down(&service.ingest, service.writer, service.maintenance);
     StopReport { port: service.info.port, flush, spool_backlog_records: service.ingest.spool.backlog().records }
 }

@@ -2,11 +2,21 @@
 
 use crate::lake::compaction::CompactionPolicy;
 use crate::lake::retention::Retention;
+use canardstack_derive::window::WindowPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// As long as the original canardstack kept data by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+
+/// A window every 15 s (a scrape interval), 30 s behind the clock: SDKs'
+/// batch exporters send a span within 5 s of its end by default, the
+/// Collector's batch processor adds up to a few more.
+pub const DEFAULT_SERVICE_GRAPH: WindowPolicy = WindowPolicy {
+    wait: Duration::from_secs(30),
+    interval: Duration::from_secs(15),
+    max_len: Duration::from_secs(300),
+};
 
 /// Below this a target would not stay clear of the small files merged every round.
 const MIN_TARGET_FILE_BYTES: u64 = 4 << 20;
@@ -38,6 +48,9 @@ pub struct ServeOptions {
     /// merges aim at files of `target_file_bytes`, and take a busy writer's
     /// files once they are `settle_after` old
     pub compaction: CompactionPolicy,
+    /// derive the service graph (`traces_service_graph_*`) from spans, a
+    /// window of span end time every `interval`, `wait` behind the clock
+    pub service_graph: Option<WindowPolicy>,
     pub max_body_bytes: usize,
     pub max_decompressed_bytes: usize,
     /// decoded items (records, spans, points, attributes, ...) per request
@@ -71,6 +84,7 @@ impl Default for ServeOptions {
             },
             snapshot_retention: Duration::from_secs(30 * 60),
             compaction: CompactionPolicy::default(),
+            service_graph: Some(DEFAULT_SERVICE_GRAPH),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             max_items_per_request: crate::otlp::DecodeLimits::DEFAULT_MAX_ITEMS,
@@ -116,6 +130,9 @@ impl ServeOptions {
                 rule: "at least 4194304 (4 MiB: files below 2 MiB are merged every round)",
                 value: self.compaction.target_file_bytes.to_string(),
             });
+        }
+        if let Some(policy) = &self.service_graph {
+            positive("service_graph_interval", policy.interval.as_millis() as u64, "at least 1 millisecond")?;
         }
         positive("max_spool_bytes", self.max_spool_bytes, "at least 1")?;
         positive("max_items_per_request", self.max_items_per_request as u64, "at least 1")?;

@@ -11,6 +11,7 @@ use crate::lake::database::Database;
 use crate::lake::retention::Retention;
 use crate::service::options::kept_for;
 use crate::service::{self, ServeInfo, ServeOptions};
+use canardstack_derive::window::WindowPolicy;
 use duckdb::arrow::array::{ArrayRef, StringArray, UInt16Array, UInt64Array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -86,6 +87,9 @@ fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
         ("snapshot_retention".into(), interval()),
         ("target_file_bytes".into(), bigint()),
         ("compact_after".into(), interval()),
+        ("service_graph".into(), LogicalTypeHandle::from(LogicalTypeId::Boolean)),
+        ("service_graph_interval".into(), interval()),
+        ("service_graph_wait".into(), interval()),
     ]
 }
 
@@ -101,6 +105,20 @@ fn read_retention(bind: &BindInfo, defaults: Retention) -> Result<Retention, Box
         traces: signal("traces_retention", defaults.traces)?,
         metrics: signal("metrics_retention", defaults.metrics)?,
     })
+}
+
+/// `service_graph := false` turns it off; the interval and wait default to
+/// 15 and 30 seconds.
+fn read_service_graph(bind: &BindInfo, defaults: Option<WindowPolicy>) -> Result<Option<WindowPolicy>, BoxError> {
+    let Some(defaults) = defaults else { return Ok(None) };
+    if !named_bool(bind, "service_graph").unwrap_or(true) {
+        return Ok(None);
+    }
+    Ok(Some(WindowPolicy {
+        interval: named_duration(bind, "service_graph_interval")?.unwrap_or(defaults.interval),
+        wait: named_duration(bind, "service_graph_wait")?.unwrap_or(defaults.wait),
+        max_len: defaults.max_len,
+    }))
 }
 
 fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
@@ -136,6 +154,7 @@ fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
             target_file_bytes: named_count(bind, "target_file_bytes")?.unwrap_or(defaults.compaction.target_file_bytes),
             settle_after: named_duration(bind, "compact_after")?.unwrap_or(defaults.compaction.settle_after),
         },
+        service_graph: read_service_graph(bind, defaults.service_graph)?,
     })
 }
 

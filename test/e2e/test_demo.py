@@ -354,6 +354,42 @@ def test_the_request_counters_rate_is_positive_for_every_service(demo):
     assert found["frontend"] == max(found.values()), "every user request passes the frontend"
 
 
+def service_graph_edges() -> set:
+    """The calls of the shop's workload, as Tempo's service graph names them: each user request
+    reaches a frontend route from outside (client "user"), each operation calls its callees."""
+    edges = set()
+
+    def walk(op):
+        for call in op.calls:
+            edges.add((op.service, call.service))
+            walk(call)
+
+    for _, root in shop.USER_REQUESTS:
+        edges.add(("user", root.service))
+        walk(root)
+    return edges
+
+
+def test_the_service_graph_has_every_call_of_the_workload_and_its_failures(demo):
+    def grafana_service_map(metric):
+        # the instant query Grafana's Tempo data source sends for its service map
+        reply = demo.get("/api/v1/query", query=f"sum by (client, server) (rate({metric}[5m]))")
+        return {(r["metric"]["client"], r["metric"]["server"]): float(r["value"][1]) for r in reply["data"]["result"]}
+
+    expected = service_graph_edges()
+    assert expected == {("user", "frontend"), ("frontend", "inventory"), ("frontend", "cart"),
+                        ("frontend", "checkout"), ("checkout", "inventory"), ("checkout", "payment")}
+    totals = poll(lambda: grafana_service_map("traces_service_graph_request_total"),
+                  lambda found: set(found) == expected and all(v > 0 for v in found.values()),
+                  "every call of the workload in the service graph", seconds=60)
+    assert totals[("user", "frontend")] == max(totals.values()), "every user request reaches the frontend"
+    # a fifth of the user requests fail somewhere, and a failure fails every caller up to the frontend
+    failed = poll(lambda: grafana_service_map("traces_service_graph_request_failed_total"),
+                  lambda found: ("user", "frontend") in found, "failed requests from users")
+    assert set(failed) <= expected, failed
+    assert 0 < failed[("user", "frontend")] < totals[("user", "frontend")], (failed, totals)
+
+
 def grafana_query(demo, target: dict, datasource: str):
     """Runs a panel's target as Grafana would over the last 10 minutes; returns the result list."""
     now = int(time.time())
@@ -418,8 +454,14 @@ def test_sigint_stops_the_demo_cleanly_and_the_lake_holds_whole_traces(demo, duc
     con = duckdb.connect()
     con.execute(f"LOAD '{ducklake_extension}'")
     con.execute(f"ATTACH 'ducklake:{demo.lake}/catalog.ducklake' AS lake (DATA_PATH '{demo.lake}/data/', READ_ONLY)")
-    stored = {table: con.execute(f"SELECT count(*) FROM lake.otel.{table}").fetchone()[0] for table in committed}
+    # what the writer committed, beside the service graph's points derived from the spans
+    stored = {table: con.execute(f"SELECT count(*) FROM lake.otel.{table} "
+                                 "WHERE scope_name IS DISTINCT FROM 'canardstack.service_graph'").fetchone()[0]
+              for table in committed}
     assert stored == committed
+    derived = con.execute("SELECT count(DISTINCT metric_name) FROM lake.otel.metrics_sum "
+                          "WHERE scope_name = 'canardstack.service_graph'").fetchone()[0]
+    assert derived == 2, "request and failed counters"
     per_trace = con.execute("""
         SELECT any_value(span_name) FILTER (parent_span_id = '') AS root, count(*) AS spans,
                bool_or(status_code = 'Error') AS failed, count(*) FILTER (span_kind = 'Server') AS servers

@@ -45,6 +45,15 @@ pub struct StatsSnapshot {
     /// table name -> live data and delete files / their bytes, as the last round measured them
     pub lake_files: BTreeMap<String, u64>,
     pub lake_bytes: BTreeMap<String, u64>,
+    /// service graph steps run, windows of spans derived, requests counted in them,
+    /// steps that failed (their window is tried again), new edges refused past the limit
+    pub service_graph_steps: u64,
+    pub service_graph_windows: u64,
+    pub service_graph_requests: u64,
+    pub service_graph_failures: u64,
+    pub service_graph_dropped_edges: u64,
+    /// edges whose series are written, as the last step left them
+    pub service_graph_series: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<SystemTime>,
 }
@@ -190,6 +199,36 @@ pub fn render(input: &MetricsInput) -> String {
         &s.lake_bytes,
     );
     out.single(
+        "canardstack_service_graph_windows_total",
+        "counter",
+        "Windows of span end time the service graph was derived from.",
+        s.service_graph_windows as f64,
+    );
+    out.single(
+        "canardstack_service_graph_requests_total",
+        "counter",
+        "Requests between services the service graph counted.",
+        s.service_graph_requests as f64,
+    );
+    out.single(
+        "canardstack_service_graph_failures_total",
+        "counter",
+        "Service graph steps that failed (their window is derived again at the next step).",
+        s.service_graph_failures as f64,
+    );
+    out.single(
+        "canardstack_service_graph_dropped_edges_total",
+        "counter",
+        "New service graph edges refused because the series limit was reached.",
+        s.service_graph_dropped_edges as f64,
+    );
+    out.single(
+        "canardstack_service_graph_series",
+        "gauge",
+        "Service graph edges whose series are written.",
+        s.service_graph_series as f64,
+    );
+    out.single(
         "canardstack_spool_backlog_records",
         "gauge",
         "Spooled records not yet committed.",
@@ -322,6 +361,10 @@ mod tests {
         ingest.snapshots_expired = 9;
         ingest.lake_files.insert("logs".into(), 2);
         ingest.lake_bytes.insert("logs".into(), 2048);
+        ingest.service_graph_windows = 4;
+        ingest.service_graph_requests = 30;
+        ingest.service_graph_failures = 1;
+        ingest.service_graph_series = 3;
         let queries = BTreeMap::from([((Api::Loki, true), QueryCounter { requests: 4, seconds: 1.5 })]);
         let input = MetricsInput {
             ingest: &ingest,
@@ -354,6 +397,11 @@ mod tests {
                 "canardstack_maintenance_expired_snapshots_total 9",
                 "canardstack_lake_files{table=\"logs\"} 2",
                 "canardstack_lake_bytes{table=\"logs\"} 2048",
+                "canardstack_service_graph_windows_total 4",
+                "canardstack_service_graph_requests_total 30",
+                "canardstack_service_graph_failures_total 1",
+                "canardstack_service_graph_dropped_edges_total 0",
+                "canardstack_service_graph_series 3",
                 "canardstack_spool_backlog_records 7",
                 "canardstack_spool_backlog_bytes 4096",
                 "canardstack_spool_disk_bytes 65536",

@@ -1,0 +1,65 @@
+//! The service graph thread: a step every `interval` (at once while it is
+//! catching up), each deriving the window of spans that is due. Failures
+//! are counted and reported in `otlp_status().last_error`; the window is
+//! tried again at the next step, so nothing is skipped.
+
+use super::Ingest;
+use crate::lake::service_graph::ServiceGraphDeriver;
+use canardstack_derive::window::unix_ns;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+pub struct ServiceGraphThread {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+pub fn spawn(
+    ingest: Arc<Ingest>,
+    deriver: ServiceGraphDeriver,
+    interval: Duration,
+) -> std::io::Result<ServiceGraphThread> {
+    let (stop, stopped) = mpsc::channel();
+    let thread = std::thread::Builder::new().name("canardstack-service-graph".into()).spawn(move || {
+        let report_to = ingest.clone();
+        let steps = std::panic::AssertUnwindSafe(|| run(&ingest, deriver, &stopped, interval));
+        if std::panic::catch_unwind(steps).is_err() {
+            report_to.stats.error("service graph: internal error (panic); no more steps until restart".into());
+        }
+    })?;
+    Ok(ServiceGraphThread { stop, thread })
+}
+
+impl ServiceGraphThread {
+    /// Stops after the step under way, if any.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+fn run(ingest: &Ingest, mut deriver: ServiceGraphDeriver, stopped: &mpsc::Receiver<()>, interval: Duration) {
+    let mut pause = interval;
+    loop {
+        match stopped.recv_timeout(pause) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        pause = match deriver.step(unix_ns(SystemTime::now()), ingest.queue.oldest_wait()) {
+            Ok(report) => {
+                ingest.stats.service_graph_step(&report);
+                if report.behind {
+                    Duration::ZERO
+                } else {
+                    interval
+                }
+            }
+            Err(error) => {
+                ingest.stats.service_graph_failed(error.to_string());
+                interval
+            }
+        };
+    }
+}
