@@ -240,6 +240,8 @@ def main():
                         help="otlp_serve's max_queue_bytes in MB (decoded rows waiting for a commit)")
     parser.add_argument("--memory-limit", default=None,
                         help="DuckDB's memory_limit for the server process, e.g. 2GB (default: DuckDB's, 80%% of RAM)")
+    parser.add_argument("--no-service-graph", action="store_true",
+                        help="otlp_serve's service_graph := false (no traces_service_graph_* derived from the spans)")
     parser.add_argument("--flush-interval-ms", type=int, default=500)
     parser.add_argument("--compact-interval-ms", type=int, default=60000)
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
@@ -260,6 +262,8 @@ def main():
             db.sql(f"SET memory_limit = '{args.memory_limit}'")
         port = free_port()
         inline = f", inline_rows := {args.inline_rows}" if args.inline_rows is not None else ""
+        if args.no_service_graph:
+            inline += ", service_graph := false"
         if args.max_queue_mb is not None:
             inline += f", max_queue_bytes := {args.max_queue_mb << 20}"
         db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, "

@@ -6,13 +6,15 @@
 use super::Ingest;
 use crate::lake::service_graph::ServiceGraphDeriver;
 use canardstack_derive::window::unix_ns;
+use duckdb::InterruptHandle;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub struct ServiceGraphThread {
     stop: mpsc::Sender<()>,
+    interrupt: Arc<InterruptHandle>,
     thread: JoinHandle<()>,
 }
 
@@ -22,6 +24,7 @@ pub fn spawn(
     interval: Duration,
 ) -> std::io::Result<ServiceGraphThread> {
     let (stop, stopped) = mpsc::channel();
+    let interrupt = deriver.interrupt_handle();
     let thread = std::thread::Builder::new().name("canardstack-service-graph".into()).spawn(move || {
         let report_to = ingest.clone();
         let steps = std::panic::AssertUnwindSafe(|| run(&ingest, deriver, &stopped, interval));
@@ -29,13 +32,14 @@ pub fn spawn(
             report_to.stats.error("service graph: internal error (panic); no more steps until restart".into());
         }
     })?;
-    Ok(ServiceGraphThread { stop, thread })
+    Ok(ServiceGraphThread { stop, interrupt, thread })
 }
 
 impl ServiceGraphThread {
-    /// Stops after the step under way, if any.
+    /// Stops now: a step under way is interrupted and done again after the next start.
     pub fn stop(self) {
         let _ = self.stop.send(());
+        self.interrupt.interrupt();
         let _ = self.thread.join();
     }
 }
@@ -47,9 +51,10 @@ fn run(ingest: &Ingest, mut deriver: ServiceGraphDeriver, stopped: &mpsc::Receiv
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
+        let started = Instant::now();
         pause = match deriver.step(unix_ns(SystemTime::now()), ingest.queue.oldest_wait()) {
             Ok(report) => {
-                ingest.stats.service_graph_step(&report);
+                ingest.stats.service_graph_step(&report, started.elapsed());
                 if report.behind {
                     Duration::ZERO
                 } else {
@@ -57,7 +62,7 @@ fn run(ingest: &Ingest, mut deriver: ServiceGraphDeriver, stopped: &mpsc::Receiv
                 }
             }
             Err(error) => {
-                ingest.stats.service_graph_failed(error.to_string());
+                ingest.stats.service_graph_failed(error.to_string(), started.elapsed());
                 interval
             }
         };

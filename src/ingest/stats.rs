@@ -70,18 +70,20 @@ impl Stats {
     }
 
     /// A service graph step ended (one that found no window due counts too).
-    pub fn service_graph_step(&self, report: &StepReport) {
+    pub fn service_graph_step(&self, report: &StepReport, duration: Duration) {
         let mut s = self.lock();
         s.service_graph_steps += 1;
+        s.service_graph_seconds += duration.as_secs_f64();
         s.service_graph_windows += u64::from(report.window.is_some());
         s.service_graph_requests += report.requests;
         s.service_graph_dropped_edges += report.dropped_edges;
         s.service_graph_series = report.series as u64;
     }
 
-    pub fn service_graph_failed(&self, message: String) {
+    pub fn service_graph_failed(&self, message: String, duration: Duration) {
         let mut s = self.lock();
         s.service_graph_steps += 1;
+        s.service_graph_seconds += duration.as_secs_f64();
         s.service_graph_failures += 1;
         s.last_error = Some(message);
         s.last_error_at = Some(SystemTime::now());

@@ -14,6 +14,7 @@ use canardstack_derive::progress;
 use canardstack_derive::service_graph::{self, Edge, EdgeCounts, Latencies, ServiceGraph, BUCKETS, GENERATOR};
 use canardstack_derive::window::{Window, WindowPolicy};
 use duckdb::types::Value;
+use duckdb::InterruptHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +62,12 @@ impl ServiceGraphDeriver {
         policy: WindowPolicy,
     ) -> Self {
         ServiceGraphDeriver { con, target, gate, due, policy, graph: ServiceGraph::default() }
+    }
+
+    /// Stops the statement under way (at `otlp_stop`): its transaction rolls
+    /// back, and the window is derived again after the next start.
+    pub fn interrupt_handle(&self) -> Arc<InterruptHandle> {
+        self.con.interrupt_handle()
     }
 
     /// Derives the next window if one is due at `now_ns`, with the writer

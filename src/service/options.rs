@@ -226,6 +226,20 @@ mod tests {
     }
 
     #[test]
+    fn the_service_graph_is_on_every_fifteen_seconds_thirty_behind_and_needs_an_interval() {
+        let defaults = ServeOptions::default();
+        let policy = defaults.service_graph.expect("on by default");
+        assert_eq!((policy.interval, policy.wait), (Duration::from_secs(15), Duration::from_secs(30)));
+        let stalled = WindowPolicy { interval: Duration::ZERO, ..policy };
+        let bad = ServeOptions { service_graph: Some(stalled), ..defaults.clone() };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "service_graph_interval must be at least 1 millisecond, got 0"
+        );
+        assert_eq!(ServeOptions { service_graph: None, ..defaults }.validate(), Ok(()));
+    }
+
+    #[test]
     fn item_bound_defaults_to_a_million_and_is_positive() {
         assert_eq!(ServeOptions::default().max_items_per_request, 1_000_000);
         let bad = ServeOptions { max_items_per_request: 0, ..ServeOptions::default() };

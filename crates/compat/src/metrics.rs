@@ -48,6 +48,8 @@ pub struct StatsSnapshot {
     /// service graph steps run, windows of spans derived, requests counted in them,
     /// steps that failed (their window is tried again), new edges refused past the limit
     pub service_graph_steps: u64,
+    /// time spent in service graph steps (reading a window's edges, writing its points)
+    pub service_graph_seconds: f64,
     pub service_graph_windows: u64,
     pub service_graph_requests: u64,
     pub service_graph_failures: u64,
@@ -203,6 +205,12 @@ pub fn render(input: &MetricsInput) -> String {
         "counter",
         "Windows of span end time the service graph was derived from.",
         s.service_graph_windows as f64,
+    );
+    out.single(
+        "canardstack_service_graph_duration_seconds_total",
+        "counter",
+        "Time spent deriving the service graph (reading windows of spans, writing their points).",
+        s.service_graph_seconds,
     );
     out.single(
         "canardstack_service_graph_requests_total",
@@ -362,6 +370,7 @@ mod tests {
         ingest.lake_files.insert("logs".into(), 2);
         ingest.lake_bytes.insert("logs".into(), 2048);
         ingest.service_graph_windows = 4;
+        ingest.service_graph_seconds = 0.5;
         ingest.service_graph_requests = 30;
         ingest.service_graph_failures = 1;
         ingest.service_graph_series = 3;
@@ -398,6 +407,7 @@ mod tests {
                 "canardstack_lake_files{table=\"logs\"} 2",
                 "canardstack_lake_bytes{table=\"logs\"} 2048",
                 "canardstack_service_graph_windows_total 4",
+                "canardstack_service_graph_duration_seconds_total 0.5",
                 "canardstack_service_graph_requests_total 30",
                 "canardstack_service_graph_failures_total 1",
                 "canardstack_service_graph_dropped_edges_total 0",
