@@ -1,9 +1,10 @@
-//! `logql_sql(query [, start, end [, limit [, catalog [, schema]]]])`: the DuckDB
-//! SQL of a LogQL log query whose whole pipeline runs in SQL (stream selector
-//! and line filters), runnable in any DuckDB client attached to the same lake.
-//! Anything else (parsers, label filters, formatters, metric queries) is
-//! finished in Rust by `loki_query`, so it is refused with the construct
-//! named. Defaults as `loki_query`: the last hour, limit 100, newest first.
+//! `logql_sql(query [, start, end [, limit | step [, catalog [, schema]]]])`:
+//! the DuckDB SQL of a LogQL query, runnable in any DuckDB client attached to
+//! the same lake, with `loki_query`'s rows. A log query takes a limit, a metric
+//! query a step (an INTERVAL). The plans are written by
+//! `query::logql::portable`; what they cannot express exactly is refused with
+//! the construct named. Defaults as `loki_query`: the last hour, limit 100,
+//! newest first.
 
 use super::edge::SqlScalar;
 use super::lake_choice::LakeChoice;
@@ -11,35 +12,45 @@ use super::loki_query::time_range;
 use super::scalar_args::ScalarArgs;
 use crate::guard::BoxError;
 use crate::query::logql::ast::Query;
+use crate::query::logql::eval::Steps;
 use crate::query::logql::parser::parse;
-use crate::query::logql::plan::{plan_logs, stage_name, Direction, Shape, TimeBounds};
+use crate::query::logql::plan::Direction;
+use crate::query::logql::portable::{log_query_sql, metric_query_sql};
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vscalar::ScalarFunctionSignature;
 use duckdb::vtab::arrow::WritableVector;
 
 pub struct LogqlSql;
 
-/// The SQL plan of one log query over `logs_table`, or why there is none.
+/// How the caller bounds the answer: lines for a log query, the step for a metric query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound {
+    Limit(u64),
+    StepNs(i64),
+}
+
+/// The SQL plan of one query over `logs_table`, or why there is none.
 pub fn pure_sql_plan(
     query: &str,
     start_ns: i64,
     end_ns: i64,
-    limit: u64,
+    bound: Bound,
     logs_table: &str,
 ) -> Result<String, BoxError> {
-    let selector = match parse(query)? {
-        Query::Log(selector) => selector,
-        Query::Metric(_) => {
-            return Err("logql_sql: metric queries are evaluated in Rust and have no SQL plan; use loki_query".into())
+    match (parse(query)?, bound) {
+        (Query::Log(selector), Bound::Limit(limit)) => {
+            Ok(log_query_sql(&selector, logs_table, start_ns, end_ns, limit, Direction::Backward)?)
         }
-    };
-    let bounds = TimeBounds { from_ns: start_ns, from_inclusive: true, to_ns: end_ns, to_inclusive: false };
-    let plan = plan_logs(&selector, logs_table, bounds, Some(Direction::Backward), Some(limit), Shape::Portable);
-    match plan.residual.first() {
-        None => Ok(plan.sql),
-        Some(stage) => {
-            Err(format!("logql_sql: the {} stage runs in Rust and has no SQL plan; use loki_query", stage_name(stage))
-                .into())
+        (Query::Metric(expr), Bound::StepNs(step_ns)) => {
+            if step_ns <= 0 {
+                return Err("logql_sql: step must be positive".into());
+            }
+            let steps = Steps::aligned(start_ns, end_ns, step_ns)?;
+            Ok(metric_query_sql(&expr, logs_table, &steps)?)
+        }
+        (Query::Log(_), Bound::StepNs(_)) => Err("logql_sql: a log query takes a limit (BIGINT), not a step".into()),
+        (Query::Metric(_), Bound::Limit(_)) => {
+            Err("logql_sql: a metric query takes a step (an INTERVAL) in place of the limit".into())
         }
     }
 }
@@ -66,12 +77,23 @@ fn plan_row(input: &DataChunkHandle, row: usize) -> Result<String, BoxError> {
             (start.unwrap_or(default_start), default_end)
         }
     };
-    let limit = match args.bigint(3) {
-        Some(limit) => super::args::count::<u64>("limit", limit)?,
-        None => 100,
+    let bound = match (args.bigint(3), args.interval(3)) {
+        (Some(limit), _) => Bound::Limit(super::args::count::<u64>("limit", limit)?),
+        (None, Some(step)) if step.months != 0 => {
+            return Err("logql_sql: step has months, which have no fixed length".into())
+        }
+        (None, Some(step)) => Bound::StepNs(
+            (i64::from(step.days) * 86_400_000_000 + step.micros)
+                .checked_mul(1000)
+                .ok_or("logql_sql: step is too long")?,
+        ),
+        (None, None) => match parse(&query)? {
+            Query::Metric(_) => return Err("logql_sql: a metric query needs a step".into()),
+            Query::Log(_) => Bound::Limit(100),
+        },
     };
     let target = LakeChoice { catalog: args.text(4), schema: args.text(5) }.planned();
-    pure_sql_plan(&query, start_ns, end_ns, limit, &target.qualified("logs"))
+    pure_sql_plan(&query, start_ns, end_ns, bound, &target.qualified("logs"))
 }
 
 impl SqlScalar for LogqlSql {
@@ -82,7 +104,14 @@ impl SqlScalar for LogqlSql {
         let varchar = || LogicalTypeHandle::from(LogicalTypeId::Varchar);
         let timestamp = || LogicalTypeHandle::from(LogicalTypeId::TimestampTZ);
         let bigint = || LogicalTypeHandle::from(LogicalTypeId::Bigint);
+        let interval = || LogicalTypeHandle::from(LogicalTypeId::Interval);
         vec![
+            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), interval()], varchar()),
+            ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), interval(), varchar()], varchar()),
+            ScalarFunctionSignature::exact(
+                vec![varchar(), timestamp(), timestamp(), interval(), varchar(), varchar()],
+                varchar(),
+            ),
             ScalarFunctionSignature::exact(vec![varchar()], varchar()),
             ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp()], varchar()),
             ScalarFunctionSignature::exact(vec![varchar(), timestamp(), timestamp(), bigint()], varchar()),
@@ -123,15 +152,16 @@ mod tests {
 
     #[test]
     fn refuses_constructs_without_a_sql_plan_by_name() {
-        let plan = |q: &str| pure_sql_plan(q, 0, 1, 10, "logs").map_err(|e| e.to_string());
-        assert!(plan(r#"{service_name="api"} |= "x""#).unwrap().contains(" LIMIT 10), keyed AS"));
+        let plan = |q: &str, bound| pure_sql_plan(q, 0, 1, bound, "logs").map_err(|e| e.to_string());
+        assert!(plan(r#"{service_name="api"} |= "x""#, Bound::Limit(10)).unwrap().contains(" LIMIT 10), keyed AS"));
         assert_eq!(
-            plan(r#"{service_name="api"} | json"#).unwrap_err(),
-            "logql_sql: the json stage runs in Rust and has no SQL plan; use loki_query"
+            plan(r#"{service_name="api"} | unpack"#, Bound::Limit(10)).unwrap_err(),
+            "logql_sql: the unpack stage has no SQL plan; use loki_query"
         );
         assert_eq!(
-            plan(r#"count_over_time({service_name="api"}[1m])"#).unwrap_err(),
-            "logql_sql: metric queries are evaluated in Rust and have no SQL plan; use loki_query"
+            plan(r#"count_over_time({service_name="api"}[1m])"#, Bound::Limit(10)).unwrap_err(),
+            "logql_sql: a metric query takes a step (an INTERVAL) in place of the limit"
         );
+        assert!(plan(r#"count_over_time({service_name="api"}[1m])"#, Bound::StepNs(60_000_000_000)).is_ok());
     }
 }

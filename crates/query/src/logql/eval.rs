@@ -240,7 +240,7 @@ fn eval(expr: &MetricExpr, times: &[i64], source: &dyn SampleSource, bounds: &Qu
 /// `sum by (g) (f(...))` for an additive range function equals `f(...) by (g)`
 /// over the group's merged samples; grouping first avoids building one
 /// series per distinct label set (each trace id, with OTLP logs).
-fn sum_pushdown(op: AggOp, grouping: Option<&Grouping>, inner: &MetricExpr) -> Option<Box<MetricExpr>> {
+pub(super) fn sum_pushdown(op: AggOp, grouping: Option<&Grouping>, inner: &MetricExpr) -> Option<Box<MetricExpr>> {
     let MetricExpr::Range(range) = inner else { return None };
     let additive = matches!(
         range.op,

@@ -13,6 +13,7 @@ pub mod parser;
 pub mod pattern;
 pub mod pipeline;
 pub mod plan;
+pub mod portable;
 pub mod resolution;
 pub mod template;
 pub mod units;

@@ -54,6 +54,26 @@ impl Pattern {
         })
     }
 
+    /// A regex (RE2 and Rust syntax alike) that matches where [`Pattern::captures`]
+    /// does, with one group per named capture in order: anchored at the start,
+    /// each capture lazy up to the next literal (its first occurrence, as
+    /// `find`; a later one can never succeed where the first failed, since
+    /// the text after it is a suffix), the last capture to the end, and text
+    /// after a final literal ignored.
+    pub fn regex_equivalent(&self) -> String {
+        let mut regex = String::from("(?s)^");
+        for (i, part) in self.0.iter().enumerate() {
+            match part {
+                Part::Literal(text) => regex.push_str(&regex_syntax::escape(text)),
+                Part::Capture(name) => {
+                    let body = if i + 1 == self.0.len() { ".*" } else { ".*?" };
+                    regex.push_str(&if name.is_some() { format!("({body})") } else { format!("(?:{body})") });
+                }
+            }
+        }
+        regex
+    }
+
     /// The named captures if `line` matches, in pattern order.
     pub fn captures<'a>(&'a self, line: &'a str) -> Option<Vec<(&'a str, &'a str)>> {
         let mut out = Vec::new();

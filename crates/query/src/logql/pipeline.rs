@@ -232,12 +232,12 @@ impl Predicate {
 
 /// One step of a JSON path: `a.b[0]["c d"]`.
 #[derive(Debug, PartialEq)]
-enum PathStep {
+pub(super) enum PathStep {
     Key(String),
     Index(usize),
 }
 
-fn parse_json_path(path: &str) -> Result<Vec<PathStep>, PipelineError> {
+pub(super) fn parse_json_path(path: &str) -> Result<Vec<PathStep>, PipelineError> {
     let bad = || PipelineError::JsonPath(path.to_string());
     let mut steps = Vec::new();
     let mut rest = path;

@@ -17,7 +17,7 @@
 
 use crate::promql::eval::BinaryOp;
 
-pub(super) struct Fold {
+pub(crate) struct Fold {
     pub aggregate: String,
     pub finish: String,
 }
@@ -30,7 +30,7 @@ impl Fold {
 
 /// A DOUBLE literal that DuckDB reads back as the same bits (a decimal such
 /// as `0.1` would be read as a DECIMAL first; a string is parsed exactly).
-pub(super) fn number_sql(v: f64) -> String {
+pub(crate) fn number_sql(v: f64) -> String {
     if v.is_nan() {
         "'NaN'::DOUBLE".into()
     } else if v.is_infinite() {
@@ -99,7 +99,7 @@ pub(super) fn count() -> Fold {
 /// Population variance by Welford's running mean, uncompensated
 /// (`prom_math::variance`, the `stddev`/`stdvar` operators); each element is
 /// the mean of one value.
-pub(super) fn variance(value: &str, order: &str, root: bool) -> Fold {
+pub(crate) fn variance(value: &str, order: &str, root: bool) -> Fold {
     let (n1, delta) = ("(acc.n + 1::DOUBLE)", "(x.mean - acc.mean)");
     let finish = if root { "sqrt(folded.m2 / folded.n)" } else { "folded.m2 / folded.n" };
     Fold {
@@ -113,7 +113,7 @@ pub(super) fn variance(value: &str, order: &str, root: bool) -> Fold {
 
 /// Prometheus' quantile (`prom_math::quantile`) of a known `q`: NaN values
 /// rank lowest, then linear interpolation between the closest ranks.
-pub(super) fn quantile(q: f64, value: &str) -> Fold {
+pub(crate) fn quantile(q: f64, value: &str) -> Fold {
     if q.is_nan() || !(0.0..=1.0).contains(&q) {
         let fixed = if q < 0.0 {
             f64::NEG_INFINITY

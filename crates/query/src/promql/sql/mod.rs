@@ -24,7 +24,7 @@
 
 mod aggregate;
 mod binary;
-mod float;
+pub(crate) mod float;
 mod functions;
 mod histogram;
 mod points;
