@@ -117,6 +117,11 @@ impl<T> CommitQueue<T> {
         state.arrivals.values().next().map(|arrived| arrived.elapsed()).unwrap_or_default()
     }
 
+    /// Whether every record through `seq` that was acknowledged is committed.
+    pub fn committed_through(&self, seq: u64) -> bool {
+        self.lock().arrivals.keys().next().is_none_or(|oldest| *oldest > seq)
+    }
+
     pub fn is_closed(&self) -> bool {
         self.lock().closed
     }
@@ -138,6 +143,21 @@ mod tests {
 
     fn seqs(taken: &Taken<&str>) -> Vec<u64> {
         taken.entries.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn committed_through_waits_for_every_acknowledged_record_up_to_it() {
+        let queue = CommitQueue::new(1, 1 << 20);
+        assert!(queue.committed_through(5), "nothing acknowledged yet");
+        queue.push(1, "a", 1);
+        queue.push(2, "b", 1);
+        queue.push(7, "later", 1);
+        assert!(!queue.committed_through(2));
+        queue.release(1, 1);
+        assert!(!queue.committed_through(2));
+        queue.release(2, 1);
+        assert!(queue.committed_through(2), "7 is after the bound");
+        assert!(!queue.committed_through(7));
     }
 
     #[test]

@@ -18,16 +18,21 @@ pub struct ServiceGraphThread {
     thread: JoinHandle<()>,
 }
 
+/// Steps begin once the records replayed from the spool (through
+/// `replayed_through`) are committed: their spans ended before the crash, so
+/// the window holding them could otherwise be derived before they are in
+/// the lake (the writer's lag only measures from when they were queued again).
 pub fn spawn(
     ingest: Arc<Ingest>,
     deriver: ServiceGraphDeriver,
     interval: Duration,
+    replayed_through: u64,
 ) -> std::io::Result<ServiceGraphThread> {
     let (stop, stopped) = mpsc::channel();
     let interrupt = deriver.interrupt_handle();
     let thread = std::thread::Builder::new().name("canardstack-service-graph".into()).spawn(move || {
         let report_to = ingest.clone();
-        let steps = std::panic::AssertUnwindSafe(|| run(&ingest, deriver, &stopped, interval));
+        let steps = std::panic::AssertUnwindSafe(|| run(&ingest, deriver, &stopped, interval, replayed_through));
         if std::panic::catch_unwind(steps).is_err() {
             report_to.stats.error("service graph: internal error (panic); no more steps until restart".into());
         }
@@ -44,12 +49,24 @@ impl ServiceGraphThread {
     }
 }
 
-fn run(ingest: &Ingest, mut deriver: ServiceGraphDeriver, stopped: &mpsc::Receiver<()>, interval: Duration) {
+fn run(
+    ingest: &Ingest,
+    mut deriver: ServiceGraphDeriver,
+    stopped: &mpsc::Receiver<()>,
+    interval: Duration,
+    replayed_through: u64,
+) {
     let mut pause = interval;
+    let mut replay_committed = false;
     loop {
         match stopped.recv_timeout(pause) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        replay_committed = replay_committed || ingest.queue.committed_through(replayed_through);
+        if !replay_committed {
+            pause = interval;
+            continue;
         }
         let started = Instant::now();
         pause = match deriver.step(unix_ns(SystemTime::now()), ingest.queue.oldest_wait()) {

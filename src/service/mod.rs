@@ -225,10 +225,10 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
             return Err(error.into());
         }
     };
-    // after the replay, so the spans a crash left in the spool are in the lake before their window
+    let replayed_through = ingest.spool.last_seq();
     let service_graph = match deriver.map(|deriver| {
         let interval = options.service_graph.map(|policy| policy.interval).unwrap_or_default();
-        service_graph::spawn(ingest.clone(), deriver, interval)
+        service_graph::spawn(ingest.clone(), deriver, interval, replayed_through)
     }) {
         None => None,
         Some(Ok(thread)) => Some(thread),
