@@ -49,6 +49,9 @@ fn result_schema() -> SchemaRef {
         Field::new("snapshots_expired", DataType::UInt64, false),
         counters("lake_files"),
         counters("lake_bytes"),
+        Field::new("service_graph_windows", DataType::UInt64, false),
+        Field::new("service_graph_requests", DataType::UInt64, false),
+        Field::new("service_graph_failures", DataType::UInt64, false),
         Field::new("last_error", DataType::Utf8, true),
     ]))
 }
@@ -90,6 +93,9 @@ fn result_batch(rows: &[StatusReport]) -> Result<RecordBatch, BoxError> {
             u64s(stats().map(|s| s.snapshots_expired)),
             counter_maps(stats().map(|s| &s.lake_files)),
             counter_maps(stats().map(|s| &s.lake_bytes)),
+            u64s(stats().map(|s| s.service_graph_windows)),
+            u64s(stats().map(|s| s.service_graph_requests)),
+            u64s(stats().map(|s| s.service_graph_failures)),
             text(stats().map(|s| s.last_error.clone())),
         ],
     )?)

@@ -96,6 +96,8 @@ def test_edges_counted_from_spans_of_several_services(duckdb_process):
     wait_for(lambda: committed(db, "spans") == 45, "the spans")
     # 5 traces x 5 edges each (user->web, web->api, api->orders, api->payments, api->worker)
     wait_for(lambda: requests_counted(url) == 25, "25 requests in the service graph", timeout=60)
+    status = db.sql("SELECT service_graph_requests AS n, service_graph_failures AS failed FROM otlp_status()")[0]
+    assert (status["n"], status["failed"]) == (25, 0), "otlp_status() counts what /metrics counts"
     wait_for(lambda: instant(url, "traces_service_graph_request_total"), "the counters")
 
     totals = instant(url, "traces_service_graph_request_total")
