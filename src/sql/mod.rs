@@ -4,6 +4,7 @@
 //! behind the panic guard.
 
 mod args;
+mod canardstack_publish_macros;
 mod canardstack_version;
 mod columns;
 mod duckdb_time;
@@ -44,5 +45,6 @@ pub fn register_all(con: &Connection) -> Result<(), Box<dyn Error>> {
     edge::register_table::<tempo_trace::TempoTrace>(con, &db)?;
     edge::register_table::<tempo_search::TempoSearch>(con, &db)?;
     edge::register_scalar::<traceql_sql::TraceqlSql>(con)?;
+    edge::register_table::<canardstack_publish_macros::CanardstackPublishMacros>(con, &db)?;
     Ok(())
 }

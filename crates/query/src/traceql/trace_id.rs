@@ -18,6 +18,18 @@ pub fn normalize(raw: &str, argument: &str) -> Result<String, TraceqlError> {
     Ok(format!("{:0>32}", trimmed.to_ascii_lowercase()))
 }
 
+/// [`normalize`] written in SQL, of the VARCHAR expression `raw` (a table
+/// macro's parameter): the stored id, or DuckDB's `error()` with the message
+/// `normalize` gives, prefixed by `function`.
+pub fn normalize_sql(raw: &str, argument: &str, function: &str) -> String {
+    let message =
+        quote_literal(&format!("{function}: {argument} must be a trace id of up to 32 hex characters, got \""));
+    format!(
+        "CASE WHEN regexp_full_match(trim({raw}), '[0-9a-fA-F]{{1,32}}') THEN lpad(lower(trim({raw})), 32, '0') \
+         ELSE error({message} || CASE WHEN length(coalesce({raw}, 'NULL')) > 40 THEN left({raw}, 40) || '...' ELSE coalesce({raw}, 'NULL') END || '\"') END"
+    )
+}
+
 fn shorten(raw: &str) -> String {
     match raw.char_indices().nth(40) {
         Some((cut, _)) => format!("{}...", &raw[..cut]),
@@ -28,9 +40,15 @@ fn shorten(raw: &str) -> String {
 /// Every span of the trace, all columns of `spans_table` plus `depth` (0 for
 /// roots and for spans whose parent is missing), ordered by start time.
 pub fn trace_sql(spans_table: &str, trace_id: &str) -> String {
-    let id = quote_literal(trace_id);
+    trace_sql_of(spans_table, &quote_literal(trace_id))
+}
+
+/// [`trace_sql`] of the trace whose stored id the SQL expression `id` gives
+/// (a table macro's parameter, which may be named `trace_id`: the spans'
+/// column is qualified so the parameter cannot hide it).
+pub fn trace_sql_of(spans_table: &str, id: &str) -> String {
     format!(
-        "WITH RECURSIVE trace AS MATERIALIZED (SELECT * FROM {spans_table} WHERE trace_id = {id}), \
+        "WITH RECURSIVE trace AS MATERIALIZED (SELECT s.* FROM {spans_table} s WHERE s.trace_id = {id}), \
          depths(span_id, depth) AS (\
            SELECT span_id, 0 FROM trace \
            WHERE parent_span_id = '' OR parent_span_id NOT IN (SELECT span_id FROM trace) \
@@ -68,8 +86,22 @@ mod tests {
     }
 
     #[test]
+    fn the_sql_normalisation_pads_and_names_the_argument() {
+        let sql = normalize_sql("id", "trace_id", "otel_trace");
+        assert!(sql.starts_with(
+            "CASE WHEN regexp_full_match(trim(id), '[0-9a-fA-F]{1,32}') THEN lpad(lower(trim(id)), 32, '0')"
+        ));
+        assert!(
+            sql.contains("error('otel_trace: trace_id must be a trace id of up to 32 hex characters, got \"' || "),
+            "{sql}"
+        );
+    }
+
+    #[test]
     fn lookup_is_a_constant_comparison() {
         let sql = trace_sql("\"lake\".\"otel\".\"spans\"", "00000000000000000000000000000001");
-        assert!(sql.contains("FROM \"lake\".\"otel\".\"spans\" WHERE trace_id = '00000000000000000000000000000001'"));
+        assert!(
+            sql.contains("FROM \"lake\".\"otel\".\"spans\" s WHERE s.trace_id = '00000000000000000000000000000001'")
+        );
     }
 }

@@ -5,8 +5,9 @@
 //! right as new metrics arrive; only the selector's matchers and its time
 //! window are filled in.
 
+use super::{Grid, Millis};
 use crate::promql::error::Result;
-use crate::promql::eval::{selector_matchers, QueryTimes};
+use crate::promql::eval::selector_matchers;
 use crate::promql::lake::{clamp_to_lake, window_predicate};
 use crate::sql_text::{quote_literal, sql_string, LakeTarget};
 use promql_parser::label::{MatchOp, Matcher};
@@ -69,11 +70,13 @@ fn float_label_sql(x: &str) -> String {
     )
 }
 
+/// A matcher on the translated point `l` (qualified, so that a macro's
+/// parameter named `metric` cannot hide the column).
 fn matcher_sql(m: &Matcher) -> String {
     let value = if m.name == "__name__" {
-        "metric".to_string()
+        "l.metric".to_string()
     } else {
-        format!("coalesce(labels[{}], '')", sql_string(&m.name))
+        format!("coalesce(l.labels[{}], '')", sql_string(&m.name))
     };
     let pattern = sql_string(&m.value);
     match m.op {
@@ -84,21 +87,37 @@ fn matcher_sql(m: &Matcher) -> String {
     }
 }
 
-/// The CTEs from `{p}raw` to `{p}matched` (the selector's Prometheus points:
-/// metric, labels, key, t, value, stale) read from every table within
+/// The conditions a selector's matchers put on its translated points.
+pub(super) fn selector_filters(vs: &VectorSelector) -> Result<Vec<String>> {
+    Ok(selector_matchers(vs)?.iter().map(matcher_sql).collect())
+}
+
+/// The `timestamp` window `(first, last]` in ms: constant comparisons when
+/// both are known, else the same bounds computed by DuckDB (constant once a
+/// macro's parameters are in place) without the clamping to the lake's years.
+fn window_sql(first: &Millis, last: &Millis) -> String {
+    match (first, last) {
+        (Millis::Known(first), Millis::Known(last)) => window_predicate(clamp_to_lake(*first), clamp_to_lake(*last)),
+        _ => format!(
+            "\"timestamp\" >= make_timestamp_ns(({first} + 1) * 1000000) AND \"timestamp\" < make_timestamp_ns(({last} + 1) * 1000000)"
+        ),
+    }
+}
+
+/// The CTEs from `{p}raw` to `{p}matched` (the Prometheus points `filters`
+/// keep: metric, labels, key, t, value, stale) read from every table within
 /// `(start - reach, end - offset]`, their names prefixed with `p` (each
 /// selector of a query has its own: a delta counter's running total starts
 /// where its own selector's window starts, as in the engine).
 pub(super) fn points_sql(
-    vs: &VectorSelector,
-    offset: i64,
-    times: QueryTimes,
+    filters: &[String],
+    offset: &Millis,
+    grid: &Grid,
     target: &LakeTarget,
-    reach: i64,
+    reach: &Millis,
     p: &str,
-) -> Result<String> {
-    let matchers = selector_matchers(vs)?;
-    let window = window_predicate(clamp_to_lake(times.start - reach), clamp_to_lake(times.end - offset));
+) -> String {
+    let window = window_sql(&grid.start.minus(reach), &grid.end.minus(offset));
     let t = |table: &str| target.qualified(table);
     let common = "metric_name, coalesce(metric_unit, '') AS unit, resource_attributes, attributes, epoch_ms(\"timestamp\") AS t, coalesce(flags, 0) & 1 = 1 AS stale";
     let no_extra = "NULL::VARCHAR AS extra_label, NULL::VARCHAR AS extra_value";
@@ -131,8 +150,7 @@ pub(super) fn points_sql(
     .join("\n  UNION ALL ");
     let empty_map = "MAP {}::MAP(VARCHAR, VARCHAR)";
     let ra = |k: &str| format!("coalesce(resource_attributes[{}], '')", quote_literal(k));
-    let filters: Vec<String> = matchers.iter().map(matcher_sql).collect();
-    Ok(format!(
+    format!(
         "{p}raw AS (
   {raw}
 ), {p}valued AS (
@@ -186,7 +204,7 @@ pub(super) fn points_sql(
     )), lambda x: x.value <> ''))) AS labels
   FROM {p}entries e JOIN {p}names n USING (kind, metric_name, unit)
 ), {p}matched AS (
-  SELECT metric, labels, metric || to_json(labels)::VARCHAR AS key, t, value, stale FROM {p}labelled
+  SELECT l.metric, l.labels, l.metric || to_json(l.labels)::VARCHAR AS key, l.t, l.value, l.stale FROM {p}labelled l
   WHERE {filters}
   QUALIFY row_number() OVER (PARTITION BY key, t ORDER BY value DESC NULLS FIRST) = 1
 )",
@@ -204,5 +222,5 @@ pub(super) fn points_sql(
         ns = ra("service.namespace"),
         inst = ra("service.instance.id"),
         filters = if filters.is_empty() { "true".to_string() } else { filters.join(" AND ") },
-    ))
+    )
 }

@@ -4,13 +4,13 @@
 //! group per series and step.
 
 use super::float::{self, Fold};
-use super::{offset_of, Names, Plan, Planned, Vector};
+use super::{offset_of, Millis, Names, Plan, Planned, Selected, Vector};
 use crate::promql::error::Result;
 use crate::promql::eval::checked_duration_ms;
 use promql_parser::parser::MatrixSelector;
 
 /// The join condition of point `p` into the window of step `s`.
-pub(super) fn window_sql(offset: i64, range: i64) -> String {
+pub(super) fn window_sql(offset: i64, range: impl std::fmt::Display) -> String {
     format!("p.t > s.step_ms - {offset} - {range} AND p.t <= s.step_ms - {offset}")
 }
 
@@ -72,6 +72,19 @@ pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: 
     let offset = offset_of(&ms.vs)?;
     let range = checked_duration_ms(&ms.range, "the range")?;
     Names::of_selector(&ms.vs).droppable(&format!("{function}()"))?;
+    rate_of(plan, function, &Selected::Selector(&ms.vs), offset, &Millis::Known(range), about)
+}
+
+/// [`rate`] of the points `selected` names, `range` a number or (for a
+/// table macro) an SQL expression.
+pub(super) fn rate_of(
+    plan: &mut Plan,
+    function: &str,
+    selected: &Selected,
+    offset: i64,
+    range: &Millis,
+    about: &str,
+) -> Result<Planned> {
     let (is_counter, is_rate) = (function != "delta", function == "rate");
     let resets = if is_counter {
         format!("p.prev_t > s.step_ms - {offset} - {range} AND p.value < p.prev_v AND NOT isnan(p.prev_v)")
@@ -84,7 +97,8 @@ pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: 
         "to_start1"
     };
     let per_second = if is_rate { format!(" / ({range}::DOUBLE / 1000::DOUBLE)") } else { String::new() };
-    let ordered = ordered_points(plan, ms, offset, range)?;
+    let matched = plan.points_of(selected, &Millis::Known(offset), &Millis::Known(offset).plus(range))?;
+    let ordered = ordered_points(plan, &matched);
     let windows = plan.cte(
         "windows",
         "",
@@ -135,16 +149,15 @@ pub(super) fn rate(plan: &mut Plan, function: &str, ms: &MatrixSelector, about: 
 
 /// The selector's points without staleness markers, each with the value
 /// and time of the point before it (NULL for a series' first).
-fn ordered_points(plan: &mut Plan, ms: &MatrixSelector, offset: i64, range: i64) -> Result<String> {
-    let matched = plan.points(&ms.vs, offset, offset + range)?;
-    Ok(plan.cte(
+fn ordered_points(plan: &mut Plan, matched: &str) -> String {
+    plan.cte(
         "ordered",
         "",
         format!(
             "  SELECT key, labels, t, value, lag(value) OVER w AS prev_v, lag(t) OVER w AS prev_t
   FROM {matched} WHERE NOT stale WINDOW w AS (PARTITION BY key ORDER BY t)"
         ),
-    ))
+    )
 }
 
 /// `irate`, `idelta` (the last two points of each window), `resets` and
@@ -154,7 +167,8 @@ pub(super) fn neighbours(plan: &mut Plan, function: &str, ms: &MatrixSelector, a
     let offset = offset_of(&ms.vs)?;
     let range = checked_duration_ms(&ms.range, "the range")?;
     Names::of_selector(&ms.vs).droppable(&format!("{function}()"))?;
-    let ordered = ordered_points(plan, ms, offset, range)?;
+    let matched = plan.points(&ms.vs, offset, offset + range)?;
+    let ordered = ordered_points(plan, &matched);
     let in_window = format!("p.prev_t > s.step_ms - {offset} - {range}");
     let (folded, value, least) = match function {
         "irate" | "idelta" => (
