@@ -6,6 +6,7 @@ use super::columns::{
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
 use crate::service::{self, StatusReport};
+use duckdb::arrow::array::{ArrayRef, UInt16Array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::core::DataChunkHandle;
@@ -50,6 +51,7 @@ fn result_schema() -> SchemaRef {
         counters("lake_files"),
         counters("lake_bytes"),
         Field::new("last_error", DataType::Utf8, true),
+        Field::new("grpc_port", DataType::UInt16, true),
     ]))
 }
 
@@ -91,6 +93,7 @@ fn result_batch(rows: &[StatusReport]) -> Result<RecordBatch, BoxError> {
             counter_maps(stats().map(|s| &s.lake_files)),
             counter_maps(stats().map(|s| &s.lake_bytes)),
             text(stats().map(|s| s.last_error.clone())),
+            Arc::new(rows.iter().map(|r| r.info.grpc_port).collect::<UInt16Array>()) as ArrayRef,
         ],
     )?)
 }
