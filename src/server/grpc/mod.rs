@@ -13,6 +13,8 @@
 mod codec;
 mod export;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 pub use export::MessageLimits;
 
