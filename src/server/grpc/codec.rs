@@ -8,7 +8,7 @@
 //! `Export*ServiceResponse` bytes `crate::otlp::export_response` encodes from
 //! the generated types, the same bytes an OTLP/HTTP client gets.
 
-use bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
@@ -17,7 +17,7 @@ pub struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
+    type Decode = Bytes;
     type Encoder = RawCodec;
     type Decoder = RawCodec;
 
@@ -41,19 +41,14 @@ impl Encoder for RawCodec {
 }
 
 impl Decoder for RawCodec {
-    type Item = Vec<u8>;
+    type Item = Bytes;
     type Error = Status;
 
-    /// tonic hands over exactly one message, already bounded by the
-    /// decoding size limit and decompressed.
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut message = Vec::with_capacity(src.remaining());
-        while src.has_remaining() {
-            let chunk = src.chunk();
-            message.extend_from_slice(chunk);
-            let read = chunk.len();
-            src.advance(read);
-        }
-        Ok(Some(message))
+    /// tonic hands over exactly one message, already bounded by the decoding
+    /// size limit and decompressed; taking it as `Bytes` splits tonic's buffer
+    /// instead of copying the message.
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let length = src.remaining();
+        Ok(Some(src.copy_to_bytes(length)))
     }
 }

@@ -177,11 +177,11 @@ struct ExportCall {
     handled: Arc<AtomicBool>,
 }
 
-impl UnaryService<Vec<u8>> for ExportCall {
+impl UnaryService<bytes::Bytes> for ExportCall {
     type Response = Vec<u8>;
     type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<Vec<u8>>, Status>> + Send>>;
 
-    fn call(&mut self, request: tonic::Request<Vec<u8>>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<bytes::Bytes>) -> Self::Future {
         self.handled.store(true, Ordering::Release);
         let (ingest, signal) = (self.ingest.clone(), self.signal);
         Box::pin(async move {
