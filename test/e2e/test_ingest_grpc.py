@@ -282,3 +282,23 @@ def test_no_grpc_unless_asked_and_none_after_stop(duckdb_process):
     with pytest.raises(Exception, match="grpc_port must be another port than the OTLP/HTTP one, got 4318"):
         db.sql("CALL otlp_serve(4318, grpc_port := 4318)")
     assert rows(db, "SELECT body FROM canardstack.otel.logs") == [("before stop",)]
+
+
+def test_connections_past_256_are_closed_until_one_frees(duckdb_process):
+    """Each connection may hold an HTTP/2 window of unread data, so their number is bounded."""
+    import socket
+    import time
+
+    db = duckdb_process()
+    _, grpc_port = serve(db, ", flush_interval_ms := 50")
+    held = [socket.create_connection(("127.0.0.1", grpc_port), timeout=10) for _ in range(256)]
+    time.sleep(0.5)  # let the server accept them all
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        error = refusal(lambda: raw_logs_export(channel)(logs_request(["crowded out"]), timeout=5))
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+    for sock in held:
+        sock.close()
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        raw_logs_export(channel)(logs_request(["room again"]), timeout=20, wait_for_ready=True)
+    db.sql("CALL otlp_stop()")
+    assert rows(db, "SELECT body FROM canardstack.otel.logs") == [("room again",)]

@@ -11,6 +11,7 @@
 //! queue before the writer drains it), then shuts the runtime down.
 
 mod codec;
+mod connections;
 mod export;
 pub mod status;
 #[cfg(test)]
@@ -77,6 +78,7 @@ impl GrpcServer {
             let _context = runtime.enter();
             TcpIncoming::from(tokio::net::TcpListener::from_std(listener).map_err(failed)?).with_nodelay(Some(true))
         };
+        let incoming = connections::CappedIncoming::new(incoming, connections::MAX_CONNECTIONS);
         let service = export::OtlpExport::new(ingest, config.api_key, config.limits, config.workers);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
