@@ -284,18 +284,25 @@ def test_no_grpc_unless_asked_and_none_after_stop(duckdb_process):
     assert rows(db, "SELECT body FROM canardstack.otel.logs") == [("before stop",)]
 
 
-def test_connections_past_256_are_closed_until_one_frees(duckdb_process):
-    """Each connection may hold an HTTP/2 window of unread data, so their number is bounded."""
+def test_connections_past_256_are_closed_and_silent_ones_do_not_keep_their_slots(duckdb_process):
+    """Each connection may hold an HTTP/2 window of unread data, so their number is bounded;
+    sockets that never send the HTTP/2 preface are closed after 15 s and free their slots."""
     import socket
     import time
 
     db = duckdb_process()
     _, grpc_port = serve(db, ", flush_interval_ms := 50")
-    held = [socket.create_connection(("127.0.0.1", grpc_port), timeout=10) for _ in range(256)]
+    connected = time.monotonic()
+    held = [socket.create_connection(("127.0.0.1", grpc_port), timeout=30) for _ in range(256)]
     time.sleep(0.5)  # let the server accept them all
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
         error = refusal(lambda: raw_logs_export(channel)(logs_request(["crowded out"]), timeout=5))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
+    for sock in held:
+        # the server's SETTINGS frame, then the end of the stream when it closes the connection
+        while sock.recv(4096):
+            pass
+    assert 14 < time.monotonic() - connected < 25
     for sock in held:
         sock.close()
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:

@@ -44,6 +44,9 @@ const ASYNC_THREADS: usize = 2;
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Calls under way that `stop` waits for before it shuts the runtime down.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections are ended gracefully (GOAWAY, calls under way finish) this old,
+/// so none holds one of the bounded connection slots for ever.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
 /// Streams one connection may have open; more wait in the client.
 const STREAMS_PER_CONNECTION: u32 = 64;
 
@@ -78,14 +81,17 @@ impl GrpcServer {
             let _context = runtime.enter();
             TcpIncoming::from(tokio::net::TcpListener::from_std(listener).map_err(failed)?).with_nodelay(Some(true))
         };
-        let incoming = connections::CappedIncoming::new(incoming, connections::MAX_CONNECTIONS);
+        let incoming =
+            connections::CappedIncoming::new(incoming, connections::MAX_CONNECTIONS, connections::FIRST_BYTES_DEADLINE);
         let service = export::OtlpExport::new(ingest, config.api_key, config.limits, config.workers);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
             .timeout(CALL_TIMEOUT)
             .max_concurrent_streams(STREAMS_PER_CONNECTION)
             .http2_keepalive_interval(Some(Duration::from_secs(60)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .max_connection_age(MAX_CONNECTION_AGE)
+            .max_connection_age_grace(CALL_TIMEOUT);
         let serving = runtime.spawn(server.serve_with_incoming_shutdown(service, incoming, async {
             let _ = stopped.await;
         }));
