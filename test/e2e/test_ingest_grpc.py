@@ -309,3 +309,44 @@ def test_connections_past_256_are_closed_and_silent_ones_do_not_keep_their_slots
         raw_logs_export(channel)(logs_request(["room again"]), timeout=20, wait_for_ready=True)
     db.sql("CALL otlp_stop()")
     assert rows(db, "SELECT body FROM canardstack.otel.logs") == [("room again",)]
+
+
+def test_stop_while_calls_are_under_way_commits_every_acknowledged_record(duckdb_process):
+    """otlp_stop lets the calls under way finish before the writer drains: every record a client
+    was told is stored is in the lake, nothing is left in the spool, and nothing is stored twice."""
+    import threading
+    import time
+
+    db = duckdb_process()
+    _, grpc_port = serve(db, ", flush_interval_ms := 100")
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def send(sender):
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            export = raw_logs_export(channel)
+            n = 0
+            while not stop.is_set():
+                bodies = [f"s{sender}-{n}-{i}" for i in range(50)]
+                n += 1
+                try:
+                    export(logs_request(bodies), timeout=10)
+                except grpc.RpcError:
+                    return  # the server stopped: this call's records may or may not be stored
+                with lock:
+                    acked.extend(bodies)
+
+    senders = [threading.Thread(target=send, args=(s,)) for s in range(4)]
+    for thread in senders:
+        thread.start()
+    time.sleep(1.5)
+    stopped = db.sql("SELECT * FROM otlp_stop()")[0]
+    stop.set()
+    for thread in senders:
+        thread.join()
+    assert len(acked) > 1000, "the senders should have been acknowledged many times before the stop"
+    assert (stopped["spool_backlog_records"], stopped["abandoned_records"]) == (0, 0)
+    stored = [row["body"] for row in db.sql("SELECT body FROM canardstack.otel.logs")]
+    assert len(stored) == len(set(stored)), "nothing stored twice"
+    assert set(acked) <= set(stored), "every acknowledged record committed"
+    assert len(stored) - len(acked) <= 4 * 50, "at most one unanswered call per sender beyond the acknowledged"
+    assert stopped["rows_committed"] == {"logs": len(stored)}
