@@ -350,3 +350,43 @@ def test_stop_while_calls_are_under_way_commits_every_acknowledged_record(duckdb
     assert set(acked) <= set(stored), "every acknowledged record committed"
     assert len(stored) - len(acked) <= 4 * 50, "at most one unanswered call per sender beyond the acknowledged"
     assert stopped["rows_committed"] == {"logs": len(stored)}
+
+
+def peak_rss_mib(pid) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) >> 10
+    raise AssertionError("no VmHWM")
+
+
+def test_concurrent_gzip_bombs_are_refused_within_bounded_memory(duckdb_process):
+    """Eight callers at once each send 80 MiB of zeros gzipped to 80 KB, over the default
+    64 MiB max_decompressed_bytes: each is refused, at most `workers` decompress at once, the
+    process's peak RSS stays under 1 GiB and it goes on accepting."""
+    import threading
+
+    db = duckdb_process()
+    _, grpc_port = serve(db, ", flush_interval_ms := 50")
+    bomb = b"\0" * (80 << 20)
+    codes, lock = [], threading.Lock()
+
+    def send():
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            for _ in range(2):
+                error = refusal(lambda: raw_logs_export(channel)(bomb, compression=grpc.Compression.Gzip, timeout=60))
+                with lock:
+                    codes.append((error.code(), error.details()))
+
+    callers = [threading.Thread(target=send) for _ in range(8)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert codes == [(grpc.StatusCode.RESOURCE_EXHAUSTED, "message exceeds 67108864 bytes (max_decompressed_bytes)")] * 16
+    assert peak_rss_mib(db.process.pid) < 1024
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        raw_logs_export(channel)(logs_request(["after the bombs"]), timeout=10)
+    status = db.sql("SELECT requests_rejected, healthy FROM otlp_status()")[0]
+    assert status == {"requests_rejected": {"logs: too large": 16}, "healthy": True}
+    db.sql("CALL otlp_stop()")
+    assert rows(db, "SELECT body FROM canardstack.otel.logs") == [("after the bombs",)]
