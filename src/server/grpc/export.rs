@@ -5,7 +5,8 @@
 //! request headers alone, so a refused client has not sent its message for
 //! nothing and a saturated server buffers nothing (HTTP refuses before the
 //! body for the same reason); then a worker is taken, which bounds the
-//! messages buffered at once. tonic then reads, bounds and decompresses the
+//! messages buffered at once, and the message must then keep arriving at
+//! HTTP's minimum pace (`pace.rs`). tonic then reads, bounds and decompresses the
 //! message, and the handler hands the bytes to [`Ingest::export`], the call
 //! OTLP/HTTP makes too: decode, spool with fsync, queue, count.
 //!
@@ -16,6 +17,7 @@
 //! compressed data.
 
 use super::codec::RawCodec;
+use super::pace::{Pace, PacedBody};
 use super::status::Refusal;
 use crate::ingest::Ingest;
 use crate::otlp::{export_response, Compression, Format, RequestKind, Signal};
@@ -58,13 +60,25 @@ struct Shared {
     limits: MessageLimits,
     workers: Arc<Semaphore>,
     worker_count: usize,
+    pace: Pace,
 }
 
 impl OtlpExport {
     pub fn new(ingest: Arc<Ingest>, api_key: Option<String>, limits: MessageLimits, workers: usize) -> Self {
+        Self::with_pace(ingest, api_key, limits, workers, Pace::default())
+    }
+
+    /// As [`OtlpExport::new`], with the minimum pace a message must arrive at.
+    pub fn with_pace(
+        ingest: Arc<Ingest>,
+        api_key: Option<String>,
+        limits: MessageLimits,
+        workers: usize,
+        pace: Pace,
+    ) -> Self {
         let workers = workers.max(1);
-        let shared =
-            Shared { ingest, api_key, limits, workers: Arc::new(Semaphore::new(workers)), worker_count: workers };
+        let semaphore = Arc::new(Semaphore::new(workers));
+        let shared = Shared { ingest, api_key, limits, workers: semaphore, worker_count: workers, pace };
         OtlpExport { shared: Arc::new(shared) }
     }
 }
@@ -124,6 +138,9 @@ impl Shared {
         } else {
             (self.limits.max_body_bytes, "max_body_bytes")
         };
+        // the worker is taken: from now on the message must keep arriving
+        let pace = self.pace;
+        let request = request.map(|body| Body::new(PacedBody::new(body, pace)));
         let handled = Arc::new(AtomicBool::new(false));
         let call = ExportCall { ingest: self.ingest.clone(), signal, handled: handled.clone() };
         let mut grpc = Grpc::new(RawCodec)

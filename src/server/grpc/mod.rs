@@ -13,6 +13,7 @@
 mod codec;
 mod connections;
 mod export;
+mod pace;
 pub mod status;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! send zstd or corrupt gzip, so these cases are pinned here.
 
 use super::export::{MessageLimits, OtlpExport};
+use super::pace::Pace;
 use crate::ingest::queue::CommitQueue;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::otlp::fixtures::realistic_logs;
@@ -27,12 +28,16 @@ struct Fixture {
 }
 
 fn fixture(api_key: Option<&str>, limits: MessageLimits) -> Fixture {
+    fixture_with_pace(api_key, limits, Pace::default())
+}
+
+fn fixture_with_pace(api_key: Option<&str>, limits: MessageLimits, pace: Pace) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = Spool::open(dir.path(), SpoolOptions::default()).unwrap();
     let limits_for_ingest =
         IngestLimits { max_decompressed_bytes: limits.max_decompressed_bytes, max_items_per_request: 1_000_000 };
     let ingest = Ingest::new(spool, CommitQueue::new(1, 1 << 30), limits_for_ingest);
-    let service = OtlpExport::new(ingest.clone(), api_key.map(String::from), limits, 2);
+    let service = OtlpExport::with_pace(ingest.clone(), api_key.map(String::from), limits, 2, pace);
     Fixture { service, ingest, _dir: dir }
 }
 
@@ -54,12 +59,16 @@ struct Answer {
 
 /// Calls the service; the status comes from the headers (a refusal) or the trailers.
 fn call(fixture: &mut Fixture, path: &str, headers: &[(&str, &str)], body: Bytes) -> Answer {
+    call_with(fixture, path, headers, Body::new(Full::new(body)))
+}
+
+fn call_with(fixture: &mut Fixture, path: &str, headers: &[(&str, &str)], body: Body) -> Answer {
     let mut request = http::Request::builder().method("POST").uri(format!("http://localhost{path}"));
     request = request.header("content-type", "application/grpc").header("te", "trailers");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Body::new(Full::new(body))).unwrap();
+    let request = request.body(body).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     runtime.block_on(async {
         let response = fixture.service.call(request).await.unwrap();
@@ -148,4 +157,68 @@ fn the_key_is_checked_before_the_message_and_unsupported_encodings_are_unimpleme
         rejected(&fixture),
         vec![("logs: unauthorized".to_string(), 1), ("logs: unsupported encoding".to_string(), 1)]
     );
+}
+
+/// A body sending `chunks` one every `every`, then ending (or stalling, with `stall`).
+struct Dribble {
+    chunks: std::collections::VecDeque<Bytes>,
+    every: std::time::Duration,
+    next: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    stall: bool,
+}
+
+impl http_body::Body for Dribble {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::convert::Infallible>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let every = self.every;
+        let timer = self.next.get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.next = None;
+        match self.chunks.pop_front() {
+            Some(chunk) => Poll::Ready(Some(Ok(http_body::Frame::data(chunk)))),
+            None if self.stall => Poll::Pending, // never another byte, and no wake-up
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+fn dribble(message: &[u8], chunk: usize, every_ms: u64, stall: bool) -> Body {
+    let framed = frame(message, false);
+    let chunks = framed.chunks(chunk).map(Bytes::copy_from_slice).collect();
+    Body::new(Dribble { chunks, every: std::time::Duration::from_millis(every_ms), next: None, stall })
+}
+
+const BRISK: Pace = Pace { window: std::time::Duration::from_millis(200), min_bytes: 1000 };
+
+#[test]
+fn a_message_that_stops_arriving_frees_its_worker_with_deadline_exceeded() {
+    let mut fixture = fixture_with_pace(None, ROOMY, BRISK);
+    let message = realistic_logs(20).encode_to_vec();
+    // the first 2000 bytes, then nothing: the next window sees no bytes
+    let stalled = dribble(&message[..2000], 2000, 1, true);
+    let answer = call_with(&mut fixture, LOGS, &[], stalled);
+    assert_eq!(answer.code, tonic::Code::DeadlineExceeded as i32, "{}", answer.message);
+    assert_eq!(answer.message, "message arrived slower than 1000 bytes in 0.2 s");
+    assert_eq!(rejected(&fixture), vec![("logs: too slow".to_string(), 1)]);
+    assert_eq!(spooled(&fixture), vec![]);
+}
+
+#[test]
+fn a_message_arriving_at_the_pace_is_accepted() {
+    let mut fixture = fixture_with_pace(None, ROOMY, BRISK);
+    let message = realistic_logs(100).encode_to_vec();
+    // 1500 bytes every 50 ms: 6000 bytes a window, over several windows
+    assert!(message.len() > 4 * 1500 * 2, "long enough to span windows: {}", message.len());
+    let answer = call_with(&mut fixture, LOGS, &[], dribble(&message, 1500, 50, false));
+    assert_eq!((answer.code, answer.message.as_str()), (0, ""));
+    assert_eq!(spooled(&fixture), vec![(RAW_PROTOBUF.to_byte(), message)]);
 }
