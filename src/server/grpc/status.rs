@@ -3,9 +3,9 @@
 //! The HTTP routes and this module refuse for the same reasons; only the
 //! vocabulary differs. A refusal the client may retry carries
 //! `google.rpc.RetryInfo` (the gRPC form of `Retry-After`) twice: inside the
-//! `google.rpc.Status` of `grpc-status-details-bin`, where the Collector and the
-//! Go and Java exporters look, and as the `google.rpc.retryinfo-bin` trailer,
-//! where Python's exporter looks. OTLP reads `RESOURCE_EXHAUSTED` as retryable
+//! `google.rpc.Status` of `grpc-status-details-bin` (gRPC's convention for
+//! error details, where the Collector's exporter looks) and as the
+//! `google.rpc.retryinfo-bin` trailer, where Python's exporter looks. OTLP reads `RESOURCE_EXHAUSTED` as retryable
 //! only with RetryInfo, so a message over a size bound gets it without: sent
 //! again, it would be refused again.
 
