@@ -281,6 +281,14 @@ def test_no_grpc_unless_asked_and_none_after_stop(duckdb_process):
         assert error.code() == grpc.StatusCode.UNAVAILABLE, "nothing listens after otlp_stop"
     with pytest.raises(Exception, match="grpc_port must be another port than the OTLP/HTTP one, got 4318"):
         db.sql("CALL otlp_serve(4318, grpc_port := 4318)")
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(Exception, match=f"cannot listen on 127.0.0.1:{busy}"):
+            db.sql(f"CALL otlp_serve({port}, grpc_port := {busy})")
+    assert db.sql("SELECT count(*) AS n FROM otlp_status()") == [{"n": 0}], "a gRPC port in use starts nothing"
     assert rows(db, "SELECT body FROM canardstack.otel.logs") == [("before stop",)]
 
 
