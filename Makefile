@@ -7,6 +7,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 REPOSITORY := build/repository
 PORT ?= 4318
+GRPC_PORT ?= 4317
 # make demo: user requests per second, a bound in seconds (empty: until Ctrl-C), more flags for scripts/demo.py
 DEMO_RATE ?= 5
 DEMO_SECONDS ?=
@@ -44,7 +45,7 @@ test: release venv test-services
 	bash scripts/test.sh
 
 run: release venv
-	$(VENV)/bin/duckdb -unsigned -cmd "INSTALL canardstack FROM '$(REPOSITORY)'; LOAD canardstack; SELECT canardstack_version() AS canardstack_version; CALL otlp_serve($(PORT));"
+	$(VENV)/bin/duckdb -unsigned -cmd "INSTALL canardstack FROM '$(REPOSITORY)'; LOAD canardstack; SELECT canardstack_version() AS canardstack_version; CALL otlp_serve($(PORT), grpc_port := $(GRPC_PORT));"
 
 demo: release venv
 	$(VENV)/bin/python scripts/demo.py --port $(PORT) --rate $(DEMO_RATE) \

@@ -12,6 +12,10 @@ machine; BENCHMARKS.md records them.
     .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 2 --connections 8
     .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 1 --connections 8 --rate 100
     .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 1 --connections 4 --mix logs=60,traces=25,metrics=15
+    .venv/bin/python scripts/bench/ingest.py --seconds 20 --senders 1 --connections 4 --transport grpc
+
+With `--transport grpc` the senders call the OTLP/gRPC Export methods (grpcio, one channel per
+connection, the same protobuf bytes); the visibility probe still posts over HTTP.
 """
 import argparse
 import http.client
@@ -65,11 +69,65 @@ def read_reply(replies) -> tuple[int, bool]:
     return status, closes
 
 
+GRPC_METHODS = {
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+
+
+class HttpConnection:
+    """A raw keep-alive socket with the request bytes built once: http.client's per-request
+    work took a fifth of a core at 60 MB/s, CPU the server under test then lacks."""
+
+    def __init__(self, port):
+        self.port = port
+        self.connect()
+
+    def connect(self):
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=REPLY_TIMEOUT)
+        self.replies = self.sock.makefile("rb")
+
+    def send(self, signal, body, request) -> int:
+        self.sock.sendall(request)
+        status, closes = read_reply(self.replies)
+        if closes:
+            self.reset()
+        return status
+
+    def reset(self):
+        self.sock.close()
+        self.connect()
+
+
+class GrpcConnection:
+    """One grpcio channel (one HTTP/2 connection); refusals count as HTTP's 429/503 would."""
+
+    def __init__(self, port):
+        import grpc
+        self.grpc = grpc
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.calls = {signal: self.channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+                      for signal, method in GRPC_METHODS.items()}
+
+    def send(self, signal, body, request) -> int:
+        try:
+            self.calls[signal](body, timeout=REPLY_TIMEOUT)
+            return 200
+        except self.grpc.RpcError as error:
+            if error.code() in (self.grpc.StatusCode.RESOURCE_EXHAUSTED, self.grpc.StatusCode.UNAVAILABLE):
+                return 429
+            raise OSError(f"{error.code()}: {error.details()}") from None
+
+    def reset(self):
+        pass
+
+
 def empty_counts():
     return {"requests": 0, "bytes": 0, "items": 0, "refused": 0, "latencies": []}
 
 
-def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, backoff, results):
+def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, backoff, results, grpc_port=None):
     import threading
 
     # distinct enough that zstd cannot lean on repeats a real stream would not have
@@ -82,14 +140,8 @@ def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, back
     totals = {"unanswered": 0, "failures": [], "by_signal": {signal: empty_counts() for signal in mix}}
     mean_bytes = sum(share * sum(len(b) for b, _ in bodies[s]) / len(bodies[s]) for s, share in mix.items())
 
-    def connect():
-        sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT)
-        return sock, sock.makefile("rb")
-
     def connection_loop(index):
-        # a raw keep-alive socket with the request bytes built once: http.client's per-request
-        # work took a fifth of a core at 60 MB/s, CPU the server under test then lacks
-        sock, replies = connect()
+        connection = GrpcConnection(grpc_port) if grpc_port else HttpConnection(port)
         # connections start spread over the bodies: started side by side, they sent the same
         # body at nearly the same time, and zstd then found whole requests repeated within a
         # page (open-loop files came out about 3x smaller than closed-loop ones)
@@ -117,16 +169,14 @@ def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, back
             else:
                 started = time.perf_counter()
             try:
-                sock.sendall(request)
-                status, closes = read_reply(replies)
+                status = connection.send(signal, body, request)
             except (OSError, ValueError, IndexError) as failure:
                 # no answer: the request may or may not be stored; count it apart and reconnect
                 with lock:
                     totals["unanswered"] += 1
                     totals["failures"].append(f"{signal}: {type(failure).__name__} after "
                                               f"{time.perf_counter() - started:.1f} s: {failure}")
-                sock.close()
-                sock, replies = connect()
+                connection.reset()
                 continue
             elapsed = time.perf_counter() - started
             with lock:
@@ -138,9 +188,6 @@ def sender(port, connections, items, bodies_per_sender, seconds, rate, mix, back
                     counts["latencies"].append((time.monotonic(), elapsed))
                 else:
                     counts["refused"] += 1
-            if closes:
-                sock.close()
-                sock, replies = connect()
             if status != 200 and due is None and backoff:
                 time.sleep(0.05)
 
@@ -256,6 +303,10 @@ def main():
     parser.add_argument("--workers", type=int, default=8, help="otlp_serve HTTP worker threads")
     parser.add_argument("--inline-rows", type=int, default=None,
                         help="otlp_serve's inline_rows (flushes of a table below it stay in the catalog)")
+    parser.add_argument("--transport", choices=("http", "grpc"), default="http",
+                        help="how the senders export: OTLP/HTTP or OTLP/gRPC (grpc_port)")
+    parser.add_argument("--with-grpc", action="store_true",
+                        help="open grpc_port (its runtime idle) while the senders use HTTP")
     parser.add_argument("--extension", default=str(ROOT / "build/release/canardstack.duckdb_extension"))
     parser.add_argument("--ducklake", default=(ROOT / ".venv/ducklake_extension_path").read_text().strip())
     args = parser.parse_args()
@@ -275,13 +326,16 @@ def main():
             inline += ", service_graph := false"
         if args.max_queue_mb is not None:
             inline += f", max_queue_bytes := {args.max_queue_mb << 20}"
+        grpc_port = free_port() if args.transport == "grpc" or args.with_grpc else None
+        if grpc_port:
+            inline += f", grpc_port := {grpc_port}"
         db.sql(f"CALL otlp_serve({port}, flush_interval_ms := {args.flush_interval_ms}, workers := {args.workers}, "
                f"compact_interval_ms := {args.compact_interval_ms}{inline})")
         results = mp.Queue()
         rate = args.rate * 1e6 / args.senders if args.rate else None  # bytes/s per sender
         procs = [mp.Process(target=sender,
                             args=(port, args.connections, items, args.bodies, args.seconds, rate, mix,
-                                  not args.no_backoff, results))
+                                  not args.no_backoff, results, grpc_port if args.transport == "grpc" else None))
                  for _ in range(args.senders)]
         started = time.monotonic()
         cpu_before = cpu_seconds(db.process.pid)
@@ -324,7 +378,8 @@ def main():
     print(f"senders={args.senders} connections={args.connections} mix={args.mix} records/request={args.records} "
           f"spans/request={args.spans} seconds={elapsed:.1f} flush_interval_ms={args.flush_interval_ms} "
           f"inline_rows={'default' if args.inline_rows is None else args.inline_rows} "
-          f"offered={f'{args.rate} MB/s (open loop)' if args.rate else 'closed loop'}"
+          f"offered={f'{args.rate} MB/s (open loop)' if args.rate else 'closed loop'} transport={args.transport}"
+          + (" (grpc_port open)" if args.with_grpc else "")
           + (" no-backoff" if args.no_backoff else ""))
     print(f"accepted: {requests_ok} requests, {accepted_items} items, {sent_bytes / 1e6:.1f} MB protobuf; "
           f"refused (429/503): {refused}")

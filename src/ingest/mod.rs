@@ -68,6 +68,19 @@ impl Ingest {
         Arc::new(Ingest { spool, queue, stats: Stats::default(), limits, writer_failing: AtomicBool::new(false) })
     }
 
+    /// One OTLP export, whichever transport brought it (OTLP/HTTP and OTLP/gRPC
+    /// both call this): [`Ingest::accept`], counted in the counters
+    /// `otlp_status()` and `/metrics` show.
+    pub fn export(&self, kind: RequestKind, body: &[u8]) -> Result<Accepted, IngestError> {
+        let signal = kind.signal.name();
+        let outcome = self.accept(kind, body);
+        match &outcome {
+            Ok(accepted) => self.stats.accepted(signal, body.len(), accepted.rejected_items),
+            Err(error) => self.stats.rejected(signal, error.reason(), body.len()),
+        }
+        outcome
+    }
+
     pub fn accept(&self, kind: RequestKind, body: &[u8]) -> Result<Accepted, IngestError> {
         self.admit(body.len())?;
         let limits = DecodeLimits {

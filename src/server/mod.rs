@@ -3,10 +3,12 @@
 //! a bug in one request can neither kill the server nor unwind into DuckDB.
 //!
 //! Routing is a match on (method, path) in `routes.rs`; each route family is
-//! its own file and turns a request into a [`Reply`].
+//! its own file and turns a request into a [`Reply`]. OTLP/gRPC is a second
+//! transport in `grpc/` (tonic), for the ingest routes only.
 
 mod auth;
 mod compat_routes;
+pub mod grpc;
 pub mod http;
 mod otlp_routes;
 mod routes;

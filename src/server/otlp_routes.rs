@@ -56,16 +56,12 @@ pub fn export(request: &mut Request<'_>, context: &Context, signal: Signal) -> R
         }
     };
     let kind = RequestKind { signal, format, compression };
-    match context.ingest.accept(kind, &body) {
+    match context.ingest.export(kind, &body) {
         Ok(accepted) => {
-            context.ingest.stats.accepted(name, body.len(), accepted.rejected_items);
             let response = export_response(signal, format, accepted.rejected_items, &accepted.rejection_message);
             Reply::new(200, content_type_of(format), response)
         }
-        Err(error) => {
-            context.ingest.stats.rejected(name, error.reason(), body.len());
-            error_reply(format, &error)
-        }
+        Err(error) => error_reply(format, &error),
     }
 }
 

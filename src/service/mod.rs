@@ -1,8 +1,8 @@
 //! Running `otlp_serve` instances: start (catalog, spool, replay, writer,
-//! HTTP), stop (drain and commit), status. One registry per process, keyed by
+//! HTTP, gRPC), stop (drain and commit), status. One registry per process, keyed by
 //! port, because ports are a process-wide resource.
 //!
-//! Start-up order matters: the port is bound first (a port in use fails before
+//! Start-up order matters: the ports are bound first (a port in use fails before
 //! anything is touched), then the lake tables, then the spool; records the
 //! lake checkpoint does not cover are replayed into the writer before the
 //! HTTP workers start answering.
@@ -23,6 +23,7 @@ use crate::lake::maintenance::{Maintainer, MaintenancePolicy, RoundReport};
 use crate::lake::service_graph::ServiceGraphDeriver;
 use crate::otlp::{self, DecodeLimits, RequestKind, Rows};
 use crate::query::sql_text::LakeTarget;
+use crate::server::grpc::{GrpcConfig, GrpcServer, MessageLimits};
 use crate::server::{Context, HttpServer, ServerConfig, ServerError};
 use crate::spool::{Spool, SpoolError, SpoolOptions};
 pub use options::{OptionsError, ServeOptions};
@@ -68,6 +69,8 @@ pub struct ServeInfo {
     pub spool_dir: String,
     pub writer_id: String,
     pub replayed_records: u64,
+    /// the bound OTLP/gRPC port; None when started without `grpc_port`
+    pub grpc_port: Option<u16>,
 }
 
 /// What `otlp_stop` returns, one per stopped server.
@@ -98,6 +101,7 @@ struct Service {
     info: ServeInfo,
     ingest: Arc<Ingest>,
     http: HttpServer,
+    grpc: Option<GrpcServer>,
     writer: JoinHandle<FlushReport>,
     maintenance: Maintenance,
     service_graph: Option<ServiceGraphThread>,
@@ -126,6 +130,7 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         workers: options.workers,
     };
     let listener = HttpServer::bind(&config)?;
+    let grpc_listener = options.grpc_port.map(|port| GrpcServer::bind(&options.host, port)).transpose()?;
 
     let con = db.connect()?;
     let base = std::env::current_dir().unwrap_or_default().join(DEFAULT_DIR);
@@ -225,6 +230,27 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
             return Err(error.into());
         }
     };
+    let grpc = match grpc_listener {
+        None => None,
+        Some(listener) => {
+            let grpc_config = GrpcConfig {
+                api_key: options.api_key.clone(),
+                limits: MessageLimits {
+                    max_body_bytes: options.max_body_bytes,
+                    max_decompressed_bytes: options.max_decompressed_bytes,
+                },
+                workers: options.workers,
+            };
+            match GrpcServer::serve(listener, ingest.clone(), grpc_config) {
+                Ok(grpc) => Some(grpc),
+                Err(error) => {
+                    http.stop();
+                    shut_down(&ingest, writer, maintenance);
+                    return Err(error.into());
+                }
+            }
+        }
+    };
     let replayed_through = ingest.spool.last_seq();
     let service_graph = match deriver.map(|deriver| {
         let interval = options.service_graph.map(|policy| policy.interval).unwrap_or_default();
@@ -234,6 +260,9 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         Some(Ok(thread)) => Some(thread),
         Some(Err(error)) => {
             http.stop();
+            if let Some(grpc) = grpc {
+                grpc.stop();
+            }
             shut_down(&ingest, writer, maintenance);
             return Err(ServiceError::Thread(error));
         }
@@ -247,11 +276,13 @@ pub fn start(db: &Database, options: ServeOptions) -> Result<ServeInfo, ServiceE
         spool_dir: spool_dir.display().to_string(),
         writer_id: ingest.spool.writer_id().to_string(),
         replayed_records,
+        grpc_port: grpc.as_ref().map(|grpc| grpc.local_addr.port()),
     };
     let service = Service {
         info: info.clone(),
         ingest,
         http,
+        grpc,
         writer,
         maintenance,
         service_graph,
@@ -347,7 +378,11 @@ pub fn stop(port: Option<u16>) -> Vec<StopReport> {
 }
 
 fn stop_service(service: Service) -> StopReport {
+    // both transports first: what they acknowledged is queued before the writer drains
     service.http.stop();
+    if let Some(grpc) = service.grpc {
+        grpc.stop();
+    }
     if let Some(thread) = service.service_graph {
         thread.stop();
     }

@@ -24,6 +24,8 @@ const MIN_TARGET_FILE_BYTES: u64 = 4 << 20;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeOptions {
     pub port: u16,
+    /// also serve OTLP/gRPC on this port (0 picks a free one); None: no gRPC
+    pub grpc_port: Option<u16>,
     pub host: String,
     /// an attached DuckLake; None = the embedded default in `.canardstack/`
     pub catalog: Option<String>,
@@ -68,6 +70,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             port: 4318,
+            grpc_port: None,
             host: "127.0.0.1".into(),
             catalog: None,
             schema: "otel".into(),
@@ -138,6 +141,13 @@ impl ServeOptions {
         positive("max_items_per_request", self.max_items_per_request as u64, "at least 1")?;
         positive("query_timeout_ms", self.query_timeout.as_millis() as u64, "at least 1 millisecond")?;
         positive("max_queue_bytes", self.max_queue_bytes as u64, "at least 1")?;
+        if self.grpc_port.is_some_and(|grpc| grpc != 0 && grpc == self.port) {
+            return Err(OptionsError::OutOfRange {
+                name: "grpc_port",
+                rule: "another port than the OTLP/HTTP one",
+                value: self.port.to_string(),
+            });
+        }
         if !(1..=64).contains(&self.workers) {
             return Err(OptionsError::OutOfRange {
                 name: "workers",
@@ -237,6 +247,18 @@ mod tests {
             "service_graph_interval must be at least 1 millisecond, got 0"
         );
         assert_eq!(ServeOptions { service_graph: None, ..defaults }.validate(), Ok(()));
+    }
+
+    #[test]
+    fn grpc_is_off_by_default_and_needs_its_own_port() {
+        assert_eq!(ServeOptions::default().grpc_port, None);
+        let same = ServeOptions { port: 4318, grpc_port: Some(4318), ..ServeOptions::default() };
+        assert_eq!(
+            same.validate().unwrap_err().to_string(),
+            "grpc_port must be another port than the OTLP/HTTP one, got 4318"
+        );
+        let both_free = ServeOptions { port: 0, grpc_port: Some(0), ..ServeOptions::default() };
+        assert_eq!(both_free.validate(), Ok(()), "two free ports are two ports");
     }
 
     #[test]

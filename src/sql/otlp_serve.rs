@@ -39,6 +39,7 @@ fn result_schema() -> SchemaRef {
         Field::new("spool_dir", DataType::Utf8, false),
         Field::new("writer_id", DataType::Utf8, false),
         Field::new("replayed_records", DataType::UInt64, false),
+        Field::new("grpc_port", DataType::UInt16, true),
     ]))
 }
 
@@ -54,6 +55,7 @@ fn result_batch(info: &ServeInfo) -> Result<RecordBatch, BoxError> {
             text(&info.spool_dir),
             text(&info.writer_id),
             Arc::new(UInt64Array::from(vec![info.replayed_records])),
+            Arc::new(UInt16Array::from(vec![info.grpc_port])),
         ],
     )?)
 }
@@ -63,6 +65,7 @@ fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
     let bigint = || LogicalTypeHandle::from(LogicalTypeId::Bigint);
     let interval = || LogicalTypeHandle::from(LogicalTypeId::Interval);
     vec![
+        ("grpc_port".into(), bigint()),
         ("host".into(), varchar()),
         ("catalog".into(), varchar()),
         ("schema".into(), varchar()),
@@ -125,6 +128,7 @@ fn read_options(bind: &BindInfo, port: i64) -> Result<ServeOptions, BoxError> {
     let defaults = ServeOptions::default();
     Ok(ServeOptions {
         port: count("port", port)?,
+        grpc_port: named_count(bind, "grpc_port")?,
         host: named_string(bind, "host").unwrap_or(defaults.host),
         catalog: named_string(bind, "catalog"),
         schema: named_string(bind, "schema").unwrap_or(defaults.schema),

@@ -6,6 +6,7 @@ use super::columns::{
 use super::edge::{declare_columns, OneShot, SqlTable};
 use crate::guard::BoxError;
 use crate::service::{self, StatusReport};
+use duckdb::arrow::array::{ArrayRef, UInt16Array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::core::DataChunkHandle;
@@ -53,6 +54,7 @@ fn result_schema() -> SchemaRef {
         Field::new("service_graph_requests", DataType::UInt64, false),
         Field::new("service_graph_failures", DataType::UInt64, false),
         Field::new("last_error", DataType::Utf8, true),
+        Field::new("grpc_port", DataType::UInt16, true),
     ]))
 }
 
@@ -97,6 +99,7 @@ fn result_batch(rows: &[StatusReport]) -> Result<RecordBatch, BoxError> {
             u64s(stats().map(|s| s.service_graph_requests)),
             u64s(stats().map(|s| s.service_graph_failures)),
             text(stats().map(|s| s.last_error.clone())),
+            Arc::new(rows.iter().map(|r| r.info.grpc_port).collect::<UInt16Array>()) as ArrayRef,
         ],
     )?)
 }

@@ -1,9 +1,10 @@
 """Crash rounds: concurrent senders of logs, spans and metric points (gauge and
 histogram), kill -9 of the DuckDB process at a random moment, restart, and
 finally check every acknowledged item is stored exactly once, per signal and
-per metric table. Used by test_crash.py (short) and runnable longer by hand:
+per metric table. The senders speak OTLP/HTTP or OTLP/gRPC (`--transport`).
+Used by test_crash.py (short) and runnable longer by hand:
 
-    .venv/bin/python test/e2e/crash_ingest.py --rounds 200
+    .venv/bin/python test/e2e/crash_ingest.py --rounds 200 [--transport grpc]
 """
 import argparse
 import os
@@ -14,6 +15,7 @@ import tempfile
 import threading
 import time
 
+import grpc
 import requests
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
@@ -50,6 +52,14 @@ def metrics_request(ids) -> bytes:
         scope_metrics=[ScopeMetrics(metrics=[gauge, histogram])])]).SerializeToString()
 
 
+# the OTLP/gRPC Export method of each signal, called with the same protobuf bytes
+GRPC_METHODS = {
+    "/v1/logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "/v1/traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "/v1/metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+
+
 def request_for(signal, ids) -> tuple[str, bytes]:
     if signal == "logs":
         return "/v1/logs", logs_request(ids)
@@ -59,35 +69,58 @@ def request_for(signal, ids) -> tuple[str, bytes]:
     return "/v1/metrics", metrics_request(ids)
 
 
-def sender(base_url, signal, name, stop, acked, lock):
+def http_sender(port):
+    """A function sending one OTLP/HTTP body, True when it was acknowledged."""
     session = requests.Session()
+
+    def send(path, body):
+        try:
+            return session.post(f"http://127.0.0.1:{port}{path}", data=body, headers=HEADERS, timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+    return send
+
+
+def grpc_sender(port):
+    """The same over OTLP/gRPC: one channel per sender, the message sent as bytes."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    calls = {path: channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+             for path, method in GRPC_METHODS.items()}
+
+    def send(path, body):
+        try:
+            calls[path](body, timeout=5)
+            return True
+        except grpc.RpcError:
+            return False
+    return send
+
+
+def sender(send, signal, name, stop, acked, lock):
     n = 0
     while not stop.is_set():
         ids = [f"{name}-{n}-{i}" for i in range(ITEMS_PER_REQUEST)]
         n += 1
         path, body = request_for(signal, ids)
-        try:
-            reply = session.post(base_url + path, data=body, headers=HEADERS, timeout=5)
-        except requests.RequestException:
-            time.sleep(0.02)
-            continue
-        if reply.status_code == 200:
+        if send(path, body):
             with lock:
                 acked[signal].update(ids)
         else:
             time.sleep(0.02)
 
 
-def crash_rounds(workdir, extension, ducklake, rounds, senders=6, seed=None):
+def crash_rounds(workdir, extension, ducklake, rounds, senders=6, seed=None, transport="http"):
     """Returns the acknowledged ids per signal and the stored ids (with their counts) per table."""
     rng = random.Random(seed)
     acked, lock = {signal: set() for signal in SIGNALS}, threading.Lock()
     for round_number in range(rounds):
         db = DuckDB(workdir, extension, ducklake)
-        port = free_port()
-        db.sql(f"CALL otlp_serve({port}, retention := INTERVAL '0 days', flush_interval_ms := {rng.choice([20, 100, 300])})")
+        port, grpc_port = free_port(), free_port()
+        db.sql(f"CALL otlp_serve({port}, grpc_port := {grpc_port}, retention := INTERVAL '0 days', "
+               f"flush_interval_ms := {rng.choice([20, 100, 300])})")
         stop = threading.Event()
-        threads = [threading.Thread(target=sender, args=(f"http://127.0.0.1:{port}", SIGNALS[s % len(SIGNALS)],
+        connect = (lambda: grpc_sender(grpc_port)) if transport == "grpc" else (lambda: http_sender(port))
+        threads = [threading.Thread(target=sender, args=(connect(), SIGNALS[s % len(SIGNALS)],
                                                          f"r{round_number}s{s}", stop, acked, lock))
                    for s in range(senders)]
         for t in threads:
@@ -121,13 +154,15 @@ def problems(acked, stored) -> dict:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--transport", choices=("http", "grpc"), default="http")
     parser.add_argument("--extension", default="build/release/canardstack.duckdb_extension")
     parser.add_argument("--ducklake", default=open(".venv/ducklake_extension_path").read().strip())
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        acked, stored = crash_rounds(workdir, os.path.abspath(args.extension), args.ducklake, args.rounds)
+        acked, stored = crash_rounds(workdir, os.path.abspath(args.extension), args.ducklake, args.rounds,
+                                     transport=args.transport)
     found = problems(acked, stored)
-    print(f"rounds={args.rounds} acknowledged={ {s: len(ids) for s, ids in acked.items()} } "
+    print(f"transport={args.transport} rounds={args.rounds} acknowledged={ {s: len(ids) for s, ids in acked.items()} } "
           f"stored={ {t: len(ids) for t, ids in stored.items()} } problems={found}")
     sys.exit(1 if found else 0)
 

@@ -12,7 +12,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("pacing", [[], ["--rate", "2"]], ids=["closed-loop", "open-loop"])
+@pytest.mark.parametrize("pacing", [[], ["--rate", "2"], ["--transport", "grpc"]],
+                         ids=["closed-loop", "open-loop", "grpc"])
 def test_ingest_benchmark_runs_and_stores_every_acknowledged_record(extension, ducklake_extension, pacing):
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts/bench/ingest.py"), "--seconds", "4", "--warmup", "0.5", "--senders", "1",
@@ -30,7 +31,9 @@ def test_ingest_benchmark_runs_and_stores_every_acknowledged_record(extension, d
     assert probes >= 3, "the probe posts a marker every 200 ms while senders run"
     for figure in ("throughput:", "ack latency after the warm-up", "visibility (", "committed while sending"):
         assert figure in result.stdout
-    if pacing:
+    transport = "grpc" if "--transport" in pacing else "http"
+    assert f"transport={transport}" in result.stdout
+    if "--rate" in pacing:
         # paced at 2 MB/s: no more than the schedule allows, however fast the server (the
         # schedule is set by the bodies' mean size, and each request is paced by its own size;
         # the figure is printed to 0.1 MB); unpaced, two connections send many times as much
