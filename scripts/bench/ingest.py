@@ -26,7 +26,6 @@ import socket
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "test/e2e"))
@@ -38,14 +37,6 @@ import signals  # noqa: E402
 HEADERS = {"Content-Type": "application/x-protobuf"}
 REPLY_TIMEOUT = 30  # seconds a sender waits for an answer before counting the request unanswered
 
-
-def service_graph_figures(port) -> dict:
-    """The server's canardstack_service_graph_* figures from /metrics (empty for builds without them)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
-        text = reply.read().decode()
-    prefix = "canardstack_service_graph_"
-    return {name[len(prefix):]: float(value) for name, value in
-            (line.split() for line in text.splitlines() if line.startswith(prefix))}
 
 def http_request(port: int, path: str, body: bytes) -> bytes:
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-protobuf\r\n"
@@ -351,7 +342,7 @@ def main():
         status = db.sql("SELECT * FROM otlp_status()")[0]
         committed_while_sending = sum((status["rows_committed"] or {}).values())
         files_while_sending = {table: files for signal in mix for table, files in signals.data_files(db, signal).items()}
-        graph = service_graph_figures(port)
+        graph = signals.service_graph_figures(port)
         stop_started = time.monotonic()
         stopped = db.sql("SELECT * FROM otlp_stop()")[0]
         drain = time.monotonic() - stop_started

@@ -14,25 +14,18 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "test/e2e"))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts/bench"))
 from harness import DuckDB, free_port  # noqa: E402
+import signals  # noqa: E402
 from workload.sender import Sender  # noqa: E402
 from workload.shop import Shop  # noqa: E402
 
 WAIT_SECONDS = 5
 INTERVAL_SECONDS = 5
-
-
-def graph_figures(port) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
-        text = reply.read().decode()
-    prefix = "canardstack_service_graph_"
-    return {name[len(prefix):]: float(value) for name, value in
-            (line.split() for line in text.splitlines() if line.startswith(prefix))}
 
 
 def main() -> None:
@@ -61,7 +54,7 @@ def main() -> None:
             if done is not None and done >= last_end:
                 break
             time.sleep(0.5)
-        graph = graph_figures(port)
+        graph = signals.service_graph_figures(port)
         first_after = db.sql("SELECT min(epoch_ns(\"timestamp\")) AS t FROM canardstack.otel.metrics_sum "
                              "WHERE scope_name = 'canardstack.service_graph'")[0]["t"]
         server_spans = db.sql(

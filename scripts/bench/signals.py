@@ -10,6 +10,7 @@ import os
 import pathlib
 import sys
 import time
+import urllib.request
 
 # the builders live with the demo workload (scripts/workload/otlp.py): one home for OTLP requests
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -159,3 +160,12 @@ def parse_mix(text: str) -> dict[str, float]:
     if total <= 0:
         raise ValueError("--mix: the weights must add up to more than 0")
     return {name: weight / total for name, weight in shares.items() if weight > 0}
+
+
+def service_graph_figures(port) -> dict:
+    """The server's canardstack_service_graph_* figures from /metrics (empty for builds without them)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
+        text = reply.read().decode()
+    prefix = "canardstack_service_graph_"
+    return {name[len(prefix):]: float(value) for name, value in
+            (line.split() for line in text.splitlines() if line.startswith(prefix))}
