@@ -61,6 +61,8 @@ QUERIES = [
     "clamp(ln(temperature_celsius - 20), -1, 1)",
     "temperature_celsius > 20.5 or temperature_celsius < 19",
     "time() - 1767225600",
+    "stddev_over_time(temperature_celsius[3m])",
+    "stdvar_over_time(errors_total[90s])",
 ]
 
 

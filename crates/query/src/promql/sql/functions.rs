@@ -38,7 +38,7 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
         }
         // avg_over_time(v range-vector) and the other *_over_time aggregations
         "avg_over_time" | "count_over_time" | "last_over_time" | "max_over_time" | "min_over_time"
-        | "present_over_time" | "sum_over_time" => range::over_time(plan, name, range_arg(0)?, None, &about),
+        | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "sum_over_time" => range::over_time(plan, name, range_arg(0)?, None, &about),
         "ceil" => math(plan, name, &args, format!("ceil({x})"), &about),
         // changes(v range-vector)
         "changes" => range::neighbours(plan, name, range_arg(0)?, &about),

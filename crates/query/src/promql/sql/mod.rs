@@ -451,7 +451,7 @@ mod tests {
     fn other_constructs_are_named() {
         assert!(refusal("timestamp(up)").contains("function timestamp()"));
         assert!(refusal("count_values(\"v\", up)").contains("aggregation count_values"));
-        assert!(refusal("stddev_over_time(up[5m])").contains("function stddev_over_time()"));
+        assert!(refusal("label_join(up, \"a\", \",\", \"b\")").contains("function label_join()"));
         assert!(refusal("up + on() group_left(__name__) up").contains("copying __name__"));
         assert!(refusal("rate(up[5m:1m])").contains("anything but a range selector"));
         assert!(refusal("topk(scalar(up), up)").contains("parameter other than a number"));
