@@ -63,6 +63,9 @@ QUERIES = [
     "time() - 1767225600",
     "stddev_over_time(temperature_celsius[3m])",
     "stdvar_over_time(errors_total[90s])",
+    "timestamp(temperature_celsius offset 1m)",
+    'label_replace(errors_total, "family", "${1}x-${z}$$", "code", "(5)(?P<z>0.)")',
+    'sum by (both) (label_join(rate(errors_total[2m]), "both", "/", "zone", "absent", "code"))',
 ]
 
 

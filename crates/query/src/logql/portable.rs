@@ -884,6 +884,14 @@ fn check_regex(pattern: &str, about: &str) -> Result<Ast> {
     Ok(ast)
 }
 
+/// The first construct of `pattern` that Rust's regex and DuckDB's RE2
+/// read differently (`\\d \\w \\s \\b`, Unicode in one, ASCII in the other),
+/// for the other languages' plans; `Err` when it does not parse.
+pub(crate) fn re2_difference(pattern: &str) -> std::result::Result<Option<&'static str>, String> {
+    let ast = re_ast::parse::Parser::new().parse(pattern).map_err(|e| e.to_string())?;
+    Ok(unicode_sensitive(&ast))
+}
+
 fn unicode_sensitive(ast: &Ast) -> Option<&'static str> {
     match ast {
         Ast::ClassPerl(class) => Some(perl_name(&class.kind)),
