@@ -66,6 +66,8 @@ QUERIES = [
     "timestamp(temperature_celsius offset 1m)",
     'label_replace(errors_total, "family", "${1}x-${z}$$", "code", "(5)(?P<z>0.)")',
     'sum by (both) (label_join(rate(errors_total[2m]), "both", "/", "zone", "absent", "code"))',
+    'count_values by (floor) ("v", temperature_celsius)',
+    'count_values("r", rate(errors_total[2m]))',
 ]
 
 

@@ -171,6 +171,28 @@ pub(crate) fn quantile(q: f64, value: &str) -> Fold {
     }
 }
 
+/// `x` as the engine prints a float into a label (`value::format_float`,
+/// Rust's `Display`: the shortest digits that read back as `x`, never with
+/// an exponent; `NaN`, `+Inf`, `-Inf`). DuckDB prints the same shortest
+/// digits, with an exponent outside 1e-4..1e15, so the digits are moved
+/// into place from DuckDB's text.
+pub(crate) fn display_sql(x: &str) -> String {
+    let m = format!(
+        "regexp_extract({x}::VARCHAR, '^(-?)([0-9]+)(?:\\.([0-9]+))?(?:e([-+]?[0-9]+))?$', ['sign', 'whole', 'fraction', 'exponent'])"
+    );
+    // each step binds its values through a one-element list (a correlated subquery would
+    // be decorrelated by a join on the value, which holds -0 equal to 0)
+    format!(
+        "CASE WHEN isnan({x}) THEN 'NaN' WHEN {x} = 'Infinity'::DOUBLE THEN '+Inf' WHEN {x} = '-Infinity'::DOUBLE THEN '-Inf' ELSE \
+         list_transform([{m}], lambda m: list_transform([{{sign: m.sign, whole: m.whole, exponent: m.exponent, digits: m.whole || m.fraction}}], \
+           lambda p: list_transform([{{sign: p.sign, d: rtrim(ltrim(p.digits, '0'), '0'), \
+             point: length(p.whole) + coalesce(TRY_CAST(p.exponent AS INTEGER), 0) - (length(p.digits) - length(ltrim(p.digits, '0')))}}], \
+           lambda q: q.sign || CASE WHEN q.d = '' THEN '0' WHEN q.point <= 0 THEN '0.' || repeat('0', -q.point) || q.d \
+             WHEN q.point >= length(q.d) THEN q.d || repeat('0', q.point - length(q.d)) \
+             ELSE q.d[1:q.point] || '.' || q.d[q.point + 1:] END)[1])[1])[1] END"
+    )
+}
+
 /// One side of a binary operator: a number known when planning, or a column.
 #[derive(Clone)]
 pub(super) enum Operand {
@@ -279,6 +301,15 @@ mod tests {
         assert!(fold.finish.starts_with("CASE WHEN (((folded.sq + folded.pending) + CASE"));
         assert!(fold.finish.contains("'NaN'::DOUBLE ELSE sqrt("));
         assert!(!compensated_variance("v", "t", false).finish.contains("sqrt"));
+    }
+
+    #[test]
+    fn label_floats_move_duckdbs_digits_into_place() {
+        let sql = display_sql("value");
+        assert!(sql.starts_with("CASE WHEN isnan(value) THEN 'NaN' WHEN value = 'Infinity'::DOUBLE THEN '+Inf'"));
+        assert!(sql.contains("['sign', 'whole', 'fraction', 'exponent']"));
+        assert!(sql.contains("WHEN q.point <= 0 THEN '0.' || repeat('0', -q.point) || q.d"));
+        assert!(!sql.contains("SELECT"), "a correlated subquery would join on the value, -0 equal to 0");
     }
 
     #[test]

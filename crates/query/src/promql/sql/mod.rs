@@ -470,7 +470,8 @@ mod tests {
         assert!(refusal("label_replace(up, \"a\", \"$1\", \"b\", \"(\\\\d+)\")").contains("with \\d in the regex"));
         assert!(refusal("label_replace(up, \"__name__\", \"x\", \"b\", \".*\")").contains("into __name__"));
         assert!(refusal("label_join(up, \"1a\", \",\", \"b\")").contains("invalid destination label name"));
-        assert!(refusal("count_values(\"v\", up)").contains("aggregation count_values"));
+        assert!(refusal("count_values(\"__name__\", up)").contains("count_values into __name__"));
+        assert!(refusal("count_values(\"1v\", up)").contains("invalid label name"));
         assert!(refusal("day_of_month(up)").contains("function day_of_month()"));
         assert!(refusal("up + on() group_left(__name__) up").contains("copying __name__"));
         assert!(refusal("rate(up[5m:1m])").contains("anything but a range selector"));
