@@ -68,6 +68,7 @@ QUERIES = [
     'sum by (both) (label_join(rate(errors_total[2m]), "both", "/", "zone", "absent", "code"))',
     'count_values by (floor) ("v", temperature_celsius)',
     'count_values("r", rate(errors_total[2m]))',
+    "sin(temperature_celsius) + acos(temperature_celsius / 25) * tanh(temperature_celsius)",
 ]
 
 

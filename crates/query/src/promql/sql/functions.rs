@@ -41,6 +41,21 @@ pub(super) fn plan(plan: &mut Plan, call: &Call) -> Result<Planned> {
         // avg_over_time(v range-vector) and the other *_over_time aggregations
         "avg_over_time" | "count_over_time" | "last_over_time" | "max_over_time" | "min_over_time"
         | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "sum_over_time" => range::over_time(plan, name, range_arg(0)?, None, &about),
+        // acos, asin (NaN outside [-1, 1], where DuckDB raises), atan and the other
+        // trigonometric functions: libm's, as Rust's f64 methods; sin/cos/tan of an
+        // infinity are NaN (DuckDB raises). asinh/acosh/atanh are Rust's own formulas,
+        // not libm's, and stay refused
+        "acos" | "asin" => math(
+            plan,
+            name,
+            &args,
+            format!("CASE WHEN abs({x}) > 1 THEN 'NaN'::DOUBLE ELSE {name}({x}) END"),
+            &about,
+        ),
+        "atan" | "cosh" | "sinh" | "tanh" => math(plan, name, &args, format!("{name}({x})"), &about),
+        "cos" | "sin" | "tan" => {
+            math(plan, name, &args, format!("CASE WHEN isinf({x}) THEN 'NaN'::DOUBLE ELSE {name}({x}) END"), &about)
+        }
         "ceil" => math(plan, name, &args, format!("ceil({x})"), &about),
         // changes(v range-vector)
         "changes" => range::neighbours(plan, name, range_arg(0)?, &about),

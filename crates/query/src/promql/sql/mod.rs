@@ -473,6 +473,7 @@ mod tests {
         assert!(refusal("count_values(\"__name__\", up)").contains("count_values into __name__"));
         assert!(refusal("count_values(\"1v\", up)").contains("invalid label name"));
         assert!(refusal("day_of_month(up)").contains("function day_of_month()"));
+        assert!(refusal("asinh(up)").contains("function asinh()"));
         assert!(refusal("up + on() group_left(__name__) up").contains("copying __name__"));
         assert!(refusal("rate(up[5m:1m])").contains("anything but a range selector"));
         assert!(refusal("topk(scalar(up), up)").contains("parameter other than a number"));
