@@ -55,6 +55,8 @@ LOG_QUERIES = [
     '{service_name="api"} | logfmt | status > 250 | drop msg, flag',
     '{service_name="web"} | json status, m="req.method", path="req.path", service_name | __error__=""',
     '{service_name="web"} | json status | drop __error_details__',
+    '{service_name="web"} | json | drop __error_details__',
+    '{service_name="web"} | json | __error__="" | req_method="POST" | bytes > 500',
     '{service_name="unknown_service"} | pattern "<ip> - - [<_>] \\"<method> <path> <_>\\" <status> <size>" | status="503"',
     '{service_name="unknown_service"} | regexp "^(?P<ip>[0-9.]+) .*\\" (?P<status>[0-9]+) " | keep ip, status',
 ]
@@ -68,6 +70,7 @@ METRIC_QUERIES = [
     'max_over_time({service_name="api"} | logfmt | __error__="" | unwrap latency [5m]) by (pod)',
     'quantile_over_time(0.9, {service_name="api"} | logfmt | __error__="" | unwrap latency [5m]) by (level)',
     'topk(2, sum by (path) (count_over_time({service_name="web"} | json path="req.path" | __error__="" [4m])))',
+    'sum by (req_path, service_name_extracted) (count_over_time({service_name="web"} | json | __error__="" [3m]))',
     'count(sum by (ip) (count_over_time({service_name="unknown_service"} | pattern "<ip> - <_>" [2m])))',
 ]
 

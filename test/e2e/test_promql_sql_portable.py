@@ -61,6 +61,14 @@ QUERIES = [
     "clamp(ln(temperature_celsius - 20), -1, 1)",
     "temperature_celsius > 20.5 or temperature_celsius < 19",
     "time() - 1767225600",
+    "stddev_over_time(temperature_celsius[3m])",
+    "stdvar_over_time(errors_total[90s])",
+    "timestamp(temperature_celsius offset 1m)",
+    'label_replace(errors_total, "family", "${1}x-${z}$$", "code", "(5)(?P<z>0.)")',
+    'sum by (both) (label_join(rate(errors_total[2m]), "both", "/", "zone", "absent", "code"))',
+    'count_values by (floor) ("v", temperature_celsius)',
+    'count_values("r", rate(errors_total[2m]))',
+    "sin(temperature_celsius) + acos(temperature_celsius / 25) * tanh(temperature_celsius)",
 ]
 
 

@@ -182,7 +182,6 @@ impl Chain {
                 let found = format!("CASE WHEN regexp_matches(line, {re}) THEN {} ELSE {} END", list(&found), EMPTY);
                 self.extract(rows, &found, "the pattern parser")
             }
-            Stage::Json(params) if params.is_empty() => return Err(no_plan("the json parser without parameters")),
             Stage::Json(params) => self.json(params, rows)?,
             Stage::Logfmt { strict: true, .. } => return Err(no_plan("the logfmt parser with --strict")),
             Stage::Logfmt { keep_empty, params, .. } => self.logfmt(*keep_empty, params, rows),
@@ -228,15 +227,22 @@ impl Chain {
         )
     }
 
+    /// The json parser. A line is a document when serde_json would read it
+    /// as an object: DuckDB's reader also takes trailing commas, `NaN` and
+    /// `Infinity`, numbers beyond a double's range and nesting deeper than
+    /// serde_json's recursion limit, so those lines fail the check here, as
+    /// in the engine (their `__error_details__` being serde_json's words).
     fn json(&mut self, params: &[Extraction], rows: &str) -> Result<String> {
         // DuckDB's JSON functions fail on text that is not JSON, so they only see
         // `_object`: the line when it is a JSON object, else NULL
         let documents = self.add(
             "json_documents",
-            "the lines that are JSON objects",
+            "the lines that are JSON objects as serde_json reads them",
             format!(
-                "SELECT *, CASE WHEN json_type(_json) = 'OBJECT' THEN _json END AS _object \
-                 FROM (SELECT *, CASE WHEN json_valid(line) THEN line END AS _json FROM {rows})"
+                "SELECT * EXCLUDE (_json, _bare), CASE WHEN json_type(_json) = 'OBJECT' AND NOT ({lenient}) THEN _json END AS _object \
+                 FROM (SELECT *, regexp_replace(_json, '\"(?:[^\"\\\\]|\\\\.)*\"', '\"\"', 'g') AS _bare \
+                 FROM (SELECT *, CASE WHEN json_valid(line) THEN line END AS _json FROM {rows}))",
+                lenient = lenient_json_sql("_json", "_bare"),
             ),
         );
         let object = "(_object IS NOT NULL)";
@@ -247,6 +253,9 @@ impl Chain {
             &literal(DETAILS_UNKNOWN),
             "the json parser's check that the line is a JSON object",
         );
+        if params.is_empty() {
+            return Ok(self.json_all(&checked));
+        }
         let mut found = Vec::new();
         for param in params {
             let source = param.path.as_deref().unwrap_or(&param.label);
@@ -265,26 +274,53 @@ impl Chain {
             }
             let path = literal(&path);
             let node = format!("json_extract(_object, {path})");
-            let unprintable = literal(&format!(
-                "logql_sql: the json parser's value for {} is printed by serde_json in a form DuckDB does not print \
-                 (an object, an array, or a number outside 1e-4..1e15); use loki_query",
-                param.label
-            ));
-            // serde_json prints integers as they are and other numbers in the shortest
-            // form, as DuckDB does between 1e-4 and 1e15, where neither uses an exponent
+            let value = json_value_sql(
+                &node,
+                &format!("json_extract_string(_object, {path})"),
+                // the type in place: the extracted text of `-0` is `0`, a UBIGINT
+                &format!("json_type(_object, {path})"),
+                &literal(&param.label),
+                true,
+            );
             found.push(format!(
-                "{{k: {name}, v: CASE WHEN NOT {object} THEN NULL WHEN {node} IS NULL THEN '' ELSE CASE json_type({node}) \
-                 WHEN 'VARCHAR' THEN json_extract_string(_object, {path}) WHEN 'NULL' THEN '' \
-                 WHEN 'BOOLEAN' THEN {node}::VARCHAR WHEN 'BIGINT' THEN {node}::VARCHAR WHEN 'UBIGINT' THEN {node}::VARCHAR \
-                 WHEN 'DOUBLE' THEN CASE WHEN regexp_full_match({node}::VARCHAR, '-?[0-9]+\\.[0-9]+') \
-                 AND (abs({node}::DOUBLE) = 0 OR (abs({node}::DOUBLE) >= 1e-4 AND abs({node}::DOUBLE) < 1e15)) THEN {node}::VARCHAR \
-                 ELSE error({unprintable}) END ELSE error({unprintable}) END END}}",
+                "{{k: {name}, v: CASE WHEN NOT {object} THEN NULL WHEN {node} IS NULL THEN '' ELSE {value} END}}",
                 name = literal(&sanitize_label_name(&param.label)),
             ));
         }
         // a line that failed the check extracts nothing, as the engine returns early
         let found = format!("list_filter({}, lambda f: f.v IS NOT NULL)", list(&found));
         Ok(self.extract(&checked, &found, "the json parser's parameters"))
+    }
+
+    /// `json` without parameters (the engine's `flatten_json`): every value
+    /// that is not an object or an array, under the keys of the objects that
+    /// lead to it joined with `_` (an empty leading key adds nothing), in the
+    /// order of serde_json's sorted maps (by key bytes, depth first, so by
+    /// the list of keys), values inside arrays left out. serde_json keeps
+    /// the last of a repeated key, dropping what an earlier one held; a line
+    /// with one is an error while running.
+    fn json_all(&mut self, rows: &str) -> String {
+        let name = "list_reduce([''] || n.keys, lambda acc, k: CASE WHEN acc = '' THEN k ELSE acc || '_' || k END)";
+        let value = json_value_sql("n.v", "json_extract_string(n.v, '$')", "n.t", &format!("({name})"), false);
+        let repeated = literal(
+            "logql_sql: a line holds a JSON object with a repeated key, of which the json parser keeps the last \
+             and drops what an earlier one held; use loki_query",
+        );
+        let walked = self.add(
+            "json_values",
+            "the json parser's values: objects walked down, arrays skipped",
+            format!(
+                "SELECT *, (WITH RECURSIVE n(keys, v, t) AS (
+    SELECT []::VARCHAR[], _object::JSON, 'OBJECT'
+    UNION ALL
+    SELECT n.keys || [e.key], e.value, e.type FROM n, json_each(n.v) e WHERE n.t = 'OBJECT' AND len(n.keys) < {JSON_DEPTH}
+  ) SELECT CASE WHEN count(*) > count(DISTINCT n.keys) THEN error({repeated}) ELSE
+      coalesce(list({{k: regexp_replace({name}, '[^A-Za-z0-9_]', '_', 'g'), v: {value}}} ORDER BY n.keys)
+        FILTER (WHERE n.t NOT IN ('OBJECT', 'ARRAY')), {EMPTY}) END FROM n) AS _found
+FROM {rows}"
+            ),
+        );
+        self.extract(&walked, "_found", "the json parser")
     }
 
     /// The engine's `logfmt_pairs` (not strict) as one regex: a key runs to `=`
@@ -620,6 +656,55 @@ impl Chain {
 
 const EMPTY: &str = "[]::STRUCT(k VARCHAR, v VARCHAR)[]";
 
+/// serde_json's recursion limit: it fails on a line nested this deep.
+const JSON_DEPTH: usize = 128;
+
+/// Whether a line DuckDB's reader takes (`json`, its strings emptied in
+/// `bare`) is one serde_json refuses: a comma before `]` or `}`, a word that
+/// is not `true false null` (`NaN`, `Infinity`), a number beyond a double's
+/// range, or nesting of [`JSON_DEPTH`] arrays and objects.
+fn lenient_json_sql(json: &str, bare: &str) -> String {
+    let brackets = format!("regexp_replace({bare}, '[^\\[\\]{{}}]', '', 'g')");
+    format!(
+        "regexp_matches({bare}, ',[ \\t\\r\\n]*[\\]}}]') \
+         OR regexp_matches(regexp_replace({bare}, 'true|false|null|[eE]', '', 'g'), '[A-Za-z]') \
+         OR (regexp_matches({bare}, '[0-9][eE][+]?[0-9]{{3}}|[0-9]{{309}}') AND (SELECT bool_or(CASE WHEN type = 'DOUBLE' THEN isinf(value::DOUBLE) END) FROM json_tree({json}))) \
+         OR (length({brackets}) >= {twice} AND list_reduce([{{d: 0, m: 0}}] || list_transform(string_split({brackets}, ''), \
+             lambda c: {{d: CASE WHEN c IN ('[', '{{') THEN 1 ELSE -1 END, m: 0}}), \
+             lambda acc, x: {{d: acc.d + x.d, m: greatest(acc.m, acc.d + x.d)}}).m >= {JSON_DEPTH})",
+        twice = 2 * JSON_DEPTH,
+    )
+}
+
+/// The engine's `json_text` of a JSON value `node` whose type (DuckDB's
+/// name) is `kind` and whose text as a string is `string`: strings
+/// unescaped, `null` empty, booleans and integers as written; serde_json
+/// prints other numbers in the shortest form, as DuckDB does between 1e-4
+/// and 1e15, where neither uses an exponent, and a value outside that (or,
+/// for parameters, an object or array) is an error while running. DuckDB
+/// types other integers as UBIGINT, so a BIGINT 0 was written `-0`, which
+/// serde_json reads as the double -0.
+fn json_value_sql(node: &str, string: &str, kind: &str, label: &str, nested: bool) -> String {
+    let unprintable = format!(
+        "{} || {label} || {}",
+        literal("logql_sql: the json parser's value for "),
+        literal(
+            " is printed by serde_json in a form DuckDB does not print \
+             (an object, an array, or a number outside 1e-4..1e15); use loki_query"
+        )
+    );
+    let nested = if nested { String::new() } else { format!(" WHEN 'OBJECT' THEN NULL WHEN 'ARRAY' THEN NULL") };
+    format!(
+        "CASE {kind} WHEN 'VARCHAR' THEN {string} WHEN 'NULL' THEN '' \
+         WHEN 'BOOLEAN' THEN {node}::VARCHAR \
+         WHEN 'BIGINT' THEN CASE WHEN {node}::VARCHAR = '0' THEN '-0.0' ELSE {node}::VARCHAR END \
+         WHEN 'UBIGINT' THEN {node}::VARCHAR \
+         WHEN 'DOUBLE' THEN CASE WHEN regexp_full_match({node}::VARCHAR, '-?[0-9]+\\.[0-9]+') \
+         AND (abs({node}::DOUBLE) = 0 OR (abs({node}::DOUBLE) >= 1e-4 AND abs({node}::DOUBLE) < 1e15)) THEN {node}::VARCHAR \
+         ELSE error({unprintable}) END{nested} ELSE error({unprintable}) END"
+    )
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         EMPTY.to_string()
@@ -799,6 +884,14 @@ fn check_regex(pattern: &str, about: &str) -> Result<Ast> {
     Ok(ast)
 }
 
+/// The first construct of `pattern` that Rust's regex and DuckDB's RE2
+/// read differently (`\\d \\w \\s \\b`, Unicode in one, ASCII in the other),
+/// for the other languages' plans; `Err` when it does not parse.
+pub(crate) fn re2_difference(pattern: &str) -> std::result::Result<Option<&'static str>, String> {
+    let ast = re_ast::parse::Parser::new().parse(pattern).map_err(|e| e.to_string())?;
+    Ok(unicode_sensitive(&ast))
+}
+
 fn unicode_sensitive(ast: &Ast) -> Option<&'static str> {
     match ast {
         Ast::ClassPerl(class) => Some(perl_name(&class.kind)),
@@ -927,6 +1020,27 @@ mod tests {
     }
 
     #[test]
+    fn json_without_parameters_walks_objects_in_key_order() {
+        let sql = log(r#"{a="b"} | json | status >= 500"#).unwrap();
+        for part in [
+            "json_documents_1 AS",
+            "checked_2 AS",
+            "json_values_3 AS",
+            "WITH RECURSIVE n(keys, v, t)",
+            "WHERE n.t = 'OBJECT' AND len(n.keys) < 128",
+            "ORDER BY n.keys)\n        FILTER (WHERE n.t NOT IN ('OBJECT', 'ARRAY'))",
+            "CASE WHEN acc = '' THEN k ELSE acc || '_' || k END",
+            "a repeated key",
+            "parsed_4 AS",
+        ] {
+            assert!(sql.contains(part), "{part} missing from {sql}");
+        }
+        // the check serde_json's stricter reading needs: trailing commas, words, overflow, depth
+        assert!(sql.contains("m >= 128"));
+        assert!(sql.contains("isinf(value::DOUBLE)"));
+    }
+
+    #[test]
     fn pure_sql_log_queries_keep_the_limit_before_labelling() {
         assert!(log(r#"{service_name="api"} |= "x""#).unwrap().contains(" LIMIT 10), keyed AS"));
     }
@@ -953,10 +1067,6 @@ mod tests {
 
     #[test]
     fn constructs_without_an_exact_plan_are_named() {
-        assert_eq!(
-            refusal(log(r#"{a="b"} | json"#)),
-            "logql_sql: the json parser without parameters has no SQL plan; use loki_query"
-        );
         assert_eq!(
             refusal(log(r#"{a="b"} | logfmt --strict"#)),
             "logql_sql: the logfmt parser with --strict has no SQL plan; use loki_query"

@@ -15,7 +15,7 @@
 mod aggregate;
 mod binary;
 pub(crate) use binary::Op as BinaryOp;
-mod functions;
+pub(crate) mod functions;
 pub(crate) use functions::absent_labels;
 pub use functions::civil as civil_time;
 mod histogram;

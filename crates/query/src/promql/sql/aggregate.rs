@@ -47,6 +47,9 @@ fn grouping_sql(modifier: &Option<LabelModifier>) -> (String, bool) {
 pub(super) fn plan(plan: &mut Plan, agg: &AggregateExpr) -> Result<Planned> {
     let op = agg.op.to_string();
     let about = super::comment_text(agg);
+    if op == "count_values" {
+        return count_values(plan, agg, &about);
+    }
     let param = match (&agg.param, op.as_str()) {
         (Some(p), "bottomk" | "quantile" | "topk") => Some(plan.number(p, &format!("aggregation {op}"))?),
         (Some(_), _) => return Err(unsupported(format!("portable SQL for aggregation {op}"))),
@@ -121,4 +124,47 @@ fn ranked(
         ),
     );
     Ok(Planned::Vector(Vector { cte, names: inner.names }))
+}
+
+/// `count_values(label, v)`: per group and step, how many rows have each
+/// value, the value printed as the engine prints floats into labels
+/// ([`float::display_sql`]) under `label` (replacing a grouping label of
+/// that name).
+fn count_values(plan: &mut Plan, agg: &AggregateExpr, about: &str) -> Result<Planned> {
+    let mut param = agg.param.as_deref();
+    while let Some(promql_parser::parser::Expr::Paren(p)) = param {
+        param = Some(&p.expr);
+    }
+    let label = match param {
+        Some(promql_parser::parser::Expr::StringLiteral(s)) => s.val.clone(),
+        _ => return Err(unsupported("portable SQL for aggregation count_values with a label other than a string")),
+    };
+    let valid = label.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(eval_error(format!("invalid label name {label:?}")));
+    }
+    if label == METRIC_NAME {
+        return Err(unsupported("portable SQL for aggregation count_values into __name__"));
+    }
+    let inner = plan.vector(&agg.expr, "aggregation count_values")?;
+    let (grouping, keeps_name) = grouping_sql(&agg.modifier);
+    let metric = if keeps_name { "metric" } else { "NULL::VARCHAR" };
+    let label = crate::sql_text::quote_literal(&label);
+    let cte = plan.grouped_cte(
+        "count_values",
+        about,
+        format!(
+            "  SELECT step_ms, metric, labels, count(*)::DOUBLE AS value FROM (
+    SELECT step_ms, {metric} AS metric,
+      map_from_entries(list_sort(list_filter(map_entries(grouping), lambda e: e.key <> {label})
+        || [{{'key': {label}, 'value': {shown}}}])) AS labels
+    FROM (SELECT *, {grouping} AS grouping FROM {inner})
+  )
+  GROUP BY step_ms, metric, labels",
+            shown = float::display_sql("value"),
+            inner = inner.cte,
+        ),
+    );
+    Ok(Planned::Vector(Vector { cte, names: if keeps_name { inner.names } else { Names::Dropped } }))
 }

@@ -101,14 +101,49 @@ pub(super) fn count() -> Fold {
 /// the mean of one value.
 pub(crate) fn variance(value: &str, order: &str, root: bool) -> Fold {
     let (n1, delta) = ("(acc.n + 1::DOUBLE)", "(x.mean - acc.mean)");
-    let finish = if root { "sqrt(folded.m2 / folded.n)" } else { "folded.m2 / folded.n" };
+    let finish = if root { sqrt_sql("(folded.m2 / folded.n)") } else { "folded.m2 / folded.n".into() };
     Fold {
         aggregate: format!(
             "list_reduce([{{n: 0::DOUBLE, mean: 0::DOUBLE, m2: 0::DOUBLE}}] || list({{n: 0::DOUBLE, mean: {value}, m2: 0::DOUBLE}} ORDER BY {order}),
       lambda acc, x: {{n: {n1}, mean: acc.mean + {delta} / {n1}, m2: acc.m2 + {delta} * (x.mean - (acc.mean + {delta} / {n1}))}})"
         ),
-        finish: finish.into(),
+        finish,
     }
+}
+
+/// Population variance by Welford's running mean with the mean and the sum
+/// of squares both Kahan-compensated (`prom_math::compensated_variance`,
+/// `stdvar_over_time`/`stddev_over_time`). Each step adds the previous
+/// value's square term (`pending`, 0 before the first value, which leaves
+/// the zero sum as it is) while it moves the mean, so no expression repeats
+/// another; the finish adds the last one.
+pub(crate) fn compensated_variance(value: &str, order: &str, root: bool) -> Fold {
+    let n1 = "(acc.n + 1::DOUBLE)";
+    let delta = "(x.v - (acc.ms + acc.mc))";
+    let inc = format!("({delta} / {n1})");
+    let mean = format!("((acc.ms + {inc}) + {})", kahan_compensation("acc.ms", "acc.mc", &inc));
+    let last = format!(
+        "((folded.sq + folded.pending) + {})",
+        kahan_compensation("folded.sq", "folded.sc", "folded.pending")
+    );
+    let variance = format!("({last} / folded.n)");
+    Fold {
+        aggregate: format!(
+            "list_reduce([{{n: 0::DOUBLE, ms: 0::DOUBLE, mc: 0::DOUBLE, sq: 0::DOUBLE, sc: 0::DOUBLE, pending: 0::DOUBLE, v: 0::DOUBLE}}]
+        || list({{n: 0::DOUBLE, ms: 0::DOUBLE, mc: 0::DOUBLE, sq: 0::DOUBLE, sc: 0::DOUBLE, pending: 0::DOUBLE, v: {value}}} ORDER BY {order}),
+      lambda acc, x: {{n: {n1}, ms: acc.ms + {inc}, mc: {mc},
+        sq: acc.sq + acc.pending, sc: {sc},
+        pending: {delta} * (x.v - {mean}), v: 0::DOUBLE}})",
+            mc = kahan_compensation("acc.ms", "acc.mc", &inc),
+            sc = kahan_compensation("acc.sq", "acc.sc", "acc.pending"),
+        ),
+        finish: if root { sqrt_sql(&variance) } else { variance },
+    }
+}
+
+/// Rust's `f64::sqrt` (NaN below zero, where DuckDB's `sqrt` fails).
+pub(crate) fn sqrt_sql(x: &str) -> String {
+    format!("CASE WHEN {x} < 0::DOUBLE THEN 'NaN'::DOUBLE ELSE sqrt({x}) END")
 }
 
 /// Prometheus' quantile (`prom_math::quantile`) of a known `q`: NaN values
@@ -134,6 +169,28 @@ pub(crate) fn quantile(q: f64, value: &str) -> Fold {
             "folded[CAST({lower} AS BIGINT) + 1] * (1::DOUBLE - {weight}) + folded[CAST({upper} AS BIGINT) + 1] * {weight}"
         ),
     }
+}
+
+/// `x` as the engine prints a float into a label (`value::format_float`,
+/// Rust's `Display`: the shortest digits that read back as `x`, never with
+/// an exponent; `NaN`, `+Inf`, `-Inf`). DuckDB prints the same shortest
+/// digits, with an exponent outside 1e-4..1e15, so the digits are moved
+/// into place from DuckDB's text.
+pub(crate) fn display_sql(x: &str) -> String {
+    let m = format!(
+        "regexp_extract({x}::VARCHAR, '^(-?)([0-9]+)(?:\\.([0-9]+))?(?:e([-+]?[0-9]+))?$', ['sign', 'whole', 'fraction', 'exponent'])"
+    );
+    // each step binds its values through a one-element list (a correlated subquery would
+    // be decorrelated by a join on the value, which holds -0 equal to 0)
+    format!(
+        "CASE WHEN isnan({x}) THEN 'NaN' WHEN {x} = 'Infinity'::DOUBLE THEN '+Inf' WHEN {x} = '-Infinity'::DOUBLE THEN '-Inf' ELSE \
+         list_transform([{m}], lambda m: list_transform([{{sign: m.sign, whole: m.whole, exponent: m.exponent, digits: m.whole || m.fraction}}], \
+           lambda p: list_transform([{{sign: p.sign, d: rtrim(ltrim(p.digits, '0'), '0'), \
+             point: length(p.whole) + coalesce(TRY_CAST(p.exponent AS INTEGER), 0) - (length(p.digits) - length(ltrim(p.digits, '0')))}}], \
+           lambda q: q.sign || CASE WHEN q.d = '' THEN '0' WHEN q.point <= 0 THEN '0.' || repeat('0', -q.point) || q.d \
+             WHEN q.point >= length(q.d) THEN q.d || repeat('0', q.point - length(q.d)) \
+             ELSE q.d[1:q.point] || '.' || q.d[q.point + 1:] END)[1])[1])[1] END"
+    )
 }
 
 /// One side of a binary operator: a number known when planning, or a column.
@@ -232,6 +289,27 @@ mod tests {
         assert_eq!(comparison_sql(BinaryOp::Ne, &v, &Operand::Number(1.0)), "(v.value <> 1::DOUBLE OR isnan(v.value))");
         assert_eq!(comparison_sql(BinaryOp::Eq, &v, &Operand::Number(f64::NAN)), "false");
         assert_eq!(comparison_sql(BinaryOp::Ne, &Operand::Number(f64::NAN), &v), "true");
+    }
+
+    #[test]
+    fn compensated_variances_fold_the_mean_and_the_squares_apart() {
+        let fold = compensated_variance("p.value", "p.t", true);
+        // the mean's increment and the pending square both go through the Kahan-Neumaier step
+        assert!(fold.aggregate.contains("ms: acc.ms + ((x.v - (acc.ms + acc.mc)) / (acc.n + 1::DOUBLE))"));
+        assert!(fold.aggregate.contains("sq: acc.sq + acc.pending, sc: CASE WHEN isinf(acc.sq + acc.pending)"));
+        assert!(fold.aggregate.contains("ORDER BY p.t"));
+        assert!(fold.finish.starts_with("CASE WHEN (((folded.sq + folded.pending) + CASE"));
+        assert!(fold.finish.contains("'NaN'::DOUBLE ELSE sqrt("));
+        assert!(!compensated_variance("v", "t", false).finish.contains("sqrt"));
+    }
+
+    #[test]
+    fn label_floats_move_duckdbs_digits_into_place() {
+        let sql = display_sql("value");
+        assert!(sql.starts_with("CASE WHEN isnan(value) THEN 'NaN' WHEN value = 'Infinity'::DOUBLE THEN '+Inf'"));
+        assert!(sql.contains("['sign', 'whole', 'fraction', 'exponent']"));
+        assert!(sql.contains("WHEN q.point <= 0 THEN '0.' || repeat('0', -q.point) || q.d"));
+        assert!(!sql.contains("SELECT"), "a correlated subquery would join on the value, -0 equal to 0");
     }
 
     #[test]

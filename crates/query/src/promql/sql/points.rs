@@ -206,7 +206,8 @@ pub(super) fn points_sql(
 ), {p}matched AS (
   SELECT l.metric, l.labels, l.metric || to_json(l.labels)::VARCHAR AS key, l.t, l.value, l.stale FROM {p}labelled l
   WHERE {filters}
-  QUALIFY row_number() OVER (PARTITION BY key, t ORDER BY value DESC NULLS FIRST) = 1
+  -- ordered by value + 0 (the same order): DuckDB sorting by the column itself gives back -0 as 0
+  QUALIFY row_number() OVER (PARTITION BY key, t ORDER BY value + 0::DOUBLE DESC NULLS FIRST) = 1
 )",
         main_clean = clean_unit_sql(&format!(
             "CASE WHEN main_raw = '' OR regexp_matches(main_raw, '[{{}}]') THEN '' ELSE {} END",

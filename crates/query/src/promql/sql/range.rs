@@ -38,6 +38,8 @@ pub(super) fn over_time(
         "max_over_time" => float::extreme(value, true),
         "min_over_time" => float::extreme(value, false),
         "present_over_time" => Fold { aggregate: "1::DOUBLE".into(), finish: "folded".into() },
+        "stddev_over_time" => float::compensated_variance(value, order, true),
+        "stdvar_over_time" => float::compensated_variance(value, order, false),
         "quantile_over_time" => float::quantile(param.unwrap_or(f64::NAN), value),
         _ => float::sum(value, order),
     };
