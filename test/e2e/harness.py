@@ -73,3 +73,25 @@ class DuckDB:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def attach_lake(db, directory, read_only=False) -> None:
+    """Attaches the DuckLake kept in `directory` (catalog `lake.ducklake`, files in `data/`) as `lake`."""
+    mode = ", READ_ONLY" if read_only else ""
+    db.sql(f"ATTACH 'ducklake:{directory}/lake.ducklake' AS lake (DATA_PATH '{directory}/data/'{mode})")
+
+
+def lake_with_tables(directory, extension, ducklake) -> "DuckDB":
+    """A DuckDB process with canardstack, attached to a new lake in `directory` that holds canardstack's tables."""
+    writer = DuckDB(directory, extension, ducklake)
+    attach_lake(writer, directory)
+    writer.sql("CALL otlp_serve(0, retention := INTERVAL '0 days', catalog := 'lake')")  # creates the tables
+    writer.sql("CALL otlp_stop()")
+    return writer
+
+
+def plain_lake_reader(directory, ducklake) -> "DuckDB":
+    """A DuckDB process with DuckLake but not canardstack, attached read-only to the lake in `directory`."""
+    reader = DuckDB(directory, "", ducklake)
+    attach_lake(reader, directory, read_only=True)
+    return reader

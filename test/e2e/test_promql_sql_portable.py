@@ -9,7 +9,7 @@ marker, a histogram with steps that observed nothing.
 """
 import pytest
 
-from harness import DuckDB
+from harness import lake_with_tables, plain_lake_reader
 
 WINDOW = "TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:16:00+00', INTERVAL 30 SECOND"
 NAMED_WINDOW = ("start := TIMESTAMPTZ '2026-01-01 00:00:00+00', \"end\" := TIMESTAMPTZ '2026-01-01 00:16:00+00', "
@@ -76,11 +76,8 @@ QUERIES = [
 def plans_and_rows(tmp_path_factory, extension, ducklake_extension):
     """Per query, the SQL promql_sql generates and promql_range's rows as text; and the lake."""
     directory = tmp_path_factory.mktemp("portable")
-    writer = DuckDB(directory, extension, ducklake_extension)
+    writer = lake_with_tables(directory, extension, ducklake_extension)
     try:
-        writer.sql(f"ATTACH 'ducklake:{directory}/lake.ducklake' AS lake (DATA_PATH '{directory}/data/')")
-        writer.sql("CALL otlp_serve(0, retention := INTERVAL '0 days', catalog := 'lake')")  # creates the tables
-        writer.sql("CALL otlp_stop()")
         for statement in DATA:
             writer.sql(statement)
         result = {}
@@ -98,8 +95,7 @@ def plans_and_rows(tmp_path_factory, extension, ducklake_extension):
 def plain_duckdb(plans_and_rows, ducklake_extension):
     """A DuckDB process with DuckLake but not canardstack, attached to the lake."""
     directory, _ = plans_and_rows
-    process = DuckDB(directory, "", ducklake_extension)
-    process.sql(f"ATTACH 'ducklake:{directory}/lake.ducklake' AS lake (DATA_PATH '{directory}/data/', READ_ONLY)")
+    process = plain_lake_reader(directory, ducklake_extension)
     yield process
     process.close()
 

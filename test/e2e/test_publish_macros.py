@@ -10,7 +10,7 @@ import json
 import pytest
 import requests
 
-from harness import DuckDB, free_port
+from harness import DuckDB, attach_lake, free_port, plain_lake_reader
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 START, STOP = "TIMESTAMPTZ '2026-01-01 00:00:00+00'", "TIMESTAMPTZ '2026-01-01 00:12:00+00'"
@@ -86,7 +86,7 @@ def published(tmp_path_factory, extension, ducklake_extension):
     directory = tmp_path_factory.mktemp("macros")
     server = DuckDB(directory, extension, ducklake_extension)
     try:
-        server.sql(f"ATTACH 'ducklake:{directory}/lake.ducklake' AS lake (DATA_PATH '{directory}/data/')")
+        attach_lake(server, directory)
         endpoint = server.sql(f"SELECT * FROM otlp_serve({free_port()}, retention := INTERVAL '0 days', "
                               "flush_interval_ms := 50, catalog := 'lake')")[0]["endpoint"]
         for path, body in [("/v1/metrics", metrics_body()), ("/v1/logs", logs_body()), ("/v1/traces", spans_body())]:
@@ -124,8 +124,7 @@ def published(tmp_path_factory, extension, ducklake_extension):
 def client(published, ducklake_extension):
     """A DuckDB process with DuckLake but not canardstack: the lake and the macro file attached."""
     directory, _, _ = published
-    process = DuckDB(directory, "", ducklake_extension)
-    process.sql(f"ATTACH 'ducklake:{directory}/lake.ducklake' AS lake (DATA_PATH '{directory}/data/', READ_ONLY)")
+    process = plain_lake_reader(directory, ducklake_extension)
     process.sql(f"ATTACH '{directory}/macros.duckdb' AS macros (READ_ONLY)")
     yield process
     process.close()
