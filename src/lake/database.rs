@@ -13,6 +13,27 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+/// Runs `work` in a transaction of its own: committed if it succeeds, rolled
+/// back if it fails. DuckLake's maintenance functions must run where they
+/// were prepared: a statement prepared in autocommit mode and then executed
+/// (duckdb-rs prepares every statement that returns rows) binds in one
+/// transaction and runs in another, and a merge run that way failed with an
+/// internal error that invalidated the whole database (DuckDB 1.5.5,
+/// DuckLake 1.5.5).
+pub fn in_transaction<T>(
+    con: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, duckdb::Error>,
+) -> Result<T, duckdb::Error> {
+    con.execute_batch("BEGIN TRANSACTION")?;
+    match work(con) {
+        Ok(value) => con.execute_batch("COMMIT").map(|_| value),
+        Err(error) => {
+            let _ = con.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
 pub const POOL_SIZE: usize = 16;
 const BORROW_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -16,12 +16,12 @@
 use super::catalog::metadata_database;
 use super::commit::CommitError;
 use super::compaction::{self, Candidate, CompactionPolicy, SETTLED_GROUPS_PER_ROUND};
-use super::database::Pooled;
+use super::database::{in_transaction, Pooled};
 use super::gate::CommitGate;
 use super::retention::{self, FileSpan, Retention, FILES_PER_SLICE};
 use crate::otlp::schema::Table;
 use crate::query::sql_text::{quote_literal, LakeTarget};
-use duckdb::InterruptHandle;
+use duckdb::{Connection, InterruptHandle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -407,21 +407,12 @@ impl Maintainer {
         }
     }
 
-    /// Runs `work` in a transaction of its own. DuckLake's maintenance
-    /// functions must run where they were prepared: a statement prepared in
-    /// autocommit mode and then executed (duckdb-rs prepares every statement
-    /// that returns rows) binds in one transaction and runs in another, and a
-    /// merge run that way failed with an internal error that invalidated the
-    /// whole database (DuckDB 1.5.5, DuckLake 1.5.5).
-    fn in_transaction<T>(&self, work: impl FnOnce(&Pooled) -> Result<T, duckdb::Error>) -> Result<T, duckdb::Error> {
-        self.con.execute_batch("BEGIN TRANSACTION")?;
-        match work(&self.con) {
-            Ok(value) => self.con.execute_batch("COMMIT").map(|_| value),
-            Err(error) => {
-                let _ = self.con.execute_batch("ROLLBACK");
-                Err(error)
-            }
-        }
+    /// Runs `work` in a transaction of its own (see `database::in_transaction`).
+    fn in_transaction<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, duckdb::Error>,
+    ) -> Result<T, duckdb::Error> {
+        in_transaction(&self.con, work)
     }
 
     /// Runs a maintenance CALL and adds up one counter column of its rows.

@@ -5,7 +5,7 @@
 //! transaction. Inserts beside the writer's commit without a conflict, but
 //! not beside a retention DELETE, so the commit takes the writer's turn.
 
-use super::database::Pooled;
+use super::database::{in_transaction, Pooled};
 use super::gate::CommitGate;
 use super::maintenance::DueTables;
 use crate::otlp::schema::Table;
@@ -14,7 +14,7 @@ use canardstack_derive::progress;
 use canardstack_derive::service_graph::{self, Edge, EdgeCounts, Latencies, ServiceGraph, BUCKETS, GENERATOR};
 use canardstack_derive::window::{Window, WindowPolicy};
 use duckdb::types::Value;
-use duckdb::InterruptHandle;
+use duckdb::{Connection, InterruptHandle};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,16 +104,9 @@ impl ServiceGraphDeriver {
     fn in_transaction<T>(
         &self,
         step: &'static str,
-        work: impl FnOnce(&Pooled) -> Result<T, duckdb::Error>,
+        work: impl FnOnce(&Connection) -> Result<T, duckdb::Error>,
     ) -> Result<T, DeriveError> {
-        self.con.execute_batch("BEGIN TRANSACTION").map_err(sql_error(step))?;
-        match work(&self.con) {
-            Ok(value) => self.con.execute_batch("COMMIT").map(|_| value).map_err(sql_error(step)),
-            Err(error) => {
-                let _ = self.con.execute_batch("ROLLBACK");
-                Err(DeriveError::Sql { step, source: error })
-            }
-        }
+        in_transaction(&self.con, work).map_err(sql_error(step))
     }
 
     fn read_progress(&self) -> Result<Option<i64>, DeriveError> {
